@@ -1,0 +1,121 @@
+//! Flow validation: everything that can be checked before a run, reported all at once, each
+//! problem with its field path, step id and (given the source text) line and column.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use super::load::{DocPath, locate};
+use super::model::{FLOW_FORMAT_VERSION, Flow};
+use crate::connector::{Direction, Registry};
+use crate::plan::CompiledFlow;
+
+/// One problem found in a flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowIssue {
+    /// Where: `steps[1].fields[3].value.path`.
+    pub path: DocPath,
+    /// Id of the step the problem is in, if any.
+    pub step_id: Option<String>,
+    /// What is wrong and, where we can tell, how to fix it.
+    pub message: String,
+    /// Line and column in the flow file, when the source text is known.
+    pub position: Option<(usize, usize)>,
+}
+
+impl FlowIssue {
+    /// An issue at `path`.
+    pub fn new(path: DocPath, step_id: Option<&str>, message: impl Into<String>) -> Self {
+        FlowIssue { path, step_id: step_id.map(str::to_string), message: message.into(), position: None }
+    }
+}
+
+impl fmt::Display for FlowIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some((line, column)) = self.position {
+            write!(f, "{line}:{column}: ")?;
+        }
+        write!(f, "{}", self.path)?;
+        if let Some(step) = &self.step_id {
+            write!(f, " (step `{step}`)")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Checks `flow` and compiles its expressions. With a registry, connector kinds and operations
+/// are checked too. With the source `text`, issues get line and column.
+pub fn validate(flow: &Flow, registry: Option<&Registry>, text: Option<&str>) -> Vec<FlowIssue> {
+    let mut issues = structural_issues(flow, registry);
+    if let Err(mut compile_issues) = CompiledFlow::compile(flow) {
+        issues.append(&mut compile_issues);
+    }
+    if let Some(text) = text {
+        for issue in &mut issues {
+            issue.position = locate(text, &issue.path);
+        }
+    }
+    issues
+}
+
+fn structural_issues(flow: &Flow, registry: Option<&Registry>) -> Vec<FlowIssue> {
+    let root = DocPath::default();
+    let mut issues = Vec::new();
+    if flow.version != FLOW_FORMAT_VERSION {
+        issues.push(FlowIssue::new(root.key("version"), None, format!("unsupported flow format version {}; this Ferry reads version {FLOW_FORMAT_VERSION}", flow.version)));
+    }
+    if flow.id.is_empty() || !flow.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        issues.push(FlowIssue::new(root.key("id"), None, "flow id must be non-empty and use only letters, digits, `_` and `-`"));
+    }
+    let mut seen = HashSet::new();
+    for (i, step) in flow.steps.iter().enumerate() {
+        let path = root.key("steps").index(i).key("id");
+        if step.id().is_empty() {
+            issues.push(FlowIssue::new(path, None, "step id must not be empty"));
+        } else if !seen.insert(step.id()) {
+            issues.push(FlowIssue::new(path, Some(step.id()), format!("duplicate step id `{}`; step ids must be unique", step.id())));
+        }
+    }
+    let ends = [
+        ("source", &flow.source.connection, &flow.source.operation, Direction::Read),
+        ("target", &flow.target.connection, &flow.target.operation, Direction::Write),
+    ];
+    for (end, connection, operation, direction) in ends {
+        let path = root.key(end);
+        let Some(conn) = flow.connections.get(connection) else {
+            let known: Vec<&str> = flow.connections.keys().map(String::as_str).collect();
+            issues.push(FlowIssue::new(path.key("connection"), None, format!("no connection named `{connection}` (defined: {})", known.join(", "))));
+            continue;
+        };
+        let Some(registry) = registry else { continue };
+        let Some(spec) = registry.spec(&conn.connector) else {
+            let kinds: Vec<&str> = registry.kinds().collect();
+            issues.push(FlowIssue::new(root.key("connections").key(connection).key("connector"), None, format!("unknown connector `{}` (known: {})", conn.connector, kinds.join(", "))));
+            continue;
+        };
+        match spec.operation(operation) {
+            None => {
+                let ops: Vec<&str> = spec.operations.iter().filter(|o| o.direction == direction).map(|o| o.name).collect();
+                issues.push(FlowIssue::new(path.key("operation"), None, format!("connector `{}` has no operation `{operation}` (it offers: {})", spec.kind, ops.join(", "))));
+            }
+            Some(op) if op.direction != direction => {
+                issues.push(FlowIssue::new(path.key("operation"), None, format!("operation `{operation}` of `{}` cannot be used as the {end}", spec.kind)));
+            }
+            Some(_) => {}
+        }
+    }
+    if flow.target.batch_size == 0 {
+        issues.push(FlowIssue::new(root.key("target").key("batch_size"), None, "batch_size must be at least 1"));
+    }
+    if flow.target.concurrency == 0 || flow.target.concurrency > 256 {
+        issues.push(FlowIssue::new(root.key("target").key("concurrency"), None, "concurrency must be between 1 and 256"));
+    }
+    if flow.target.retry.max_attempts == 0 {
+        issues.push(FlowIssue::new(root.key("target").key("retry").key("max_attempts"), None, "max_attempts counts the first attempt and must be at least 1"));
+    }
+    for (name, map) in &flow.value_maps {
+        if map.fail_if_unmapped && map.default.is_some() {
+            issues.push(FlowIssue::new(root.key("value_maps").key(name).key("default"), None, "a map that fails when unmapped never uses its default; remove one of the two"));
+        }
+    }
+    issues
+}

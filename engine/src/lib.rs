@@ -1,0 +1,12 @@
+//! Ferry's engine: the flow model and its validation, the compiled mapper (JSONPath + Rhai), the
+//! runner that streams records from a source through steps into a target, and the store that
+//! keeps runs, the activity log and the ledger.
+//!
+//! The engine knows connectors only through the [`connector`] API; the binary registers them.
+
+pub mod connector;
+pub mod expr;
+pub mod flow;
+pub mod plan;
+pub mod run;
+pub mod store;

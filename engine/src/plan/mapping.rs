@@ -1,0 +1,179 @@
+//! Compiled mapping fields: each target field with its parsed JSONPath, compiled Rhai and indexed
+//! value map, and how a record is built from them.
+
+use std::sync::Arc;
+
+use rhai::{Dynamic, Scope};
+use serde_json::{Map, Value};
+
+use super::target_path::TargetPath;
+use super::{EvalCx, FieldError};
+use crate::expr::helpers::{LookupTable, key_text};
+use crate::expr::script::{VALUE_VAR, to_json};
+use crate::expr::{JsonPath, Script};
+use crate::flow::Cardinality;
+
+/// A field ready to run.
+#[derive(Debug)]
+pub(crate) struct CompiledField {
+    pub(crate) target: TargetPath,
+    pub(crate) value: CompiledValue,
+    pub(crate) transform: Option<Script>,
+    pub(crate) default: Option<Value>,
+    pub(crate) omit_if_missing: bool,
+}
+
+/// Where a compiled field's value comes from.
+#[derive(Debug)]
+pub(crate) enum CompiledValue {
+    Path { path: JsonPath, cardinality: Cardinality },
+    Rhai(Script),
+    Static(Value),
+    Template(Vec<TemplatePart>),
+    ValueMap { path: JsonPath, name: String, table: Arc<LookupTable>, fail_if_unmapped: bool },
+    ForEach { path: JsonPath, fields: Vec<CompiledField> },
+}
+
+/// A piece of a `{$.path}` template.
+#[derive(Debug)]
+pub(crate) enum TemplatePart {
+    Text(String),
+    Path(JsonPath),
+}
+
+/// Splits `"{$.a} and {$.b}"` into parts; `{{` and `}}` are literal braces.
+pub(crate) fn parse_template(template: &str) -> Result<Vec<TemplatePart>, String> {
+    let mut parts = Vec::new();
+    let mut text = String::new();
+    let mut chars = template.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        match c {
+            '{' if chars.peek().map(|(_, c)| *c) == Some('{') => {
+                chars.next();
+                text.push('{');
+            }
+            '}' if chars.peek().map(|(_, c)| *c) == Some('}') => {
+                chars.next();
+                text.push('}');
+            }
+            '{' => {
+                let end = template[at..].find('}').ok_or_else(|| format!("unclosed `{{` at character {}", at + 1))? + at;
+                let query = template[at + 1..end].trim();
+                let path = JsonPath::parse(query).map_err(|e| e.to_string())?;
+                if !text.is_empty() {
+                    parts.push(TemplatePart::Text(std::mem::take(&mut text)));
+                }
+                parts.push(TemplatePart::Path(path));
+                while chars.peek().is_some_and(|(i, _)| *i <= end) {
+                    chars.next();
+                }
+            }
+            '}' => return Err(format!("unmatched `}}` at character {} (write `}}}}` for a literal brace)", at + 1)),
+            c => text.push(c),
+        }
+    }
+    if !text.is_empty() {
+        parts.push(TemplatePart::Text(text));
+    }
+    Ok(parts)
+}
+
+/// Text of a value inside a template: strings as-is, null and missing as nothing.
+fn template_text(out: &mut String, value: Option<&Value>) {
+    match value {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) => out.push_str(s),
+        Some(other) => out.push_str(&other.to_string()),
+    }
+}
+
+/// Builds one output object from `fields`, collecting every field error instead of stopping.
+pub(crate) fn build_object(fields: &[CompiledField], record: &Value, cx: &mut EvalCx<'_>, prefix: &str, errors: &mut Vec<FieldError>) -> Value {
+    let mut out = Map::with_capacity(fields.len());
+    for field in fields {
+        let field_name = if prefix.is_empty() { field.target.text.clone() } else { format!("{prefix}.{}", field.target.text) };
+        match field_value(field, record, cx, &field_name, errors) {
+            Ok(Some(v)) => {
+                if let Err(message) = field.target.write(&mut out, v) {
+                    errors.push(FieldError { field: field_name, message });
+                }
+            }
+            Ok(None) if field.omit_if_missing => {}
+            Ok(None) => {
+                if let Err(message) = field.target.write(&mut out, Value::Null) {
+                    errors.push(FieldError { field: field_name, message });
+                }
+            }
+            Err(message) => errors.push(FieldError { field: field_name, message }),
+        }
+    }
+    Value::Object(out)
+}
+
+/// The field's final value: source, then default when missing, then transform.
+fn field_value(field: &CompiledField, record: &Value, cx: &mut EvalCx<'_>, name: &str, errors: &mut Vec<FieldError>) -> Result<Option<Value>, String> {
+    let mut value = match &field.value {
+        CompiledValue::Path { path, cardinality } => match cardinality {
+            Cardinality::First => path.first(record).cloned(),
+            Cardinality::Required => match path.first(record) {
+                Some(v) => Some(v.clone()),
+                None => return Err(format!("required value `{}` matched nothing in the record", path.as_str())),
+            },
+            Cardinality::All => Some(Value::Array(path.select(record).into_iter().cloned().collect())),
+        },
+        CompiledValue::Rhai(script) => {
+            let mut scope = cx.scope(record, script);
+            Some(cx.eval(script, &mut scope)?)
+        }
+        CompiledValue::Static(v) => Some(v.clone()),
+        CompiledValue::Template(parts) => {
+            let mut s = String::new();
+            for part in parts {
+                match part {
+                    TemplatePart::Text(t) => s.push_str(t),
+                    TemplatePart::Path(p) => template_text(&mut s, p.first(record)),
+                }
+            }
+            Some(Value::String(s))
+        }
+        CompiledValue::ValueMap { path, name: map_name, table, fail_if_unmapped } => match path.first(record) {
+            None | Some(Value::Null) => None,
+            Some(key_value) => {
+                let key = key_text(key_value);
+                match table.entries.get(&key) {
+                    Some(v) => Some(v.clone()),
+                    None if *fail_if_unmapped || table.default.is_none() => {
+                        return Err(format!("value map `{map_name}` has no entry for \"{key}\"; add it to the map or give the map a default"));
+                    }
+                    None => table.default.clone(),
+                }
+            }
+        },
+        CompiledValue::ForEach { path, fields } => {
+            let items = path.select(record);
+            let mut out = Vec::with_capacity(items.len());
+            for (i, item) in items.into_iter().enumerate() {
+                out.push(build_object(fields, item, cx, &format!("{name}[{i}]"), errors));
+            }
+            cx.leave_element();
+            Some(Value::Array(out))
+        }
+    };
+    if matches!(value, None | Some(Value::Null)) && field.default.is_some() {
+        value = field.default.clone();
+    }
+    if let (Some(transform), Some(v)) = (&field.transform, value.take()) {
+        let mut scope = cx.scope(record, transform);
+        scope.push(VALUE_VAR, crate::expr::script::to_dynamic(&v));
+        value = Some(cx.eval(transform, &mut scope)?);
+    }
+    Ok(value)
+}
+
+impl EvalCx<'_> {
+    /// Evaluates a compiled script in `scope` and converts the result to JSON.
+    pub(crate) fn eval(&self, script: &Script, scope: &mut Scope<'_>) -> Result<Value, String> {
+        let result: Dynamic = script.eval(self.engine, scope, self.timeout).map_err(|e| format!("{e} in `{}`", script.source()))?;
+        to_json(result).map_err(|e| e.to_string())
+    }
+}
