@@ -1,1 +1,59 @@
-fn main() {}
+//! Throughput of the compiled mapper on the benchmark mapping (`flows/examples/bench-orders.json`)
+//! over parsed orders from `../shared/bench/gen_orders.py`: records per second on one core.
+//!
+//! `cargo bench -p ferry-engine --bench mapper`
+
+use std::path::Path;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use ferry_engine::flow::parse_flow;
+use ferry_engine::plan::{CompiledFlow, Processed};
+use serde_json::Value;
+
+// The `ferry` binary runs on mimalloc; measure the mapper the way it runs.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const ORDERS: usize = 1_000;
+
+fn orders() -> Vec<Value> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let generator = root.join("../shared/bench/gen_orders.py");
+    let out = std::process::Command::new("python3")
+        .arg(&generator)
+        .arg(ORDERS.to_string())
+        .output()
+        .expect("the benchmark needs python3 and ../shared/bench/gen_orders.py");
+    serde_json::from_slice(&out.stdout).expect("gen_orders.py prints a JSON array")
+}
+
+fn bench(c: &mut Criterion) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let text = std::fs::read_to_string(root.join("flows/examples/bench-orders.json")).expect("bench flow");
+    let flow = parse_flow(&text, "bench-orders.json").expect("bench flow parses");
+    let compiled = CompiledFlow::compile(&flow).expect("bench flow compiles");
+    let orders = orders();
+
+    let mut group = c.benchmark_group("mapper");
+    group.throughput(Throughput::Elements(orders.len() as u64));
+    group.bench_function("bench_orders_mapping", |b| {
+        b.iter_batched(
+            || orders.clone(),
+            |batch| {
+                for order in batch {
+                    match compiled.process(order) {
+                        Ok(Processed::Output(v)) => {
+                            std::hint::black_box(v);
+                        }
+                        other => panic!("unexpected {other:?}"),
+                    }
+                }
+            },
+            criterion::BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -120,6 +120,9 @@ fn pad(s: &str, len: i64, fill: &str, left: bool) -> Res<String> {
 
 /// Registers the helpers on `engine`.
 pub(crate) fn register(engine: &mut Engine, lookups: Arc<LookupTables>) {
+    // The standard package's `sleep` blocks the worker (and panics on huge values): refuse it.
+    engine.register_fn("sleep", |_: f64| -> Res<()> { fail("sleep is not available in Ferry scripts") });
+    engine.register_fn("sleep", |_: i64| -> Res<()> { fail("sleep is not available in Ferry scripts") });
     engine.register_fn("parse_number", |v: Dynamic| number_of(&v));
     engine.register_fn("round", |v: Dynamic, digits: i64| Ok::<_, Box<EvalAltResult>>(round_to(number_of(&v)?, digits)));
     engine.register_fn("round", |v: Dynamic| Ok::<_, Box<EvalAltResult>>(round_to(number_of(&v)?, 0)));

@@ -1,9 +1,10 @@
 //! JSONPath queries, parsed once and evaluated many times.
 //!
 //! jsonpath-rust sits behind this module only (its API changed at 1.0). Queries that are a plain
-//! chain of names and indexes (`$.customer.email`, `$.lines[0].sku`) — most mappings — are
-//! evaluated by walking the tree directly, without the allocations of the general evaluator; the
-//! answer is the same, which `simple_paths_agree_with_the_general_evaluator` checks.
+//! chain of names, indexes and wildcards (`$.customer.email`, `$.lines[0].sku`,
+//! `$.line_items[*]`) — most mappings — are evaluated by walking the tree directly, without the
+//! allocations of the general evaluator; the answer is the same, which
+//! `simple_paths_agree_with_the_general_evaluator` checks.
 
 use jsonpath_rust::parser::model::{JpQuery, Segment, Selector};
 use jsonpath_rust::parser::parse_json_path;
@@ -25,6 +26,7 @@ pub struct JsonPathError {
 enum SimpleStep {
     Name(String),
     Index(i64),
+    Wildcard,
 }
 
 /// A parsed JSONPath query.
@@ -53,13 +55,15 @@ impl JsonPath {
 
     /// True when the query selects at most one node (names and indexes only).
     pub fn is_singular(&self) -> bool {
-        self.simple.is_some()
+        self.simple.as_ref().is_some_and(|steps| !steps.iter().any(|s| matches!(s, SimpleStep::Wildcard)))
     }
 
     /// Every node the query selects, in document order.
     pub fn select<'a>(&self, value: &'a Value) -> Vec<&'a Value> {
         if let Some(steps) = &self.simple {
-            return walk(steps, value).into_iter().collect();
+            let mut out = Vec::new();
+            collect(steps, value, &mut out);
+            return out;
         }
         match js_path_process(&self.query, value) {
             Ok(nodes) => nodes.into_iter().map(|n| n.val()).collect(),
@@ -70,29 +74,52 @@ impl JsonPath {
 
     /// The first node the query selects, if any.
     pub fn first<'a>(&self, value: &'a Value) -> Option<&'a Value> {
-        if let Some(steps) = &self.simple {
+        if self.is_singular()
+            && let Some(steps) = &self.simple
+        {
             return walk(steps, value);
         }
         self.select(value).into_iter().next()
     }
 }
 
+/// One name or index step; `None` when the node has no such child.
+fn child<'a>(step: &SimpleStep, value: &'a Value) -> Option<&'a Value> {
+    match (step, value) {
+        (SimpleStep::Name(name), Value::Object(map)) => map.get(name),
+        (SimpleStep::Index(i), Value::Array(items)) => {
+            let len = items.len() as i64;
+            let at = if *i < 0 { len + i } else { *i };
+            if at < 0 { None } else { items.get(at as usize) }
+        }
+        _ => None,
+    }
+}
+
+/// Walks a path without wildcards.
 fn walk<'a>(steps: &[SimpleStep], mut value: &'a Value) -> Option<&'a Value> {
     for step in steps {
-        value = match (step, value) {
-            (SimpleStep::Name(name), Value::Object(map)) => map.get(name)?,
-            (SimpleStep::Index(i), Value::Array(items)) => {
-                let len = items.len() as i64;
-                let at = if *i < 0 { len + i } else { *i };
-                if at < 0 {
-                    return None;
-                }
-                items.get(at as usize)?
-            }
-            _ => return None,
-        };
+        value = child(step, value)?;
     }
     Some(value)
+}
+
+/// Collects every node a path with wildcards selects, in document order.
+fn collect<'a>(steps: &[SimpleStep], value: &'a Value, out: &mut Vec<&'a Value>) {
+    let Some((step, rest)) = steps.split_first() else {
+        out.push(value);
+        return;
+    };
+    match (step, value) {
+        (SimpleStep::Wildcard, Value::Array(items)) => items.iter().for_each(|v| collect(rest, v, out)),
+        (SimpleStep::Wildcard, Value::Object(map)) => map.values().for_each(|v| collect(rest, v, out)),
+        (SimpleStep::Wildcard, _) => {}
+        (step, value) => {
+            if let Some(next) = child(step, value) {
+                collect(rest, next, out);
+            }
+        }
+    }
 }
 
 fn simple_steps(query: &JpQuery) -> Option<Vec<SimpleStep>> {
@@ -102,6 +129,7 @@ fn simple_steps(query: &JpQuery) -> Option<Vec<SimpleStep>> {
         .map(|segment| match segment {
             Segment::Selector(Selector::Name(name)) => Some(SimpleStep::Name(unquote(name))),
             Segment::Selector(Selector::Index(i)) => Some(SimpleStep::Index(*i)),
+            Segment::Selector(Selector::Wildcard) => Some(SimpleStep::Wildcard),
             _ => None,
         })
         .collect()
@@ -149,9 +177,10 @@ mod tests {
     #[test]
     fn simple_paths_agree_with_the_general_evaluator() {
         let o = order();
-        for s in ["$.id", "$.customer.email", "$.line_items[1].sku", "$.line_items[-1]", "$['odd key']['x y']", "$.missing", "$.id.deeper", "$.line_items[9]"] {
+        for s in ["$.id", "$.customer.email", "$.line_items[1].sku", "$.line_items[-1]", "$['odd key']['x y']", "$.missing", "$.id.deeper", "$.line_items[9]",
+                  "$.line_items[*]", "$.line_items[*].sku", "$.customer[*]", "$.*", "$.customer.tags[*]", "$.id[*]", "$.line_items[*].nope", "$[*][*]"] {
             let p = JsonPath::parse(s).unwrap();
-            assert!(p.is_singular(), "{s} should take the fast path");
+            assert!(p.simple.is_some(), "{s} should take the fast path");
             let general: Vec<&Value> = js_path_process(&p.query, &o).unwrap().into_iter().map(|n| n.val()).collect();
             assert_eq!(p.select(&o), general, "{s}");
         }

@@ -2,6 +2,7 @@
 
 pub mod helpers;
 pub mod jsonpath;
+pub mod native;
 pub mod script;
 
 pub use jsonpath::{JsonPath, JsonPathError};

@@ -129,6 +129,8 @@ pub struct Script {
     pub uses_record: bool,
     /// Whether the text mentions `settings`.
     pub uses_settings: bool,
+    /// The same expression for the native fast path, when it is simple enough.
+    pub native: Option<super::native::NativeExpr>,
 }
 
 impl Script {
@@ -148,6 +150,7 @@ impl Script {
             ast,
             uses_record: mentions_word(source, RECORD_VAR),
             uses_settings: mentions_word(source, SETTINGS_VAR),
+            native: if statements { None } else { super::native::NativeExpr::parse(source) },
             source: source.to_string(),
         })
     }

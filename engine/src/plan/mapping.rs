@@ -87,31 +87,41 @@ fn template_text(out: &mut String, value: Option<&Value>) {
     }
 }
 
+/// Where a field sits, for error messages only; formatted only when an error happens.
+#[derive(Clone, Copy)]
+pub(crate) enum FieldPrefix<'a> {
+    /// Top level of the output record.
+    Root,
+    /// Inside element `index` of the `for_each` field named `field`.
+    Element { parent: &'a FieldPrefix<'a>, field: &'a str, index: usize },
+}
+
+impl FieldPrefix<'_> {
+    fn name_of(&self, target: &str) -> String {
+        match self {
+            FieldPrefix::Root => target.to_string(),
+            FieldPrefix::Element { parent, field, index } => format!("{}[{index}].{target}", parent.name_of(field)),
+        }
+    }
+}
+
 /// Builds one output object from `fields`, collecting every field error instead of stopping.
-pub(crate) fn build_object(fields: &[CompiledField], record: &Value, cx: &mut EvalCx<'_>, prefix: &str, errors: &mut Vec<FieldError>) -> Value {
-    let mut out = Map::with_capacity(fields.len());
+pub(crate) fn build_object(fields: &[CompiledField], record: &Value, cx: &mut EvalCx<'_>, prefix: &FieldPrefix<'_>, errors: &mut Vec<FieldError>) -> Value {
+    let mut out = Map::new();
     for field in fields {
-        let field_name = if prefix.is_empty() { field.target.text.clone() } else { format!("{prefix}.{}", field.target.text) };
-        match field_value(field, record, cx, &field_name, errors) {
-            Ok(Some(v)) => {
-                if let Err(message) = field.target.write(&mut out, v) {
-                    errors.push(FieldError { field: field_name, message });
-                }
-            }
-            Ok(None) if field.omit_if_missing => {}
-            Ok(None) => {
-                if let Err(message) = field.target.write(&mut out, Value::Null) {
-                    errors.push(FieldError { field: field_name, message });
-                }
-            }
-            Err(message) => errors.push(FieldError { field: field_name, message }),
+        let result = field_value(field, record, cx, prefix, errors).and_then(|value| match value {
+            None if field.omit_if_missing => Ok(()),
+            value => field.target.write(&mut out, value.unwrap_or(Value::Null)),
+        });
+        if let Err(message) = result {
+            errors.push(FieldError { field: prefix.name_of(&field.target.text), message });
         }
     }
     Value::Object(out)
 }
 
 /// The field's final value: source, then default when missing, then transform.
-fn field_value(field: &CompiledField, record: &Value, cx: &mut EvalCx<'_>, name: &str, errors: &mut Vec<FieldError>) -> Result<Option<Value>, String> {
+fn field_value(field: &CompiledField, record: &Value, cx: &mut EvalCx<'_>, prefix: &FieldPrefix<'_>, errors: &mut Vec<FieldError>) -> Result<Option<Value>, String> {
     let mut value = match &field.value {
         CompiledValue::Path { path, cardinality } => match cardinality {
             Cardinality::First => path.first(record).cloned(),
@@ -152,8 +162,9 @@ fn field_value(field: &CompiledField, record: &Value, cx: &mut EvalCx<'_>, name:
         CompiledValue::ForEach { path, fields } => {
             let items = path.select(record);
             let mut out = Vec::with_capacity(items.len());
-            for (i, item) in items.into_iter().enumerate() {
-                out.push(build_object(fields, item, cx, &format!("{name}[{i}]"), errors));
+            for (index, item) in items.into_iter().enumerate() {
+                let inner = FieldPrefix::Element { parent: prefix, field: &field.target.text, index };
+                out.push(build_object(fields, item, cx, &inner, errors));
             }
             cx.leave_element();
             Some(Value::Array(out))
@@ -162,7 +173,12 @@ fn field_value(field: &CompiledField, record: &Value, cx: &mut EvalCx<'_>, name:
     if matches!(value, None | Some(Value::Null)) && field.default.is_some() {
         value = field.default.clone();
     }
-    if let (Some(transform), Some(v)) = (&field.transform, value.take()) {
+    if let Some(transform) = &field.transform
+        && let Some(v) = value.take()
+    {
+        if let Some(fast) = transform.native.as_ref().and_then(|n| n.eval(&v)) {
+            return Ok(Some(fast));
+        }
         let mut scope = cx.scope(record, transform);
         scope.push(VALUE_VAR, crate::expr::script::to_dynamic(&v));
         value = Some(cx.eval(transform, &mut scope)?);

@@ -17,7 +17,7 @@ use crate::expr::script::{RECORD_VAR, SETTINGS_VAR, to_dynamic, to_json};
 use crate::expr::{JsonPath, Script, sandboxed_engine};
 use crate::flow::load::DocPath;
 use crate::flow::{Field, FieldValue, Flow, FlowIssue, OnError, Step, ValueMap};
-use mapping::{CompiledField, CompiledValue, build_object, parse_template};
+use mapping::{CompiledField, CompiledValue, FieldPrefix, build_object, parse_template};
 use target_path::TargetPath;
 
 /// Name under which scripts inside `for_each` see the top-level record.
@@ -110,7 +110,7 @@ pub(crate) struct EvalCx<'a> {
 
 impl EvalCx<'_> {
     fn shared(value: &Value) -> Dynamic {
-        to_dynamic(value).into_shared()
+        to_dynamic(value).into_read_only().into_shared()
     }
 
     /// A scope with `record` (read-only), `parent` inside `for_each`, and `settings`.
@@ -247,7 +247,7 @@ impl CompiledFlow {
     fn run_mapping(&self, fields: &[CompiledField], record: &Value) -> Result<Value, (Vec<FieldError>, Option<Value>)> {
         let mut cx = self.cx(record);
         let mut errors = Vec::new();
-        let out = build_object(fields, record, &mut cx, "", &mut errors);
+        let out = build_object(fields, record, &mut cx, &FieldPrefix::Root, &mut errors);
         if errors.is_empty() { Ok(out) } else { Err((errors, Some(out))) }
     }
 
