@@ -37,20 +37,16 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("mapper");
     group.throughput(Throughput::Elements(orders.len() as u64));
     group.bench_function("bench_orders_mapping", |b| {
-        b.iter_batched(
-            || orders.clone(),
-            |batch| {
-                for order in batch {
-                    match compiled.process(order) {
-                        Ok(Processed::Output(v)) => {
-                            std::hint::black_box(v);
-                        }
-                        other => panic!("unexpected {other:?}"),
+        b.iter(|| {
+            for order in &orders {
+                match compiled.process(order) {
+                    Ok(Processed::Output(v)) => {
+                        std::hint::black_box(v);
                     }
+                    other => panic!("unexpected {other:?}"),
                 }
-            },
-            criterion::BatchSize::LargeInput,
-        )
+            }
+        })
     });
     group.finish();
 }

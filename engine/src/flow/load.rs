@@ -255,7 +255,7 @@ mod tests {
     #[test]
     fn locates_nested_values() {
         let p = DocPath::default().key("steps").index(1).key("fields").index(0).key("value").key("path");
-        assert_eq!(locate(TEXT, &p), Some((7, 69)));
+        assert_eq!(locate(TEXT, &p), Some((7, 72)));
         assert_eq!(p.to_string(), "steps[1].fields[0].value.path");
         assert_eq!(locate(TEXT, &DocPath::default().key("version")), Some((2, 14)));
         assert_eq!(locate(TEXT, &DocPath::default().key("nope")), None);

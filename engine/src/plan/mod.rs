@@ -4,6 +4,7 @@
 mod mapping;
 pub mod target_path;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
@@ -212,9 +213,9 @@ impl CompiledFlow {
         self.source_key.as_str()
     }
 
-    /// Runs the steps on one record.
-    pub fn process(&self, record: Value) -> Result<Processed, RecordFailure> {
-        let mut current = record;
+    /// Runs the steps on one record. The record is borrowed: callers keep it for the log.
+    pub fn process(&self, record: &Value) -> Result<Processed, RecordFailure> {
+        let mut current = Cow::Borrowed(record);
         for step in &self.steps {
             let (id, on_error, result) = match step {
                 CompiledStep::Mapping { id, fields, on_error } => (id, *on_error, self.run_mapping(fields, &current)),
@@ -223,10 +224,10 @@ impl CompiledFlow {
                     Ok(false) => return Ok(Processed::Filtered { step_id: id.clone(), reason: None }),
                     Err(e) => (id, *on_error, Err((vec![FieldError { field: String::new(), message: e }], None))),
                 },
-                CompiledStep::Script { id, script, on_error } => (id, *on_error, self.run_script(script, current.clone())),
+                CompiledStep::Script { id, script, on_error } => (id, *on_error, self.run_script(script, &current)),
             };
             match result {
-                Ok(next) => current = next,
+                Ok(next) => current = Cow::Owned(next),
                 Err((errors, partial)) => {
                     let failure = RecordFailure { step_id: id.clone(), errors, partial };
                     return match on_error {
@@ -236,7 +237,7 @@ impl CompiledFlow {
                 }
             }
         }
-        Ok(Processed::Output(current))
+        Ok(Processed::Output(current.into_owned()))
     }
 
     fn cx<'a>(&'a self, record: &'a Value) -> EvalCx<'a> {
@@ -261,11 +262,11 @@ impl CompiledFlow {
     }
 
     #[allow(clippy::type_complexity)]
-    fn run_script(&self, script: &Script, record: Value) -> Result<Value, (Vec<FieldError>, Option<Value>)> {
+    fn run_script(&self, script: &Script, record: &Value) -> Result<Value, (Vec<FieldError>, Option<Value>)> {
         let fail = |message: String| (vec![FieldError { field: String::new(), message }], None);
         let mut scope = Scope::new();
         // The script step owns its copy of the record and may change it.
-        scope.push_dynamic(RECORD_VAR, to_dynamic(&record));
+        scope.push_dynamic(RECORD_VAR, to_dynamic(record));
         if script.uses_settings {
             scope.push_constant_dynamic(SETTINGS_VAR, self.settings.clone());
         }

@@ -33,14 +33,14 @@ fn order() -> Value {
 }
 
 fn out(flow: &Flow, record: Value) -> Value {
-    match CompiledFlow::compile(flow).unwrap().process(record).unwrap() {
+    match CompiledFlow::compile(flow).unwrap().process(&record).unwrap() {
         Processed::Output(v) => v,
         other => panic!("{other:?}"),
     }
 }
 
 fn failure(flow: &Flow, record: Value) -> RecordFailure {
-    CompiledFlow::compile(flow).unwrap().process(record).unwrap_err()
+    CompiledFlow::compile(flow).unwrap().process(&record).unwrap_err()
 }
 
 #[test]
@@ -157,10 +157,10 @@ fn every_field_error_is_reported_with_its_path() {
 fn filter_keeps_drops_and_reports_non_boolean() {
     let flow = flow_with(json!([{"id": "paid_only", "type": "filter", "condition": "record.financial_status == \"paid\""}]), json!({}));
     let compiled = CompiledFlow::compile(&flow).unwrap();
-    assert!(matches!(compiled.process(order()).unwrap(), Processed::Output(_)));
+    assert!(matches!(compiled.process(&order()).unwrap(), Processed::Output(_)));
     let mut pending = order();
     pending["financial_status"] = json!("pending");
-    assert_eq!(compiled.process(pending).unwrap(), Processed::Filtered { step_id: "paid_only".into(), reason: None });
+    assert_eq!(compiled.process(&pending).unwrap(), Processed::Filtered { step_id: "paid_only".into(), reason: None });
 
     let bad = flow_with(json!([{"id": "f", "type": "filter", "condition": "record.name"}]), json!({}));
     assert!(failure(&bad, order()).to_string().contains("must give true or false"));
@@ -175,7 +175,7 @@ fn script_step_rewrites_the_record_and_on_error_skip_filters() {
     assert_eq!(out(&flow, json!({"name": "abc"})), json!({"n": "ABC", "t": true}));
 
     let skip = flow_with(json!([{"id": "s", "type": "script", "script": "throw \"nope\"", "on_error": "skip"}]), json!({}));
-    match CompiledFlow::compile(&skip).unwrap().process(order()).unwrap() {
+    match CompiledFlow::compile(&skip).unwrap().process(&order()).unwrap() {
         Processed::Filtered { step_id, reason } => {
             assert_eq!(step_id, "s");
             assert!(reason.unwrap().contains("nope"));
@@ -191,7 +191,7 @@ fn hostile_script_fails_its_record_only() {
         json!({"script_limits": {"timeout_ms": 50, "max_operations": 0}}),
     );
     let compiled = CompiledFlow::compile(&flow).unwrap();
-    let f = compiled.process(order()).unwrap_err();
+    let f = compiled.process(&order()).unwrap_err();
     assert!(f.to_string().contains("time limit"), "{f}");
 }
 

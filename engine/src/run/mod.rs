@@ -1,1 +1,13 @@
-//! Runs.
+//! Runs: executing a compiled flow from its source to its target.
+//!
+//! [`executor`] streams pages from the source, maps them on a blocking thread, checks the ledger,
+//! sends with the target's concurrency, batch size and retry policy, and writes every record's
+//! outcome to the activity log and the ledger as it happens. [`progress`] holds the live counts a
+//! terminal or the API can show while a run goes.
+
+pub mod executor;
+pub mod progress;
+mod send;
+
+pub use executor::{RunError, RunParams, RunSummary, execute};
+pub use progress::Progress;

@@ -1,1 +1,280 @@
-//! Store.
+//! The store: runs, the activity log (one row per record of a run) and the ledger.
+//!
+//! One [`Store`] trait, implemented once in [`sql`] for SQLite (the default: one file, zero
+//! set-up) and Postgres (scale-out). SQL is written once with `$N` placeholders, which both
+//! accept; the conformance suite `engine/tests/store_conformance.rs` runs the same tests on
+//! both. See `docs/adr/0001-database-strategy.md`.
+
+mod sql;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+pub use sql::{PgStore, SqliteStore, sqlite_path};
+
+/// Id of a run.
+pub type RunId = i64;
+
+/// Store results.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A store failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database answered with an error or could not be reached.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations could not be applied.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The URL names no database Ferry supports.
+    #[error("unsupported database URL `{0}`: use sqlite://FILE or postgres://…")]
+    UnsupportedUrl(String),
+    /// A row holds a value this build does not understand.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// The database file's directory could not be created.
+    #[error("cannot create {path}: {source}")]
+    Io {
+        /// Directory.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),* $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($(#[$vmeta])* $variant),* }
+
+        impl $name {
+            /// The stable snake_case name stored in the database.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),* }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = StoreError;
+            fn from_str(s: &str) -> Result<Self> {
+                match s {
+                    $($text => Ok($name::$variant),)*
+                    other => Err(StoreError::Corrupt(format!("unknown {} `{other}`", stringify!($name)))),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+string_enum!(
+    /// Status of a run.
+    RunStatus {
+        /// Still going.
+        Running = "running",
+        /// Every record ended well (created, updated, skipped or filtered).
+        Succeeded = "succeeded",
+        /// The run finished but some records failed.
+        Failed = "failed",
+        /// The run stopped early (source unreachable, store failure).
+        Error = "error",
+    }
+);
+
+string_enum!(
+    /// What happened to one record.
+    Outcome {
+        /// Sent and created in the target.
+        Created = "created",
+        /// Sent as an update of an object the ledger knew.
+        Updated = "updated",
+        /// Not sent: the ledger says the target already has this exact payload.
+        SkippedUnchanged = "skipped_unchanged",
+        /// Dropped by a filter (or a step with `on_error: skip`).
+        Filtered = "filtered",
+        /// Failed in a step or refused by the target; can be replayed.
+        Failed = "failed",
+    }
+);
+
+/// A run to create.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    /// Flow id.
+    pub flow_id: String,
+    /// Hash of the flow definition the run executes.
+    pub flow_version: String,
+    /// What started it: `manual`, `schedule`, `webhook`, `replay`.
+    pub trigger: String,
+}
+
+/// Counts of a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunCounts {
+    /// Records read from the source.
+    pub read: i64,
+    /// Records created in the target.
+    pub created: i64,
+    /// Records updated in the target.
+    pub updated: i64,
+    /// Records skipped as unchanged.
+    pub skipped: i64,
+    /// Records filtered out.
+    pub filtered: i64,
+    /// Records that failed.
+    pub failed: i64,
+}
+
+/// A run as stored.
+#[derive(Debug, Clone)]
+pub struct RunRow {
+    /// Run id.
+    pub id: RunId,
+    /// Flow id.
+    pub flow_id: String,
+    /// Hash of the flow definition.
+    pub flow_version: String,
+    /// What started it.
+    pub trigger: String,
+    /// Status.
+    pub status: RunStatus,
+    /// Start time, RFC 3339 UTC.
+    pub started_at: String,
+    /// End time, when finished.
+    pub finished_at: Option<String>,
+    /// Counts.
+    pub counts: RunCounts,
+    /// Why the run stopped early, if it did.
+    pub error: Option<String>,
+}
+
+/// One record's line in the activity log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordEntry {
+    /// Run it belongs to.
+    pub run_id: RunId,
+    /// Position in the run's source order.
+    pub seq: i64,
+    /// Flow id.
+    pub flow_id: String,
+    /// Business key (order number, SKU).
+    pub source_key: Option<String>,
+    /// What happened.
+    pub outcome: Outcome,
+    /// Step that filtered or failed the record.
+    pub step_id: Option<String>,
+    /// The record as read (JSON text).
+    pub input: Option<String>,
+    /// What was sent, or the partial mapping of a failed record (JSON text).
+    pub output: Option<String>,
+    /// The target's status code.
+    pub response_status: Option<i64>,
+    /// Excerpt of the target's answer.
+    pub response_body: Option<String>,
+    /// Id of the object in the target.
+    pub target_id: Option<String>,
+    /// Error message.
+    pub error: Option<String>,
+    /// Send attempts made.
+    pub attempts: i64,
+}
+
+/// What the ledger knows of one business key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerEntry {
+    /// Business key.
+    pub business_key: String,
+    /// Id of the object in the target, when known.
+    pub target_id: Option<String>,
+    /// Hash of the last payload the target accepted.
+    pub payload_hash: String,
+    /// Outcome of the last send.
+    pub last_outcome: Outcome,
+}
+
+/// A ledger change after a send.
+#[derive(Debug, Clone)]
+pub struct LedgerUpdate {
+    /// Flow id.
+    pub flow_id: String,
+    /// Target (`connection/operation`).
+    pub target: String,
+    /// Business key.
+    pub business_key: String,
+    /// Id the target gave, if any.
+    pub target_id: Option<String>,
+    /// Hash of the payload sent.
+    pub payload_hash: String,
+    /// Outcome of the send.
+    pub outcome: Outcome,
+    /// Run that sent it.
+    pub run_id: RunId,
+}
+
+/// Which records of a run to list.
+#[derive(Debug, Clone)]
+pub struct RecordFilter {
+    /// Only this outcome.
+    pub outcome: Option<Outcome>,
+    /// Only this business key.
+    pub source_key: Option<String>,
+    /// At most this many.
+    pub limit: i64,
+    /// Skip this many first.
+    pub offset: i64,
+}
+
+impl Default for RecordFilter {
+    fn default() -> Self {
+        RecordFilter { outcome: None, source_key: None, limit: 100, offset: 0 }
+    }
+}
+
+/// Persistence of runs, the activity log and the ledger.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Creates a run in status `running`.
+    async fn create_run(&self, new: &NewRun) -> Result<RunId>;
+    /// Records a run's end.
+    async fn finish_run(&self, id: RunId, status: RunStatus, counts: &RunCounts, error: Option<&str>) -> Result<()>;
+    /// Writes activity rows and ledger changes in one transaction: they are durable together.
+    /// A failed send never erases the hash and target id of an earlier success, so the record
+    /// is sent again next time.
+    async fn record_outcomes(&self, records: &[RecordEntry], ledger: &[LedgerUpdate]) -> Result<()>;
+    /// Ledger entries of `keys` for one flow and target.
+    async fn ledger_lookup(&self, flow_id: &str, target: &str, keys: &[String]) -> Result<HashMap<String, LedgerEntry>>;
+    /// Runs, newest first.
+    async fn list_runs(&self, flow_id: Option<&str>, limit: i64) -> Result<Vec<RunRow>>;
+    /// One run.
+    async fn get_run(&self, id: RunId) -> Result<Option<RunRow>>;
+    /// A run's records, in source order.
+    async fn run_records(&self, run_id: RunId, filter: &RecordFilter) -> Result<Vec<RecordEntry>>;
+}
+
+/// Opens the store at `url` (`sqlite://FILE`, a plain file path, or `postgres://…`) and applies
+/// migrations.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgStore::connect(url).await?))
+    } else if url.contains("://") && !url.starts_with("sqlite:") {
+        Err(StoreError::UnsupportedUrl(url.to_string()))
+    } else {
+        Ok(Arc::new(SqliteStore::open(&sqlite_path(url)).await?))
+    }
+}
+
+/// Now, as stored: RFC 3339 UTC with milliseconds.
+pub(crate) fn now() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}

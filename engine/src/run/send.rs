@@ -1,0 +1,188 @@
+//! Sending to the target with the flow's retry policy.
+//!
+//! Retryable failures (timeouts, 5xx, 429, refused connections) are retried with exponential
+//! backoff and jitter. A `Retry-After` closes a gate shared by every send of the run, so no
+//! request reaches the target until the wait is over.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::Rng;
+use serde_json::Value;
+use tokio::time::Instant;
+
+use crate::connector::{ConnectorError, ConnectorInstance, WriteAck, WriteRecord};
+use crate::flow::Retry;
+
+/// "Not before" time shared by all sends to one target.
+#[derive(Debug, Clone)]
+pub(crate) struct RateGate(Arc<Mutex<Instant>>);
+
+impl RateGate {
+    pub(crate) fn new() -> Self {
+        RateGate(Arc::new(Mutex::new(Instant::now())))
+    }
+
+    fn not_before(&self) -> Instant {
+        *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Waits until the gate is open. Loops because another send may close it while we sleep.
+    async fn wait(&self) {
+        loop {
+            let at = self.not_before();
+            if at <= Instant::now() {
+                return;
+            }
+            tokio::time::sleep_until(at).await;
+        }
+    }
+
+    /// Keeps the gate closed for `wait` from now (never shortens an existing wait).
+    fn hold(&self, wait: Duration) {
+        let mut at = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let until = Instant::now() + wait;
+        if until > *at {
+            *at = until;
+        }
+    }
+}
+
+/// Sends batches to one target operation.
+pub(crate) struct Sender {
+    pub(crate) target: Arc<dyn ConnectorInstance>,
+    pub(crate) operation: String,
+    pub(crate) params: Value,
+    pub(crate) retry: Retry,
+    pub(crate) gate: RateGate,
+}
+
+/// One record's final answer and how many attempts it took.
+pub(crate) struct Sent {
+    pub(crate) result: Result<WriteAck, ConnectorError>,
+    pub(crate) attempts: u32,
+}
+
+impl Sender {
+    /// Sends `records` (one request, or one per retry round), retrying what may pass later.
+    pub(crate) async fn send(&self, records: &[WriteRecord]) -> Vec<Sent> {
+        let mut done: Vec<Option<Sent>> = records.iter().map(|_| None).collect();
+        let mut pending: Vec<usize> = (0..records.len()).collect();
+        let mut attempt = 0u32;
+        while !pending.is_empty() {
+            attempt += 1;
+            self.gate.wait().await;
+            let batch: Vec<WriteRecord> = pending.iter().map(|&i| records[i].clone()).collect();
+            let results = match self.target.write(&self.operation, &self.params, &batch).await {
+                Ok(results) if results.len() == batch.len() => results,
+                Ok(results) => {
+                    let msg = format!("target answered {} results for {} records", results.len(), batch.len());
+                    batch.iter().map(|_| Err(ConnectorError::Permanent { message: msg.clone(), status: None, body: None })).collect()
+                }
+                Err(e) => batch.iter().map(|_| Err(e.clone())).collect(),
+            };
+            let mut retry_after = None::<Duration>;
+            let mut still_pending = Vec::new();
+            for (&i, result) in pending.iter().zip(results) {
+                match result {
+                    Err(e) if e.is_retryable() && attempt < self.retry.max_attempts => {
+                        retry_after = retry_after.max(e.retry_after());
+                        still_pending.push(i);
+                    }
+                    result => done[i] = Some(Sent { result, attempts: attempt }),
+                }
+            }
+            if !still_pending.is_empty() {
+                let backoff = self.retry.interval(attempt, rand::rng().random::<f64>());
+                let wait = retry_after.map_or(backoff, |ra| ra.max(backoff));
+                if let Some(ra) = retry_after {
+                    self.gate.hold(ra);
+                }
+                tokio::time::sleep(wait).await;
+            }
+            pending = still_pending;
+        }
+        done.into_iter()
+            .map(|s| s.unwrap_or(Sent { result: Err(ConnectorError::Transient { message: "not sent".into(), status: None, body: None }), attempts: attempt }))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connector::{ReadRequest, RecordReader, WriteAction};
+    use async_trait::async_trait;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// Fails the first `failures` calls with `error`, then accepts.
+    struct Flaky {
+        calls: AtomicU32,
+        failures: u32,
+        error: ConnectorError,
+        times: Mutex<Vec<Instant>>,
+    }
+
+    #[async_trait]
+    impl ConnectorInstance for Flaky {
+        async fn health_check(&self) -> Result<(), ConnectorError> {
+            Ok(())
+        }
+        async fn read(&self, _: &str, _: ReadRequest) -> Result<Box<dyn RecordReader>, ConnectorError> {
+            Err(ConnectorError::Config("write only".into()))
+        }
+        async fn write(&self, _: &str, _: &Value, records: &[WriteRecord]) -> Result<Vec<Result<WriteAck, ConnectorError>>, ConnectorError> {
+            self.times.lock().unwrap().push(Instant::now());
+            if self.calls.fetch_add(1, Ordering::SeqCst) < self.failures {
+                return Err(self.error.clone());
+            }
+            Ok(records.iter().map(|r| Ok(WriteAck { status: Some(201), body: None, target_id: Some(r.key.clone()) })).collect())
+        }
+    }
+
+    fn sender(flaky: Arc<Flaky>, max_attempts: u32) -> Sender {
+        Sender {
+            target: flaky,
+            operation: "write".into(),
+            params: Value::Null,
+            retry: Retry { max_attempts, initial_interval_ms: 1_000, max_interval_ms: 30_000 },
+            gate: RateGate::new(),
+        }
+    }
+
+    fn record() -> Vec<WriteRecord> {
+        vec![WriteRecord { key: "k1".into(), action: WriteAction::Create, payload: Value::Null }]
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn transient_errors_are_retried_with_backoff_of_at_least_one_second() {
+        let flaky = Arc::new(Flaky { calls: 0.into(), failures: 2, error: ConnectorError::Transient { message: "503".into(), status: Some(503), body: None }, times: Mutex::default() });
+        let sent = sender(flaky.clone(), 4).send(&record()).await;
+        assert!(sent[0].result.is_ok());
+        assert_eq!(sent[0].attempts, 3);
+        let times = flaky.times.lock().unwrap().clone();
+        assert!(times[1] - times[0] >= Duration::from_secs(1));
+        assert!(times[2] - times[1] >= Duration::from_secs(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_is_honoured_and_attempts_are_bounded() {
+        let error = ConnectorError::RateLimited { retry_after: Some(Duration::from_secs(7)), message: "slow down".into(), status: Some(429) };
+        let flaky = Arc::new(Flaky { calls: 0.into(), failures: 10, error, times: Mutex::default() });
+        let sent = sender(flaky.clone(), 3).send(&record()).await;
+        assert!(matches!(sent[0].result, Err(ConnectorError::RateLimited { .. })));
+        assert_eq!(sent[0].attempts, 3);
+        let times = flaky.times.lock().unwrap().clone();
+        assert_eq!(times.len(), 3);
+        assert!(times[1] - times[0] >= Duration::from_secs(7));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn permanent_errors_are_not_retried() {
+        let error = ConnectorError::Permanent { message: "bad".into(), status: Some(422), body: Some("{}".into()) };
+        let flaky = Arc::new(Flaky { calls: 0.into(), failures: 1, error, times: Mutex::default() });
+        let sent = sender(flaky.clone(), 4).send(&record()).await;
+        assert_eq!(sent[0].attempts, 1);
+        assert_eq!(sent[0].result.as_ref().unwrap_err().status(), Some(422));
+    }
+}

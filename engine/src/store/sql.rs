@@ -1,0 +1,369 @@
+//! The SQL implementation of [`Store`], expanded once per database by `impl_store!`.
+//!
+//! The bodies are identical for SQLite and Postgres: the SQL uses `$N` placeholders and
+//! `on conflict … do update`, which both accept, and `QueryBuilder` writes multi-row inserts in
+//! each dialect. Only opening the pool differs.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{FromRow, QueryBuilder};
+
+use super::{LedgerEntry, LedgerUpdate, NewRun, Outcome, RecordEntry, RecordFilter, Result, RunCounts, RunId, RunRow, RunStatus, Store, StoreError, now};
+
+/// Rows per multi-row insert; keeps bind parameters well under SQLite's 32,766.
+const INSERT_CHUNK: usize = 500;
+/// How long a query waits for a pooled connection.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The SQLite file a `sqlite://path` (or plain path) URL names.
+pub fn sqlite_path(url: &str) -> PathBuf {
+    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    PathBuf::from(path.split('?').next().unwrap_or(path))
+}
+
+/// The store on a SQLite file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path` and applies migrations.
+    ///
+    /// WAL with `synchronous = NORMAL`: a committed transaction survives a crash of the process
+    /// (what a killed worker needs); only a power loss can lose the last commits. We open the
+    /// file ourselves rather than letting a library pick `synchronous = OFF`.
+    pub async fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Io { path: dir.display().to_string(), source })?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new().max_connections(4).acquire_timeout(ACQUIRE_TIMEOUT).connect_with(options).await?;
+        let mut migrator = sqlx::migrate!("../migrations/sqlite");
+        migrator.set_ignore_missing(true);
+        migrator.run(&pool).await?;
+        Ok(SqliteStore { pool })
+    }
+
+    /// The pool, for tests and tools.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+/// The store on Postgres.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects to `url` and applies migrations. `?options=-csearch_path%3Dname` selects a schema.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let options = PgConnectOptions::from_str(url)?;
+        let pool = PgPoolOptions::new().max_connections(8).acquire_timeout(ACQUIRE_TIMEOUT).connect_with(options).await?;
+        let mut migrator = sqlx::migrate!("../migrations/postgres");
+        migrator.set_ignore_missing(true);
+        migrator.run(&pool).await?;
+        Ok(PgStore { pool })
+    }
+
+    /// The pool, for tests and tools.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+#[derive(FromRow)]
+struct RunDbRow {
+    id: i64,
+    flow_id: String,
+    flow_version: String,
+    trigger: String,
+    status: String,
+    started_at: String,
+    finished_at: Option<String>,
+    read_count: i64,
+    created_count: i64,
+    updated_count: i64,
+    skipped_count: i64,
+    filtered_count: i64,
+    failed_count: i64,
+    error: Option<String>,
+}
+
+impl TryFrom<RunDbRow> for RunRow {
+    type Error = StoreError;
+    fn try_from(r: RunDbRow) -> Result<Self> {
+        Ok(RunRow {
+            id: r.id,
+            flow_id: r.flow_id,
+            flow_version: r.flow_version,
+            trigger: r.trigger,
+            status: RunStatus::from_str(&r.status)?,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            counts: RunCounts {
+                read: r.read_count,
+                created: r.created_count,
+                updated: r.updated_count,
+                skipped: r.skipped_count,
+                filtered: r.filtered_count,
+                failed: r.failed_count,
+            },
+            error: r.error,
+        })
+    }
+}
+
+#[derive(FromRow)]
+struct RecordDbRow {
+    run_id: i64,
+    seq: i64,
+    flow_id: String,
+    source_key: Option<String>,
+    outcome: String,
+    step_id: Option<String>,
+    input: Option<String>,
+    output: Option<String>,
+    response_status: Option<i64>,
+    response_body: Option<String>,
+    target_id: Option<String>,
+    error: Option<String>,
+    attempts: i64,
+}
+
+impl TryFrom<RecordDbRow> for RecordEntry {
+    type Error = StoreError;
+    fn try_from(r: RecordDbRow) -> Result<Self> {
+        Ok(RecordEntry {
+            run_id: r.run_id,
+            seq: r.seq,
+            flow_id: r.flow_id,
+            source_key: r.source_key,
+            outcome: Outcome::from_str(&r.outcome)?,
+            step_id: r.step_id,
+            input: r.input,
+            output: r.output,
+            response_status: r.response_status,
+            response_body: r.response_body,
+            target_id: r.target_id,
+            error: r.error,
+            attempts: r.attempts,
+        })
+    }
+}
+
+#[derive(FromRow)]
+struct LedgerDbRow {
+    business_key: String,
+    target_id: Option<String>,
+    payload_hash: String,
+    last_outcome: String,
+}
+
+// Column lists as macros so queries stay `&'static str` (sqlx refuses SQL built at run time).
+macro_rules! run_columns {
+    () => {
+        "id, flow_id, flow_version, trigger, status, started_at, finished_at, read_count, created_count, \
+         updated_count, skipped_count, filtered_count, failed_count, error"
+    };
+}
+
+macro_rules! record_columns {
+    () => {
+        "run_id, seq, flow_id, source_key, outcome, step_id, input, output, response_status, \
+         response_body, target_id, error, attempts"
+    };
+}
+
+/// Ledger upsert. A failed send keeps the hash and target id of an earlier success.
+const LEDGER_CONFLICT: &str = " on conflict (tenant_id, flow_id, target, business_key) do update set \
+     target_id = case when excluded.last_outcome = 'failed' then ledger.target_id \
+                      else coalesce(excluded.target_id, ledger.target_id) end, \
+     payload_hash = case when excluded.last_outcome = 'failed' and ledger.last_outcome <> 'failed' \
+                         then ledger.payload_hash else excluded.payload_hash end, \
+     last_outcome = excluded.last_outcome, last_run_id = excluded.last_run_id, updated_at = excluded.updated_at";
+
+/// Keeps the last update of each key: one multi-row upsert may not touch a row twice.
+fn last_per_key(ledger: &[LedgerUpdate]) -> Vec<&LedgerUpdate> {
+    let mut index: HashMap<(&str, &str, &str), usize> = HashMap::with_capacity(ledger.len());
+    let mut out: Vec<&LedgerUpdate> = Vec::with_capacity(ledger.len());
+    for update in ledger {
+        let key = (update.flow_id.as_str(), update.target.as_str(), update.business_key.as_str());
+        match index.get(&key) {
+            Some(&at) => out[at] = update,
+            None => {
+                index.insert(key, out.len());
+                out.push(update);
+            }
+        }
+    }
+    out
+}
+
+macro_rules! impl_store {
+    ($store:ty, $db:ty) => {
+        #[async_trait]
+        impl Store for $store {
+            async fn create_run(&self, new: &NewRun) -> Result<RunId> {
+                let at = now();
+                let id: i64 = sqlx::query_scalar(
+                    "insert into run (flow_id, flow_version, trigger, status, started_at, created_at, updated_at) \
+                     values ($1, $2, $3, 'running', $4, $4, $4) returning id",
+                )
+                .bind(&new.flow_id)
+                .bind(&new.flow_version)
+                .bind(&new.trigger)
+                .bind(&at)
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(id)
+            }
+
+            async fn finish_run(&self, id: RunId, status: RunStatus, counts: &RunCounts, error: Option<&str>) -> Result<()> {
+                let at = now();
+                sqlx::query(
+                    "update run set status = $1, finished_at = $2, updated_at = $2, read_count = $3, created_count = $4, \
+                     updated_count = $5, skipped_count = $6, filtered_count = $7, failed_count = $8, error = $9 where id = $10",
+                )
+                .bind(status.as_str())
+                .bind(&at)
+                .bind(counts.read)
+                .bind(counts.created)
+                .bind(counts.updated)
+                .bind(counts.skipped)
+                .bind(counts.filtered)
+                .bind(counts.failed)
+                .bind(error)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn record_outcomes(&self, records: &[RecordEntry], ledger: &[LedgerUpdate]) -> Result<()> {
+                let at = now();
+                let mut tx = self.pool.begin().await?;
+                for chunk in records.chunks(INSERT_CHUNK) {
+                    let mut q = QueryBuilder::<$db>::new(concat!("insert into run_record (", record_columns!(), ", created_at, updated_at) "));
+                    q.push_values(chunk, |mut b, r| {
+                        b.push_bind(r.run_id)
+                            .push_bind(r.seq)
+                            .push_bind(&r.flow_id)
+                            .push_bind(&r.source_key)
+                            .push_bind(r.outcome.as_str())
+                            .push_bind(&r.step_id)
+                            .push_bind(&r.input)
+                            .push_bind(&r.output)
+                            .push_bind(r.response_status)
+                            .push_bind(&r.response_body)
+                            .push_bind(&r.target_id)
+                            .push_bind(&r.error)
+                            .push_bind(r.attempts)
+                            .push_bind(&at)
+                            .push_bind(&at);
+                    });
+                    q.build().execute(&mut *tx).await?;
+                }
+                let updates = last_per_key(ledger);
+                for chunk in updates.chunks(INSERT_CHUNK) {
+                    let mut q = QueryBuilder::<$db>::new(
+                        "insert into ledger (flow_id, target, business_key, target_id, payload_hash, last_outcome, last_run_id, created_at, updated_at) ",
+                    );
+                    q.push_values(chunk, |mut b, u| {
+                        b.push_bind(&u.flow_id)
+                            .push_bind(&u.target)
+                            .push_bind(&u.business_key)
+                            .push_bind(&u.target_id)
+                            .push_bind(&u.payload_hash)
+                            .push_bind(u.outcome.as_str())
+                            .push_bind(u.run_id)
+                            .push_bind(&at)
+                            .push_bind(&at);
+                    });
+                    q.push(LEDGER_CONFLICT);
+                    q.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn ledger_lookup(&self, flow_id: &str, target: &str, keys: &[String]) -> Result<HashMap<String, LedgerEntry>> {
+                let mut found = HashMap::with_capacity(keys.len());
+                for chunk in keys.chunks(INSERT_CHUNK) {
+                    let mut q = QueryBuilder::<$db>::new(
+                        "select business_key, target_id, payload_hash, last_outcome from ledger where tenant_id = 'default' and flow_id = ",
+                    );
+                    q.push_bind(flow_id).push(" and target = ").push_bind(target).push(" and business_key in (");
+                    let mut keys_list = q.separated(", ");
+                    for key in chunk {
+                        keys_list.push_bind(key);
+                    }
+                    q.push(")");
+                    let rows: Vec<LedgerDbRow> = q.build_query_as().fetch_all(&self.pool).await?;
+                    for row in rows {
+                        let entry = LedgerEntry {
+                            last_outcome: Outcome::from_str(&row.last_outcome)?,
+                            business_key: row.business_key,
+                            target_id: row.target_id,
+                            payload_hash: row.payload_hash,
+                        };
+                        found.insert(entry.business_key.clone(), entry);
+                    }
+                }
+                Ok(found)
+            }
+
+            async fn list_runs(&self, flow_id: Option<&str>, limit: i64) -> Result<Vec<RunRow>> {
+                let rows: Vec<RunDbRow> = sqlx::query_as(concat!(
+                    "select ", run_columns!(), " from run where ($1 is null or flow_id = $1) order by id desc limit $2"
+                ))
+                .bind(flow_id)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter().map(RunRow::try_from).collect()
+            }
+
+            async fn get_run(&self, id: RunId) -> Result<Option<RunRow>> {
+                let row: Option<RunDbRow> = sqlx::query_as(concat!("select ", run_columns!(), " from run where id = $1"))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(RunRow::try_from).transpose()
+            }
+
+            async fn run_records(&self, run_id: RunId, filter: &RecordFilter) -> Result<Vec<RecordEntry>> {
+                let rows: Vec<RecordDbRow> = sqlx::query_as(concat!(
+                    "select ", record_columns!(), " from run_record where run_id = $1 \
+                     and ($2 is null or outcome = $2) and ($3 is null or source_key = $3) \
+                     order by seq limit $4 offset $5"
+                ))
+                .bind(run_id)
+                .bind(filter.outcome.map(|o| o.as_str()))
+                .bind(filter.source_key.as_deref())
+                .bind(filter.limit)
+                .bind(filter.offset)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter().map(RecordEntry::try_from).collect()
+            }
+        }
+    };
+}
+
+impl_store!(SqliteStore, sqlx::Sqlite);
+impl_store!(PgStore, sqlx::Postgres);

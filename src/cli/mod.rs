@@ -1,0 +1,189 @@
+//! Command-line interface: one module per command group.
+
+mod map;
+mod run;
+mod runs;
+mod validate;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use ferry_engine::connector::{ConnectorContext, ConnectorInstance, Registry};
+use ferry_engine::flow::{Flow, load_flow};
+use ferry_engine::plan::CompiledFlow;
+use ferry_engine::store::{self, Store};
+
+/// Ferry moves business data between webshops and ERPs: flows of source → mapping steps → target.
+#[derive(Debug, Parser)]
+#[command(name = "ferry", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where runs, the activity log and the ledger are kept.
+#[derive(Debug, clap::Args)]
+pub struct DbArgs {
+    /// Database URL: a SQLite file (`sqlite://path/ferry.db`) or `postgres://…`.
+    /// Default: `./ferry-data/ferry.db` under the working directory.
+    #[arg(long, env = "FERRY_DATABASE_URL", default_value = "sqlite://ferry-data/ferry.db")]
+    database_url: String,
+}
+
+impl DbArgs {
+    async fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
+        store::open(&self.database_url).await.with_context(|| format!("opening the store at {}", self.database_url))
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check flow files; prints every problem with its line, step and field path.
+    Validate {
+        /// Flow files.
+        #[arg(required = true)]
+        flows: Vec<PathBuf>,
+    },
+    /// Print a JSON Schema.
+    Schema {
+        /// Which schema: `flow`.
+        #[arg(value_parser = ["flow"])]
+        what: String,
+    },
+    /// Show what a flow's steps make of sample records (a JSON object, a JSON array or NDJSON).
+    Map {
+        /// The flow file.
+        flow: PathBuf,
+        /// Sample input; `-` reads standard input.
+        #[arg(long, short)]
+        input: PathBuf,
+    },
+    /// Print the nodes a JSONPath query selects in a JSON file, as one JSON array.
+    Jsonpath {
+        /// The query, e.g. `$.line_items[*].sku`.
+        query: String,
+        /// JSON file; `-` reads standard input.
+        file: PathBuf,
+    },
+    /// Run a flow now and log every record.
+    Run {
+        /// The flow file.
+        flow: PathBuf,
+        #[command(flatten)]
+        db: DbArgs,
+        /// No progress display, only the summary.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// List runs, or show one run's records.
+    Runs {
+        #[command(subcommand)]
+        show: Option<runs::RunsCommand>,
+        /// Only runs of this flow id.
+        #[arg(long)]
+        flow: Option<String>,
+        /// How many runs, newest first.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// List the connectors this build knows and their operations.
+    Connectors,
+    /// Start a local mock shop and ERP, run the demo flow against them twice, and show the runs.
+    Demo {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+/// Runs the parsed command.
+pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Validate { flows } => validate::validate_files(&flows),
+        Command::Schema { .. } => {
+            let schema = schemars::schema_for!(Flow);
+            println!("{}", serde_json::to_string_pretty(&schema)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Map { flow, input } => map::map_file(&flow, &input),
+        Command::Jsonpath { query, file } => map::jsonpath(&query, &file),
+        Command::Run { flow, db, quiet } => run::run_flow(&flow, &db.open().await?, quiet).await,
+        Command::Runs { show, flow, limit, db } => runs::runs(show, flow.as_deref(), limit, &db.open().await?).await,
+        Command::Connectors => {
+            for kind in registry().kinds() {
+                if let Some(spec) = registry().spec(kind) {
+                    println!("{kind}: {}", spec.summary);
+                    for op in &spec.operations {
+                        println!("  {:<12} {:?}  {}", op.name, op.direction, op.summary);
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo { db } => crate::demo::run_demo(&db.open().await?).await,
+    }
+}
+
+/// The connectors of this build.
+pub fn registry() -> Registry {
+    ferry_connectors::registry()
+}
+
+/// Loads, validates and compiles a flow file; prints every issue and fails if there are any.
+pub fn load_checked(path: &Path) -> anyhow::Result<(Flow, CompiledFlow)> {
+    let (flow, text) = load_flow(path)?;
+    let issues = ferry_engine::flow::validate(&flow, Some(&registry()), Some(&text));
+    if !issues.is_empty() {
+        for issue in &issues {
+            eprintln!("{}:{issue}", path.display());
+        }
+        bail!("{} has {} problem(s)", path.display(), issues.len());
+    }
+    let compiled = CompiledFlow::compile(&flow).map_err(|issues| anyhow::anyhow!("{} does not compile: {}", path.display(), issues[0]))?;
+    Ok((flow, compiled))
+}
+
+/// The shared HTTP client: timeouts set once for every connector.
+pub fn http_client() -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(256)
+        .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .context("building the HTTP client")
+}
+
+/// Looks up `${VAR}` placeholders: the process environment, or a fixed set (the demo).
+pub type EnvLookup<'a> = &'a (dyn Fn(&str) -> Option<String> + Sync);
+
+/// The process environment as a placeholder lookup.
+pub fn process_env(var: &str) -> Option<String> {
+    std::env::var(var).ok()
+}
+
+/// Builds the connection named `name` of `flow`, with `${VAR}` placeholders resolved by `env`.
+pub async fn connect(flow: &Flow, name: &str, flow_dir: &Path, http: &reqwest::Client, env: EnvLookup<'_>) -> anyhow::Result<Arc<dyn ConnectorInstance>> {
+    let connection = flow.connections.get(name).with_context(|| format!("no connection named `{name}`"))?;
+    let registry = registry();
+    let connector = registry.get(&connection.connector).with_context(|| format!("unknown connector `{}`", connection.connector))?;
+    let config = crate::placeholders::resolve(&connection.config, env)
+        .map_err(|e| anyhow::anyhow!("connection `{name}`: {e}"))?;
+    let cx = ConnectorContext { http: http.clone(), base_dir: flow_dir.to_path_buf() };
+    connector.build(&config, &cx).await.map_err(|e| anyhow::anyhow!("connection `{name}`: {e}"))
+}
+
+/// Reads a file, or standard input for `-`.
+pub fn read_input(path: &Path) -> anyhow::Result<String> {
+    if path == Path::new("-") {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)?;
+        return Ok(s);
+    }
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
