@@ -4,10 +4,18 @@
 use serde_json::Value;
 
 /// Replaces placeholders in every string of `value`. Errors name the missing variable.
-pub fn resolve(value: &Value, lookup: &(dyn Fn(&str) -> Option<String> + Sync)) -> Result<Value, String> {
+pub fn resolve(
+    value: &Value,
+    lookup: &(dyn Fn(&str) -> Option<String> + Sync),
+) -> Result<Value, String> {
     Ok(match value {
         Value::String(s) => Value::String(resolve_str(s, lookup)?),
-        Value::Array(items) => Value::Array(items.iter().map(|v| resolve(v, lookup)).collect::<Result<_, _>>()?),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| resolve(v, lookup))
+                .collect::<Result<_, _>>()?,
+        ),
         Value::Object(map) => {
             let mut out = serde_json::Map::new();
             for (k, v) in map {
@@ -19,7 +27,10 @@ pub fn resolve(value: &Value, lookup: &(dyn Fn(&str) -> Option<String> + Sync)) 
     })
 }
 
-fn resolve_str(text: &str, lookup: &(dyn Fn(&str) -> Option<String> + Sync)) -> Result<String, String> {
+fn resolve_str(
+    text: &str,
+    lookup: &(dyn Fn(&str) -> Option<String> + Sync),
+) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("${") {
@@ -51,8 +62,15 @@ mod tests {
     #[test]
     fn substitutes_variables_and_defaults_and_names_missing_ones() {
         let env = |k: &str| (k == "TOKEN").then(|| "s3cret".to_string());
-        let v = json!({"auth": {"token": "${TOKEN}"}, "url": "${URL:-http://127.0.0.1:1}/x", "n": 3});
-        assert_eq!(resolve(&v, &env).unwrap(), json!({"auth": {"token": "s3cret"}, "url": "http://127.0.0.1:1/x", "n": 3}));
-        assert_eq!(resolve(&json!("${NOPE}"), &env).unwrap_err(), "environment variable `NOPE` is not set");
+        let v =
+            json!({"auth": {"token": "${TOKEN}"}, "url": "${URL:-http://127.0.0.1:1}/x", "n": 3});
+        assert_eq!(
+            resolve(&v, &env).unwrap(),
+            json!({"auth": {"token": "s3cret"}, "url": "http://127.0.0.1:1/x", "n": 3})
+        );
+        assert_eq!(
+            resolve(&json!("${NOPE}"), &env).unwrap_err(),
+            "environment variable `NOPE` is not set"
+        );
     }
 }

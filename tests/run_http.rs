@@ -26,17 +26,26 @@ type Shared = Arc<Mutex<Mock>>;
 
 fn order(i: u64) -> Value {
     json!({
-        "id": 1000 + i, "name": format!("#{}", 1000 + i), "financial_status": if i % 5 == 0 { "pending" } else { "paid" },
+        "id": 1000 + i, "name": format!("#{}", 1000 + i), "financial_status": if i.is_multiple_of(5) { "pending" } else { "paid" },
         "total_price": format!("{}.00", 100 + i), "customer": {"email": format!("Buyer{i}@Example.com")},
         "line_items": [{"sku": format!("SKU-{i}"), "quantity": 1 + i % 3, "price": "10.00"}]
     })
 }
 
-async fn orders(State(mock): State<Shared>, Query(q): Query<HashMap<String, usize>>) -> axum::Json<Value> {
+async fn orders(
+    State(mock): State<Shared>,
+    Query(q): Query<HashMap<String, usize>>,
+) -> axum::Json<Value> {
     let page = q.get("page").copied().unwrap_or(1);
     let limit = q.get("limit").copied().unwrap_or(10);
     let m = mock.lock().unwrap();
-    let items: Vec<Value> = m.orders.iter().skip((page - 1) * limit).take(limit).cloned().collect();
+    let items: Vec<Value> = m
+        .orders
+        .iter()
+        .skip((page - 1) * limit)
+        .take(limit)
+        .cloned()
+        .collect();
     axum::Json(json!({"orders": items}))
 }
 
@@ -53,7 +62,12 @@ fn answer(mock: &Shared, method: &str, path: String, body: Value) -> Response {
             headers.insert("retry-after", ra.parse().unwrap());
         }
         let body = json!({"error": {"code": "rejected", "message": format!("order {number} refused with {status}")}});
-        return (StatusCode::from_u16(status).unwrap(), headers, body.to_string()).into_response();
+        return (
+            StatusCode::from_u16(status).unwrap(),
+            headers,
+            body.to_string(),
+        )
+            .into_response();
     }
     let id = format!("SO-{}", number.trim_start_matches('#'));
     (StatusCode::CREATED, axum::Json(json!({"id": id}))).into_response()
@@ -63,7 +77,11 @@ async fn create(State(mock): State<Shared>, axum::Json(body): axum::Json<Value>)
     answer(&mock, "POST", "/salesorders".into(), body)
 }
 
-async fn update(State(mock): State<Shared>, UrlPath(id): UrlPath<String>, axum::Json(body): axum::Json<Value>) -> Response {
+async fn update(
+    State(mock): State<Shared>,
+    UrlPath(id): UrlPath<String>,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
     answer(&mock, "PUT", format!("/salesorders/{id}"), body)
 }
 
@@ -118,18 +136,25 @@ fn ferry(dir: &Path, args: &[&str]) -> (i32, String) {
         .current_dir(dir)
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     (out.status.code().unwrap_or(-1), text)
 }
 
 async fn ferry_async(dir: &Path, args: &[&str]) -> (i32, String) {
     let dir = dir.to_path_buf();
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    tokio::task::spawn_blocking(move || ferry(&dir, &args.iter().map(String::as_str).collect::<Vec<_>>())).await.unwrap()
+    tokio::task::spawn_blocking(move || {
+        ferry(&dir, &args.iter().map(String::as_str).collect::<Vec<_>>())
+    })
+    .await
+    .unwrap()
 }
 
 fn line_with<'a>(text: &'a str, needle: &str) -> &'a str {
-    text.lines().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("no line with {needle:?} in:\n{text}"))
+    text.lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{text}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -140,8 +165,10 @@ async fn run_sends_logs_skips_unchanged_updates_changed_and_fails_bad_records_al
         m.orders = (1..=25).map(order).collect();
         m.orders[2]["customer"] = json!({}); // #1003: no email → mapping fails (required)
         // #1007: the ERP refuses it for good; #1008: 503 then 429 with Retry-After, then accepted.
-        m.scripted.insert("#1007".into(), vec![(422, None), (422, None), (422, None)]);
-        m.scripted.insert("#1008".into(), vec![(503, None), (429, Some("1"))]);
+        m.scripted
+            .insert("#1007".into(), vec![(422, None), (422, None), (422, None)]);
+        m.scripted
+            .insert("#1008".into(), vec![(503, None), (429, Some("1"))]);
     }
     let url = start_mock(mock.clone()).await;
     let dir = tempfile::tempdir().unwrap();
@@ -151,14 +178,25 @@ async fn run_sends_logs_skips_unchanged_updates_changed_and_fails_bad_records_al
     // First run: 25 read, 5 pending filtered, #1003 fails in mapping, #1007 refused, 18 created.
     let (code, out) = ferry_async(dir.path(), &["run", flow_arg]).await;
     assert_eq!(code, 1, "records failed, so exit 1:\n{out}");
-    assert!(out.contains("read 25 · created 18 · updated 0 · skipped 0 · filtered 5 · failed 2"), "{out}");
+    assert!(
+        out.contains("read 25 · created 18 · updated 0 · skipped 0 · filtered 5 · failed 2"),
+        "{out}"
+    );
     {
         let m = mock.lock().unwrap();
-        let posts: Vec<&Value> = m.received.iter().filter(|(method, _, _)| method == "POST").map(|(_, _, b)| b).collect();
+        let posts: Vec<&Value> = m
+            .received
+            .iter()
+            .filter(|(method, _, _)| method == "POST")
+            .map(|(_, _, b)| b)
+            .collect();
         // 18 created + #1007 once (422 is permanent) + #1008 twice more (503, 429) = 21
         assert_eq!(posts.len(), 21, "{posts:?}");
         let first = posts.iter().find(|b| b["number"] == "#1001").unwrap();
-        assert_eq!(**first, json!({"number": "#1001", "email": "buyer1@example.com", "total": 101.0, "lines": [{"sku": "SKU-1", "qty": 2}]}));
+        assert_eq!(
+            **first,
+            json!({"number": "#1001", "email": "buyer1@example.com", "total": 101.0, "lines": [{"sku": "SKU-1", "qty": 2}]})
+        );
     }
 
     // The activity log says what happened to each record, with the target's answer.
@@ -166,8 +204,15 @@ async fn run_sends_logs_skips_unchanged_updates_changed_and_fails_bad_records_al
     let bad_mapping = line_with(&shown, "#1003");
     assert!(bad_mapping.contains("failed") && bad_mapping.contains("step `to_sales_order`: field `email`: required value `$.customer.email` matched nothing"), "{bad_mapping}");
     let refused = line_with(&shown, "#1007");
-    assert!(refused.contains("422") && refused.contains("rejected"), "{refused}");
-    let (_, json_lines) = ferry_async(dir.path(), &["runs", "show", "1", "--key", "#1008", "--json"]).await;
+    assert!(
+        refused.contains("422") && refused.contains("rejected"),
+        "{refused}"
+    );
+    let (_, json_lines) = ferry_async(
+        dir.path(),
+        &["runs", "show", "1", "--key", "#1008", "--json"],
+    )
+    .await;
     let retried: Value = serde_json::from_str(json_lines.lines().next().unwrap()).unwrap();
     assert_eq!(retried["outcome"], "created");
     assert_eq!(retried["attempts"], 3);
@@ -176,11 +221,21 @@ async fn run_sends_logs_skips_unchanged_updates_changed_and_fails_bad_records_al
 
     // Second run, same data: nothing new is sent; the two failures are tried again and fail again.
     mock.lock().unwrap().received.clear();
-    mock.lock().unwrap().scripted.insert("#1007".into(), vec![(422, None)]);
+    mock.lock()
+        .unwrap()
+        .scripted
+        .insert("#1007".into(), vec![(422, None)]);
     let (code, out) = ferry_async(dir.path(), &["run", flow_arg]).await;
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("read 25 · created 0 · updated 0 · skipped 18 · filtered 5 · failed 2"), "{out}");
-    assert_eq!(mock.lock().unwrap().received.len(), 1, "only the refused order is tried again");
+    assert!(
+        out.contains("read 25 · created 0 · updated 0 · skipped 18 · filtered 5 · failed 2"),
+        "{out}"
+    );
+    assert_eq!(
+        mock.lock().unwrap().received.len(),
+        1,
+        "only the refused order is tried again"
+    );
 
     // A changed order is sent again as an update to the id the ERP gave it; a fixed one is created.
     {
@@ -192,14 +247,27 @@ async fn run_sends_logs_skips_unchanged_updates_changed_and_fails_bad_records_al
     }
     let (code, out) = ferry_async(dir.path(), &["run", flow_arg]).await;
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("read 25 · created 2 · updated 1 · skipped 17 · filtered 5 · failed 0"), "{out}");
-    let m = mock.lock().unwrap();
-    let update = m.received.iter().find(|(method, _, _)| method == "PUT").expect("an update");
+    assert!(
+        out.contains("read 25 · created 2 · updated 1 · skipped 17 · filtered 5 · failed 0"),
+        "{out}"
+    );
+    let update = mock
+        .lock()
+        .unwrap()
+        .received
+        .iter()
+        .find(|(method, _, _)| method == "PUT")
+        .cloned()
+        .expect("an update");
     assert_eq!(update.1, "/salesorders/SO-1004");
     assert_eq!(update.2["total"], 999.0);
 
     let (_, runs) = ferry_async(dir.path(), &["runs"]).await;
-    assert_eq!(runs.lines().filter(|l| l.contains("orders-to-erp")).count(), 3, "{runs}");
+    assert_eq!(
+        runs.lines().filter(|l| l.contains("orders-to-erp")).count(),
+        3,
+        "{runs}"
+    );
 }
 
 #[tokio::test]
@@ -209,7 +277,10 @@ async fn validate_reports_every_problem_with_position_and_map_shows_field_errors
     let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&flow).unwrap()).unwrap();
     doc["steps"][1]["fields"][0]["value"]["path"] = json!("$.name[");
     doc["steps"][1]["fields"][2]["transform"] = json!("parse_number(value");
-    doc["steps"].as_array_mut().unwrap().push(json!({"id": "paid_only", "type": "filter", "condition": "true"}));
+    doc["steps"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"id": "paid_only", "type": "filter", "condition": "true"}));
     doc["target"]["operation"] = json!("explode");
     let broken = dir.path().join("broken.json");
     std::fs::write(&broken, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
@@ -222,7 +293,10 @@ async fn validate_reports_every_problem_with_position_and_map_shows_field_errors
         "steps[1].fields[2].transform (step `to_sales_order`): Rhai syntax error",
     ] {
         let line = line_with(&out, needle);
-        assert!(line.starts_with(&format!("{}:", broken.display())), "line and column first: {line}");
+        assert!(
+            line.starts_with(&format!("{}:", broken.display())),
+            "line and column first: {line}"
+        );
     }
 
     let (code, out) = ferry_async(dir.path(), &["validate", flow.to_str().unwrap()]).await;
@@ -231,8 +305,21 @@ async fn validate_reports_every_problem_with_position_and_map_shows_field_errors
     let sample = dir.path().join("sample.ndjson");
     let mut no_email = order(2);
     no_email["customer"] = json!({});
-    std::fs::write(&sample, format!("{}\n{}\n{}\n", order(1), no_email, order(5))).unwrap();
-    let (code, out) = ferry_async(dir.path(), &["map", flow.to_str().unwrap(), "--input", sample.to_str().unwrap()]).await;
+    std::fs::write(
+        &sample,
+        format!("{}\n{}\n{}\n", order(1), no_email, order(5)),
+    )
+    .unwrap();
+    let (code, out) = ferry_async(
+        dir.path(),
+        &[
+            "map",
+            flow.to_str().unwrap(),
+            "--input",
+            sample.to_str().unwrap(),
+        ],
+    )
+    .await;
     assert_eq!(code, 1, "{out}");
     let results: Value = serde_json::from_str(&out[..out.rfind(']').unwrap() + 1]).unwrap();
     assert_eq!(results[0]["output"]["email"], "buyer1@example.com");
@@ -240,13 +327,28 @@ async fn validate_reports_every_problem_with_position_and_map_shows_field_errors
     assert_eq!(results[1]["errors"][0]["field"], "email");
     assert_eq!(results[2]["outcome"], "filtered");
 
-    let (code, out) = ferry_async(dir.path(), &["jsonpath", "$.line_items[*].sku", sample.to_str().unwrap()]).await;
+    let (code, out) = ferry_async(
+        dir.path(),
+        &["jsonpath", "$.line_items[*].sku", sample.to_str().unwrap()],
+    )
+    .await;
     assert_eq!(code, 2, "NDJSON is not one JSON document: {out}");
     let one = dir.path().join("one.json");
     std::fs::write(&one, order(3).to_string()).unwrap();
-    let (code, out) = ferry_async(dir.path(), &["jsonpath", "$.line_items[*].sku", one.to_str().unwrap()]).await;
-    assert_eq!((code, serde_json::from_str::<Value>(&out).unwrap()), (0, json!(["SKU-3"])));
-    let (code, out) = ferry_async(dir.path(), &["jsonpath", "$.line_items[", one.to_str().unwrap()]).await;
+    let (code, out) = ferry_async(
+        dir.path(),
+        &["jsonpath", "$.line_items[*].sku", one.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(
+        (code, serde_json::from_str::<Value>(&out).unwrap()),
+        (0, json!(["SKU-3"]))
+    );
+    let (code, out) = ferry_async(
+        dir.path(),
+        &["jsonpath", "$.line_items[", one.to_str().unwrap()],
+    )
+    .await;
     assert_eq!(code, 2);
     assert!(out.contains("invalid JSONPath `$.line_items[`"), "{out}");
 }

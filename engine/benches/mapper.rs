@@ -29,7 +29,8 @@ fn orders() -> Vec<Value> {
 
 fn bench(c: &mut Criterion) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let text = std::fs::read_to_string(root.join("flows/examples/bench-orders.json")).expect("bench flow");
+    let text =
+        std::fs::read_to_string(root.join("flows/examples/bench-orders.json")).expect("bench flow");
     let flow = parse_flow(&text, "bench-orders.json").expect("bench flow parses");
     let compiled = CompiledFlow::compile(&flow).expect("bench flow compiles");
     let orders = orders();

@@ -118,7 +118,12 @@ pub enum ConnectorError {
 impl ConnectorError {
     /// Whether sending again later may succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, ConnectorError::NotConnected(_) | ConnectorError::RateLimited { .. } | ConnectorError::Transient { .. })
+        matches!(
+            self,
+            ConnectorError::NotConnected(_)
+                | ConnectorError::RateLimited { .. }
+                | ConnectorError::Transient { .. }
+        )
     }
 
     /// The wait the system asked for, if any.
@@ -142,7 +147,9 @@ impl ConnectorError {
     /// Excerpt of the response body that came with the error, if any.
     pub fn body(&self) -> Option<&str> {
         match self {
-            ConnectorError::Transient { body, .. } | ConnectorError::Permanent { body, .. } => body.as_deref(),
+            ConnectorError::Transient { body, .. } | ConnectorError::Permanent { body, .. } => {
+                body.as_deref()
+            }
             _ => None,
         }
     }
@@ -214,7 +221,11 @@ pub trait ConnectorInstance: Send + Sync {
     async fn health_check(&self) -> Result<(), ConnectorError>;
 
     /// Opens a reader for a read operation.
-    async fn read(&self, operation: &str, request: ReadRequest) -> Result<Box<dyn RecordReader>, ConnectorError>;
+    async fn read(
+        &self,
+        operation: &str,
+        request: ReadRequest,
+    ) -> Result<Box<dyn RecordReader>, ConnectorError>;
 
     /// Sends `records` with a write operation. The engine passes more than one record only when
     /// the flow's `batch_size` is above 1; the connector then sends them in one request when the
@@ -235,7 +246,11 @@ pub trait Connector: Send + Sync + 'static {
     fn spec(&self) -> ConnectorSpec;
 
     /// Parses and checks `config`, and builds a client. No I/O besides building the client.
-    async fn build(&self, config: &Value, cx: &ConnectorContext) -> Result<Arc<dyn ConnectorInstance>, ConnectorError>;
+    async fn build(
+        &self,
+        config: &Value,
+        cx: &ConnectorContext,
+    ) -> Result<Arc<dyn ConnectorInstance>, ConnectorError>;
 }
 
 /// The connectors this installation knows, by kind.
@@ -248,7 +263,8 @@ impl Registry {
     /// Adds a connector.
     pub fn with(mut self, connector: impl Connector) -> Self {
         let spec = connector.spec();
-        self.connectors.insert(spec.kind.to_string(), (Arc::new(connector), Arc::new(spec)));
+        self.connectors
+            .insert(spec.kind.to_string(), (Arc::new(connector), Arc::new(spec)));
         self
     }
 

@@ -5,11 +5,15 @@
 
 use std::sync::Arc;
 
-use ferry_engine::store::{LedgerUpdate, NewRun, Outcome, PgStore, RecordEntry, RecordFilter, RunCounts, RunStatus, SqliteStore, Store};
+use ferry_engine::store::{
+    LedgerUpdate, NewRun, Outcome, PgStore, RecordEntry, RecordFilter, RunCounts, RunStatus,
+    SqliteStore, Store,
+};
 use sqlx::Executor;
 
 fn pg_url() -> String {
-    std::env::var("FERRY_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
+    std::env::var("FERRY_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
 }
 
 /// A Postgres store in a fresh schema; dropping the guard drops the schema.
@@ -22,10 +26,17 @@ impl Drop for PgSchema {
         let (url, name) = (pg_url(), self.name.clone());
         // Drop runs outside the test's runtime; a short-lived one is enough for one statement.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async {
                 if let Ok(pool) = sqlx::PgPool::connect(&url).await {
-                    let _ = pool.execute(sqlx::AssertSqlSafe(format!("drop schema if exists {name} cascade"))).await;
+                    let _ = pool
+                        .execute(sqlx::AssertSqlSafe(format!(
+                            "drop schema if exists {name} cascade"
+                        )))
+                        .await;
                 }
             });
         })
@@ -35,14 +46,26 @@ impl Drop for PgSchema {
 
 async fn pg_store() -> (Arc<dyn Store>, PgSchema) {
     let name = format!("ferry_test_{}", uuid::Uuid::now_v7().simple());
-    let admin = sqlx::PgPool::connect(&pg_url()).await.expect("Postgres for the conformance suite (see FERRY_TEST_POSTGRES_URL)");
-    admin.execute(sqlx::AssertSqlSafe(format!("create schema {name}"))).await.unwrap();
+    let admin = sqlx::PgPool::connect(&pg_url())
+        .await
+        .expect("Postgres for the conformance suite (see FERRY_TEST_POSTGRES_URL)");
+    admin
+        .execute(sqlx::AssertSqlSafe(format!("create schema {name}")))
+        .await
+        .unwrap();
     let url = format!("{}?options=-csearch_path%3D{name}", pg_url());
-    (Arc::new(PgStore::connect(&url).await.unwrap()), PgSchema { name })
+    (
+        Arc::new(PgStore::connect(&url).await.unwrap()),
+        PgSchema { name },
+    )
 }
 
 async fn sqlite_store(dir: &tempfile::TempDir) -> Arc<dyn Store> {
-    Arc::new(SqliteStore::open(&dir.path().join("ferry.db")).await.unwrap())
+    Arc::new(
+        SqliteStore::open(&dir.path().join("ferry.db"))
+            .await
+            .unwrap(),
+    )
 }
 
 /// Runs one async test body against both databases.
@@ -60,7 +83,11 @@ macro_rules! conformance {
 }
 
 fn new_run(flow: &str) -> NewRun {
-    NewRun { flow_id: flow.into(), flow_version: "v1".into(), trigger: "manual".into() }
+    NewRun {
+        flow_id: flow.into(),
+        flow_version: "v1".into(),
+        trigger: "manual".into(),
+    }
 }
 
 fn record(run_id: i64, seq: i64, key: &str, outcome: Outcome) -> RecordEntry {
@@ -81,7 +108,13 @@ fn record(run_id: i64, seq: i64, key: &str, outcome: Outcome) -> RecordEntry {
     }
 }
 
-fn update(key: &str, hash: &str, target_id: Option<&str>, outcome: Outcome, run_id: i64) -> LedgerUpdate {
+fn update(
+    key: &str,
+    hash: &str,
+    target_id: Option<&str>,
+    outcome: Outcome,
+    run_id: i64,
+) -> LedgerUpdate {
     LedgerUpdate {
         flow_id: "orders".into(),
         target: "erp/write".into(),
@@ -182,7 +215,10 @@ async fn sqlite_is_wal_and_migrations_are_idempotent() {
     let path = dir.path().join("nested/dir/ferry.db");
     let first = SqliteStore::open(&path).await.unwrap();
     let run = first.create_run(&new_run("orders")).await.unwrap();
-    let mode: String = sqlx::query_scalar("pragma journal_mode").fetch_one(first.pool()).await.unwrap();
+    let mode: String = sqlx::query_scalar("pragma journal_mode")
+        .fetch_one(first.pool())
+        .await
+        .unwrap();
     assert_eq!(mode, "wal");
     drop(first);
     let again = SqliteStore::open(&path).await.unwrap();
@@ -195,5 +231,9 @@ async fn open_understands_urls() {
     let url = format!("sqlite://{}", dir.path().join("a.db").display());
     let store = ferry_engine::store::open(&url).await.unwrap();
     assert!(store.list_runs(None, 5).await.unwrap().is_empty());
-    assert!(ferry_engine::store::open("mysql://localhost/x").await.is_err());
+    assert!(
+        ferry_engine::store::open("mysql://localhost/x")
+            .await
+            .is_err()
+    );
 }

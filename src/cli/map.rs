@@ -18,7 +18,11 @@ pub fn parse_records(text: &str) -> anyhow::Result<Vec<Value>> {
             .lines()
             .enumerate()
             .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, l)| serde_json::from_str(l).with_context(|| format!("input is neither JSON ({whole}) nor NDJSON: line {}", i + 1)))
+            .map(|(i, l)| {
+                serde_json::from_str(l).with_context(|| {
+                    format!("input is neither JSON ({whole}) nor NDJSON: line {}", i + 1)
+                })
+            })
             .collect(),
     }
 }
@@ -41,9 +45,17 @@ pub fn map_file(flow_path: &Path, input: &Path) -> anyhow::Result<ExitCode> {
             }
         });
     }
-    let printed = if results.len() == 1 { results.remove(0) } else { Value::Array(results) };
+    let printed = if results.len() == 1 {
+        results.remove(0)
+    } else {
+        Value::Array(results)
+    };
     println!("{}", serde_json::to_string_pretty(&printed)?);
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// Prints the nodes `query` selects in the JSON `file` as one array.
@@ -55,7 +67,8 @@ pub fn jsonpath(query: &str, file: &Path) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
-    let doc: Value = serde_json::from_str(&super::read_input(file)?).with_context(|| format!("{} is not JSON", file.display()))?;
+    let doc: Value = serde_json::from_str(&super::read_input(file)?)
+        .with_context(|| format!("{} is not JSON", file.display()))?;
     let nodes: Vec<&Value> = path.select(&doc);
     println!("{}", serde_json::to_string_pretty(&nodes)?);
     Ok(ExitCode::SUCCESS)

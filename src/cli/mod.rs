@@ -30,13 +30,19 @@ pub struct Cli {
 pub struct DbArgs {
     /// Database URL: a SQLite file (`sqlite://path/ferry.db`) or `postgres://…`.
     /// Default: `./ferry-data/ferry.db` under the working directory.
-    #[arg(long, env = "FERRY_DATABASE_URL", default_value = "sqlite://ferry-data/ferry.db")]
+    #[arg(
+        long,
+        env = "FERRY_DATABASE_URL",
+        default_value = "sqlite://ferry-data/ferry.db"
+    )]
     database_url: String,
 }
 
 impl DbArgs {
     async fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
-        store::open(&self.database_url).await.with_context(|| format!("opening the store at {}", self.database_url))
+        store::open(&self.database_url)
+            .await
+            .with_context(|| format!("opening the store at {}", self.database_url))
     }
 }
 
@@ -113,7 +119,12 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Map { flow, input } => map::map_file(&flow, &input),
         Command::Jsonpath { query, file } => map::jsonpath(&query, &file),
         Command::Run { flow, db, quiet } => run::run_flow(&flow, &db.open().await?, quiet).await,
-        Command::Runs { show, flow, limit, db } => runs::runs(show, flow.as_deref(), limit, &db.open().await?).await,
+        Command::Runs {
+            show,
+            flow,
+            limit,
+            db,
+        } => runs::runs(show, flow.as_deref(), limit, &db.open().await?).await,
         Command::Connectors => {
             for kind in registry().kinds() {
                 if let Some(spec) = registry().spec(kind) {
@@ -144,7 +155,8 @@ pub fn load_checked(path: &Path) -> anyhow::Result<(Flow, CompiledFlow)> {
         }
         bail!("{} has {} problem(s)", path.display(), issues.len());
     }
-    let compiled = CompiledFlow::compile(&flow).map_err(|issues| anyhow::anyhow!("{} does not compile: {}", path.display(), issues[0]))?;
+    let compiled = CompiledFlow::compile(&flow)
+        .map_err(|issues| anyhow::anyhow!("{} does not compile: {}", path.display(), issues[0]))?;
     Ok((flow, compiled))
 }
 
@@ -168,14 +180,31 @@ pub fn process_env(var: &str) -> Option<String> {
 }
 
 /// Builds the connection named `name` of `flow`, with `${VAR}` placeholders resolved by `env`.
-pub async fn connect(flow: &Flow, name: &str, flow_dir: &Path, http: &reqwest::Client, env: EnvLookup<'_>) -> anyhow::Result<Arc<dyn ConnectorInstance>> {
-    let connection = flow.connections.get(name).with_context(|| format!("no connection named `{name}`"))?;
+pub async fn connect(
+    flow: &Flow,
+    name: &str,
+    flow_dir: &Path,
+    http: &reqwest::Client,
+    env: EnvLookup<'_>,
+) -> anyhow::Result<Arc<dyn ConnectorInstance>> {
+    let connection = flow
+        .connections
+        .get(name)
+        .with_context(|| format!("no connection named `{name}`"))?;
     let registry = registry();
-    let connector = registry.get(&connection.connector).with_context(|| format!("unknown connector `{}`", connection.connector))?;
+    let connector = registry
+        .get(&connection.connector)
+        .with_context(|| format!("unknown connector `{}`", connection.connector))?;
     let config = crate::placeholders::resolve(&connection.config, env)
         .map_err(|e| anyhow::anyhow!("connection `{name}`: {e}"))?;
-    let cx = ConnectorContext { http: http.clone(), base_dir: flow_dir.to_path_buf() };
-    connector.build(&config, &cx).await.map_err(|e| anyhow::anyhow!("connection `{name}`: {e}"))
+    let cx = ConnectorContext {
+        http: http.clone(),
+        base_dir: flow_dir.to_path_buf(),
+    };
+    connector
+        .build(&config, &cx)
+        .await
+        .map_err(|e| anyhow::anyhow!("connection `{name}`: {e}"))
 }
 
 /// Reads a file, or standard input for `-`.

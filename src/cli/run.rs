@@ -11,14 +11,28 @@ use ferry_engine::store::{RunCounts, RunStatus, Store};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Runs the flow at `path`; exit code 1 when records failed or the run stopped early.
-pub async fn run_flow(path: &Path, store: &Arc<dyn Store>, quiet: bool) -> anyhow::Result<ExitCode> {
+pub async fn run_flow(
+    path: &Path,
+    store: &Arc<dyn Store>,
+    quiet: bool,
+) -> anyhow::Result<ExitCode> {
     let summary = run_file(path, store, "manual", quiet, &super::process_env).await?;
     print_summary(&summary);
-    Ok(if summary.status == RunStatus::Succeeded { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if summary.status == RunStatus::Succeeded {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// Loads, connects and executes a flow file. Shared by `run` and `demo`.
-pub async fn run_file(path: &Path, store: &Arc<dyn Store>, trigger: &str, quiet: bool, env: super::EnvLookup<'_>) -> anyhow::Result<RunSummary> {
+pub async fn run_file(
+    path: &Path,
+    store: &Arc<dyn Store>,
+    trigger: &str,
+    quiet: bool,
+    env: super::EnvLookup<'_>,
+) -> anyhow::Result<RunSummary> {
     let (flow, compiled) = super::load_checked(path)?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let http = super::http_client()?;
@@ -52,7 +66,10 @@ fn counts_line(c: &RunCounts) -> String {
 
 fn live_bar(progress: Arc<Progress>) -> (ProgressBar, tokio::task::JoinHandle<()>) {
     let bar = ProgressBar::new_spinner();
-    bar.set_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
     let shown = bar.clone();
     let ticker = tokio::spawn(async move {
         loop {
@@ -67,13 +84,26 @@ fn live_bar(progress: Arc<Progress>) -> (ProgressBar, tokio::task::JoinHandle<()
 /// Prints how a run ended and where to look next.
 pub fn print_summary(s: &RunSummary) {
     let secs = s.elapsed.as_secs_f64();
-    let rate = if secs > 0.0 { s.counts.read as f64 / secs } else { 0.0 };
-    println!("Run {} {} in {:.2} s ({:.0} records/s)", s.run_id, s.status.as_str(), secs, rate);
+    let rate = if secs > 0.0 {
+        s.counts.read as f64 / secs
+    } else {
+        0.0
+    };
+    println!(
+        "Run {} {} in {:.2} s ({:.0} records/s)",
+        s.run_id,
+        s.status.as_str(),
+        secs,
+        rate
+    );
     println!("  {}", counts_line(&s.counts));
     if let Some(error) = &s.error {
         println!("  stopped early: {error}");
     }
     if s.counts.failed > 0 {
-        println!("  failed records: ferry runs show {} --outcome failed", s.run_id);
+        println!(
+            "  failed records: ferry runs show {} --outcome failed",
+            s.run_id
+        );
     }
 }

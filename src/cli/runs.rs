@@ -31,19 +31,54 @@ pub enum RunsCommand {
 }
 
 /// Lists runs or shows one.
-pub async fn runs(cmd: Option<RunsCommand>, flow: Option<&str>, limit: i64, store: &Arc<dyn Store>) -> anyhow::Result<ExitCode> {
-    let Some(RunsCommand::Show { run, outcome, key, limit, json }) = cmd else {
+pub async fn runs(
+    cmd: Option<RunsCommand>,
+    flow: Option<&str>,
+    limit: i64,
+    store: &Arc<dyn Store>,
+) -> anyhow::Result<ExitCode> {
+    let Some(RunsCommand::Show {
+        run,
+        outcome,
+        key,
+        limit,
+        json,
+    }) = cmd
+    else {
         let runs = store.list_runs(flow, limit).await?;
         if runs.is_empty() {
             println!("No runs yet. Start one with `ferry run FLOW`.");
         } else {
-            println!("{:>6}  {:<24} {:<10} {:<9} {:<24} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}", "run", "flow", "status", "trigger", "started", "read", "created", "updated", "skipped", "filter", "failed");
+            println!(
+                "{:>6}  {:<24} {:<10} {:<9} {:<24} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
+                "run",
+                "flow",
+                "status",
+                "trigger",
+                "started",
+                "read",
+                "created",
+                "updated",
+                "skipped",
+                "filter",
+                "failed"
+            );
         }
         for r in runs {
             let c = &r.counts;
             println!(
                 "{:>6}  {:<24} {:<10} {:<9} {:<24} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
-                r.id, r.flow_id, r.status.as_str(), r.trigger, r.started_at, c.read, c.created, c.updated, c.skipped, c.filtered, c.failed
+                r.id,
+                r.flow_id,
+                r.status.as_str(),
+                r.trigger,
+                r.started_at,
+                c.read,
+                c.created,
+                c.updated,
+                c.skipped,
+                c.filtered,
+                c.failed
             );
         }
         return Ok(ExitCode::SUCCESS);
@@ -54,37 +89,74 @@ pub async fn runs(cmd: Option<RunsCommand>, flow: Option<&str>, limit: i64, stor
     let outcome = match outcome.as_deref().map(str::parse::<Outcome>) {
         None => None,
         Some(Ok(o)) => Some(o),
-        Some(Err(_)) => bail!("unknown outcome; use created, updated, skipped_unchanged, filtered or failed"),
+        Some(Err(_)) => {
+            bail!("unknown outcome; use created, updated, skipped_unchanged, filtered or failed")
+        }
     };
-    let records = store.run_records(run, &RecordFilter { outcome, source_key: key, limit, offset: 0 }).await?;
+    let records = store
+        .run_records(
+            run,
+            &RecordFilter {
+                outcome,
+                source_key: key,
+                limit,
+                offset: 0,
+            },
+        )
+        .await?;
     if json {
         for e in records {
-            let parse = |s: &Option<String>| s.as_deref().and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok());
-            println!("{}", json!({
-                "seq": e.seq, "key": e.source_key, "outcome": e.outcome.as_str(), "step": e.step_id, "attempts": e.attempts,
-                "input": parse(&e.input), "output": parse(&e.output),
-                "response": {"status": e.response_status, "body": e.response_body, "target_id": e.target_id},
-                "error": e.error,
-            }));
+            let parse = |s: &Option<String>| {
+                s.as_deref()
+                    .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+            };
+            println!(
+                "{}",
+                json!({
+                    "seq": e.seq, "key": e.source_key, "outcome": e.outcome.as_str(), "step": e.step_id, "attempts": e.attempts,
+                    "input": parse(&e.input), "output": parse(&e.output),
+                    "response": {"status": e.response_status, "body": e.response_body, "target_id": e.target_id},
+                    "error": e.error,
+                })
+            );
         }
         return Ok(ExitCode::SUCCESS);
     }
     let c = &r.counts;
-    println!("Run {} of flow `{}` ({}, trigger {}), version {}", r.id, r.flow_id, r.status.as_str(), r.trigger, r.flow_version);
-    println!("  started {}  finished {}", r.started_at, r.finished_at.as_deref().unwrap_or("-"));
-    println!("  read {} · created {} · updated {} · skipped {} · filtered {} · failed {}", c.read, c.created, c.updated, c.skipped, c.filtered, c.failed);
+    println!(
+        "Run {} of flow `{}` ({}, trigger {}), version {}",
+        r.id,
+        r.flow_id,
+        r.status.as_str(),
+        r.trigger,
+        r.flow_version
+    );
+    println!(
+        "  started {}  finished {}",
+        r.started_at,
+        r.finished_at.as_deref().unwrap_or("-")
+    );
+    println!(
+        "  read {} · created {} · updated {} · skipped {} · filtered {} · failed {}",
+        c.read, c.created, c.updated, c.skipped, c.filtered, c.failed
+    );
     if let Some(error) = &r.error {
         println!("  stopped early: {error}");
     }
     println!();
-    println!("{:>6}  {:<16} {:<18} {:>6} {:<16} {:>3}  error", "seq", "key", "outcome", "status", "target id", "try");
+    println!(
+        "{:>6}  {:<16} {:<18} {:>6} {:<16} {:>3}  error",
+        "seq", "key", "outcome", "status", "target id", "try"
+    );
     for e in records {
         println!(
             "{:>6}  {:<16} {:<18} {:>6} {:<16} {:>3}  {}",
             e.seq,
             e.source_key.as_deref().unwrap_or("-"),
             e.outcome.as_str(),
-            e.response_status.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
+            e.response_status
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "-".into()),
             e.target_id.as_deref().unwrap_or("-"),
             e.attempts,
             e.error.as_deref().unwrap_or("")

@@ -21,12 +21,21 @@ pub fn validate_files(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
                     println!("{}:{issue}", path.display());
                 }
                 if issues.is_empty() {
-                    println!("{}: ok (flow `{}`, {} step(s))", path.display(), flow.id, flow.steps.len());
+                    println!(
+                        "{}: ok (flow `{}`, {} step(s))",
+                        path.display(),
+                        flow.id,
+                        flow.steps.len()
+                    );
                 } else {
                     bad += 1;
                 }
             }
         }
     }
-    Ok(if bad == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if bad == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

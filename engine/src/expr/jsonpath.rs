@@ -45,7 +45,11 @@ impl JsonPath {
             reason: e.to_string().replace('\n', " "),
         })?;
         let simple = simple_steps(&parsed);
-        Ok(JsonPath { source: query.to_string(), query: parsed, simple })
+        Ok(JsonPath {
+            source: query.to_string(),
+            query: parsed,
+            simple,
+        })
     }
 
     /// The query as written.
@@ -55,7 +59,9 @@ impl JsonPath {
 
     /// True when the query selects at most one node (names and indexes only).
     pub fn is_singular(&self) -> bool {
-        self.simple.as_ref().is_some_and(|steps| !steps.iter().any(|s| matches!(s, SimpleStep::Wildcard)))
+        self.simple
+            .as_ref()
+            .is_some_and(|steps| !steps.iter().any(|s| matches!(s, SimpleStep::Wildcard)))
     }
 
     /// Every node the query selects, in document order.
@@ -111,8 +117,12 @@ fn collect<'a>(steps: &[SimpleStep], value: &'a Value, out: &mut Vec<&'a Value>)
         return;
     };
     match (step, value) {
-        (SimpleStep::Wildcard, Value::Array(items)) => items.iter().for_each(|v| collect(rest, v, out)),
-        (SimpleStep::Wildcard, Value::Object(map)) => map.values().for_each(|v| collect(rest, v, out)),
+        (SimpleStep::Wildcard, Value::Array(items)) => {
+            items.iter().for_each(|v| collect(rest, v, out))
+        }
+        (SimpleStep::Wildcard, Value::Object(map)) => {
+            map.values().for_each(|v| collect(rest, v, out))
+        }
         (SimpleStep::Wildcard, _) => {}
         (step, value) => {
             if let Some(next) = child(step, value) {
@@ -165,7 +175,14 @@ mod tests {
     #[test]
     fn selects_names_indexes_wildcards_and_filters() {
         let o = order();
-        let q = |s: &str| JsonPath::parse(s).unwrap().select(&o).into_iter().cloned().collect::<Vec<_>>();
+        let q = |s: &str| {
+            JsonPath::parse(s)
+                .unwrap()
+                .select(&o)
+                .into_iter()
+                .cloned()
+                .collect::<Vec<_>>()
+        };
         assert_eq!(q("$.customer.email"), vec![json!("A@B.COM")]);
         assert_eq!(q("$.line_items[*].sku"), vec![json!("A"), json!("B")]);
         assert_eq!(q("$.line_items[-1].qty"), vec![json!(2)]);
@@ -177,11 +194,31 @@ mod tests {
     #[test]
     fn simple_paths_agree_with_the_general_evaluator() {
         let o = order();
-        for s in ["$.id", "$.customer.email", "$.line_items[1].sku", "$.line_items[-1]", "$['odd key']['x y']", "$.missing", "$.id.deeper", "$.line_items[9]",
-                  "$.line_items[*]", "$.line_items[*].sku", "$.customer[*]", "$.*", "$.customer.tags[*]", "$.id[*]", "$.line_items[*].nope", "$[*][*]"] {
+        for s in [
+            "$.id",
+            "$.customer.email",
+            "$.line_items[1].sku",
+            "$.line_items[-1]",
+            "$['odd key']['x y']",
+            "$.missing",
+            "$.id.deeper",
+            "$.line_items[9]",
+            "$.line_items[*]",
+            "$.line_items[*].sku",
+            "$.customer[*]",
+            "$.*",
+            "$.customer.tags[*]",
+            "$.id[*]",
+            "$.line_items[*].nope",
+            "$[*][*]",
+        ] {
             let p = JsonPath::parse(s).unwrap();
             assert!(p.simple.is_some(), "{s} should take the fast path");
-            let general: Vec<&Value> = js_path_process(&p.query, &o).unwrap().into_iter().map(|n| n.val()).collect();
+            let general: Vec<&Value> = js_path_process(&p.query, &o)
+                .unwrap()
+                .into_iter()
+                .map(|n| n.val())
+                .collect();
             assert_eq!(p.select(&o), general, "{s}");
         }
     }

@@ -40,7 +40,18 @@ enum V {
     Str(String),
 }
 
-const HELPERS: &[&str] = &["lower", "upper", "trimmed", "strip_accents", "string", "parse_number", "round", "format_number", "pad_left", "pad_right"];
+const HELPERS: &[&str] = &[
+    "lower",
+    "upper",
+    "trimmed",
+    "strip_accents",
+    "string",
+    "parse_number",
+    "round",
+    "format_number",
+    "pad_left",
+    "pad_right",
+];
 
 impl NativeExpr {
     /// Parses `source` if it is entirely within the fast-path subset.
@@ -95,15 +106,22 @@ fn tokenize(src: &str) -> Option<Vec<Tok>> {
                 while i < chars.len() && chars[i].is_ascii_digit() {
                     i += 1;
                 }
-                if frac == i || (i < chars.len() && (chars[i].is_ascii_alphabetic() || chars[i] == '_' || chars[i] == '.')) {
+                if frac == i
+                    || (i < chars.len()
+                        && (chars[i].is_ascii_alphabetic() || chars[i] == '_' || chars[i] == '.'))
+                {
                     return None; // `1.`, `1.5e3`, `1.0.x`: leave to Rhai
                 }
-                out.push(Tok::Float(chars[start..i].iter().collect::<String>().parse().ok()?));
+                out.push(Tok::Float(
+                    chars[start..i].iter().collect::<String>().parse().ok()?,
+                ));
             } else {
                 if i < chars.len() && (chars[i].is_ascii_alphabetic() || chars[i] == '_') {
                     return None; // `0x1F`, `1_000`, `1e3`
                 }
-                out.push(Tok::Int(chars[start..i].iter().collect::<String>().parse().ok()?));
+                out.push(Tok::Int(
+                    chars[start..i].iter().collect::<String>().parse().ok()?,
+                ));
             }
         } else if c == '"' {
             let start = i + 1;
@@ -172,8 +190,12 @@ impl Parser {
                 (self.peek_sym() == Some(')')).then(|| self.pos += 1)?;
                 Some(inner)
             }
-            Tok::Ident(name) if name == "value" && self.peek_sym() != Some('(') => Some(NativeExpr::Value),
-            Tok::Ident(name) if HELPERS.contains(&name.as_str()) && self.peek_sym() == Some('(') => {
+            Tok::Ident(name) if name == "value" && self.peek_sym() != Some('(') => {
+                Some(NativeExpr::Value)
+            }
+            Tok::Ident(name)
+                if HELPERS.contains(&name.as_str()) && self.peek_sym() == Some('(') =>
+            {
                 self.pos += 1;
                 let mut args = Vec::new();
                 if self.peek_sym() == Some(')') {
@@ -264,7 +286,11 @@ fn eval(expr: &NativeExpr, value: &Value) -> Option<V> {
                 ("parse_number", 1) => number(&args[0]).map(V::Float),
                 ("round", 1) => Some(V::Float(round_to(number(&args[0])?, 0))),
                 ("round", 2) => Some(V::Float(round_to(number(&args[0])?, int_arg(1)?))),
-                ("format_number", 2) => Some(V::Str(format!("{:.*}", int_arg(1)?.clamp(0, 12) as usize, number(&args[0])?))),
+                ("format_number", 2) => Some(V::Str(format!(
+                    "{:.*}",
+                    int_arg(1)?.clamp(0, 12) as usize,
+                    number(&args[0])?
+                ))),
                 ("pad_left" | "pad_right", 3) => {
                     let s = text(&args[0])?;
                     let len = int_arg(1)?.clamp(0, 10_000) as usize;
@@ -274,7 +300,11 @@ fn eval(expr: &NativeExpr, value: &Value) -> Option<V> {
                         return Some(V::Str(s));
                     }
                     let padding: String = std::iter::repeat_n(fill, len - have).collect();
-                    Some(V::Str(if name == "pad_left" { format!("{padding}{s}") } else { format!("{s}{padding}") }))
+                    Some(V::Str(if name == "pad_left" {
+                        format!("{padding}{s}")
+                    } else {
+                        format!("{s}{padding}")
+                    }))
                 }
                 _ => None,
             }
@@ -285,7 +315,9 @@ fn eval(expr: &NativeExpr, value: &Value) -> Option<V> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::expr::script::{Script, ScriptLimits, VALUE_VAR, sandboxed_engine, to_dynamic, to_json};
+    use crate::expr::script::{
+        Script, ScriptLimits, VALUE_VAR, sandboxed_engine, to_dynamic, to_json,
+    };
     use serde_json::json;
     use std::time::Duration;
 
@@ -293,7 +325,17 @@ mod tests {
     fn parses_the_subset_and_refuses_the_rest() {
         assert!(NativeExpr::parse("round(parse_number(value) / 1.21, 2)").is_some());
         assert!(NativeExpr::parse("lower(value)").is_some());
-        for other in ["record.x", "value.len()", "if value { 1 } else { 2 }", "1e3", "\"a\\n\"", "value == 1", "lookup(\"m\", value)", "-value", "round(value"] {
+        for other in [
+            "record.x",
+            "value.len()",
+            "if value { 1 } else { 2 }",
+            "1e3",
+            "\"a\\n\"",
+            "value == 1",
+            "lookup(\"m\", value)",
+            "-value",
+            "round(value",
+        ] {
             assert!(NativeExpr::parse(other).is_none(), "{other}");
         }
     }
@@ -303,13 +345,42 @@ mod tests {
     fn native_agrees_with_rhai() {
         let engine = sandboxed_engine(&ScriptLimits::default(), Default::default());
         let exprs = [
-            "lower(value)", "upper(value)", "trimmed(value)", "strip_accents(value)", "string(value)",
-            "parse_number(value)", "round(value)", "round(parse_number(value) / 1.21, 2)", "format_number(value, 2)",
-            "pad_left(value, 9, \"0\")", "pad_right(value, 5, \".\")", "value + 1", "value * 2", "value - 1.5",
-            "value / 2", "value + \"x\"", "\"WEB\" + pad_left(value, 6, \"0\")", "(value + 2) * 3", "value / 0.0",
-            "round(value * 100) / 100", "string(value) + \"-\" + string(42)", "parse_number(value) * 1.21 - 3",
+            "lower(value)",
+            "upper(value)",
+            "trimmed(value)",
+            "strip_accents(value)",
+            "string(value)",
+            "parse_number(value)",
+            "round(value)",
+            "round(parse_number(value) / 1.21, 2)",
+            "format_number(value, 2)",
+            "pad_left(value, 9, \"0\")",
+            "pad_right(value, 5, \".\")",
+            "value + 1",
+            "value * 2",
+            "value - 1.5",
+            "value / 2",
+            "value + \"x\"",
+            "\"WEB\" + pad_left(value, 6, \"0\")",
+            "(value + 2) * 3",
+            "value / 0.0",
+            "round(value * 100) / 100",
+            "string(value) + \"-\" + string(42)",
+            "parse_number(value) * 1.21 - 3",
         ];
-        let values = [json!("Chloé Müller "), json!("1.234,50"), json!("12.5"), json!(42), json!(-7), json!(2.5), json!(""), json!("abc"), json!(9_223_372_036_854_775_807i64), json!(null), json!(true)];
+        let values = [
+            json!("Chloé Müller "),
+            json!("1.234,50"),
+            json!("12.5"),
+            json!(42),
+            json!(-7),
+            json!(2.5),
+            json!(""),
+            json!("abc"),
+            json!(9_223_372_036_854_775_807i64),
+            json!(null),
+            json!(true),
+        ];
         let mut answered = 0;
         for src in exprs {
             let native = NativeExpr::parse(src).unwrap_or_else(|| panic!("{src} should parse"));
@@ -319,7 +390,9 @@ mod tests {
                 answered += 1;
                 let mut scope = rhai::Scope::new();
                 scope.push(VALUE_VAR, to_dynamic(v));
-                let slow = script.eval(&engine, &mut scope, Duration::from_secs(1)).map(|d| to_json(d).unwrap());
+                let slow = script
+                    .eval(&engine, &mut scope, Duration::from_secs(1))
+                    .map(|d| to_json(d).unwrap());
                 assert_eq!(Some(&fast), slow.as_ref().ok(), "{src} with {v}");
             }
         }

@@ -137,7 +137,11 @@ impl Script {
     /// Compiles an expression (`lower(value)`) or, when `statements` is true, a script of
     /// statements whose last expression is the result.
     pub fn compile(engine: &Engine, source: &str, statements: bool) -> Result<Self, ScriptError> {
-        let compiled = if statements { engine.compile(source) } else { engine.compile_expression(source) };
+        let compiled = if statements {
+            engine.compile(source)
+        } else {
+            engine.compile_expression(source)
+        };
         let ast = compiled.map_err(|e| {
             let pos = e.position();
             ScriptError::Compile {
@@ -150,7 +154,11 @@ impl Script {
             ast,
             uses_record: mentions_word(source, RECORD_VAR),
             uses_settings: mentions_word(source, SETTINGS_VAR),
-            native: if statements { None } else { super::native::NativeExpr::parse(source) },
+            native: if statements {
+                None
+            } else {
+                super::native::NativeExpr::parse(source)
+            },
             source: source.to_string(),
         })
     }
@@ -161,7 +169,12 @@ impl Script {
     }
 
     /// Runs the script with `scope` and returns its result.
-    pub fn eval(&self, engine: &Engine, scope: &mut Scope<'_>, timeout: Duration) -> Result<Dynamic, ScriptError> {
+    pub fn eval(
+        &self,
+        engine: &Engine,
+        scope: &mut Scope<'_>,
+        timeout: Duration,
+    ) -> Result<Dynamic, ScriptError> {
         DEADLINE.set(Some(Instant::now() + timeout));
         let result = engine.eval_ast_with_scope::<Dynamic>(scope, &self.ast);
         DEADLINE.set(None);
@@ -171,7 +184,9 @@ impl Script {
 
 fn runtime_error(err: EvalAltResult, timeout: Duration) -> ScriptError {
     match &err {
-        EvalAltResult::ErrorTerminated(token, _) if token.clone().into_immutable_string().ok().as_deref() == Some(TIMEOUT_TOKEN) => {
+        EvalAltResult::ErrorTerminated(token, _)
+            if token.clone().into_immutable_string().ok().as_deref() == Some(TIMEOUT_TOKEN) =>
+        {
             ScriptError::Timeout(timeout.as_millis() as u64)
         }
         _ => ScriptError::Runtime(err.to_string()),
@@ -230,8 +245,14 @@ pub fn to_json(value: Dynamic) -> Result<Value, ScriptError> {
         return Ok(Value::String(value.to_string()));
     }
     if value.is_array() {
-        let items = value.into_array().map_err(|t| ScriptError::Result(t.to_string()))?;
-        return items.into_iter().map(to_json).collect::<Result<Vec<_>, _>>().map(Value::Array);
+        let items = value
+            .into_array()
+            .map_err(|t| ScriptError::Result(t.to_string()))?;
+        return items
+            .into_iter()
+            .map(to_json)
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array);
     }
     if value.is_map() {
         let map = value.cast::<rhai::Map>();
@@ -250,7 +271,13 @@ mod tests {
     use serde_json::json;
 
     fn engine() -> Engine {
-        sandboxed_engine(&ScriptLimits { timeout_ms: 200, ..Default::default() }, Default::default())
+        sandboxed_engine(
+            &ScriptLimits {
+                timeout_ms: 200,
+                ..Default::default()
+            },
+            Default::default(),
+        )
     }
 
     fn run(src: &str, record: Value) -> Result<Value, ScriptError> {
@@ -263,27 +290,46 @@ mod tests {
 
     #[test]
     fn scripts_see_the_record_and_return_json() {
-        let out = run("let r = record; r.total = r.qty * 2.5; r", json!({"qty": 4, "name": "x"})).unwrap();
+        let out = run(
+            "let r = record; r.total = r.qty * 2.5; r",
+            json!({"qty": 4, "name": "x"}),
+        )
+        .unwrap();
         assert_eq!(out, json!({"qty": 4, "name": "x", "total": 10.0}));
     }
 
     #[test]
     fn infinite_loop_is_stopped() {
         let err = run("loop { }", json!({})).unwrap_err();
-        assert!(matches!(err, ScriptError::Runtime(_) | ScriptError::Timeout(_)), "{err:?}");
+        assert!(
+            matches!(err, ScriptError::Runtime(_) | ScriptError::Timeout(_)),
+            "{err:?}"
+        );
     }
 
     #[test]
     fn slow_loop_under_operation_limit_hits_the_deadline() {
-        let engine = sandboxed_engine(&ScriptLimits { max_operations: 0, timeout_ms: 50, ..Default::default() }, Default::default());
+        let engine = sandboxed_engine(
+            &ScriptLimits {
+                max_operations: 0,
+                timeout_ms: 50,
+                ..Default::default()
+            },
+            Default::default(),
+        );
         let script = Script::compile(&engine, "let x = 0; loop { x += 1; }", true).unwrap();
-        let err = script.eval(&engine, &mut Scope::new(), Duration::from_millis(50)).unwrap_err();
+        let err = script
+            .eval(&engine, &mut Scope::new(), Duration::from_millis(50))
+            .unwrap_err();
         assert!(matches!(err, ScriptError::Timeout(50)), "{err:?}");
     }
 
     #[test]
     fn eval_files_and_huge_strings_are_refused() {
-        assert!(Script::compile(&engine(), r#"eval("1")"#, true).is_err() || run(r#"eval("1")"#, json!({})).is_err());
+        assert!(
+            Script::compile(&engine(), r#"eval("1")"#, true).is_err()
+                || run(r#"eval("1")"#, json!({})).is_err()
+        );
         assert!(run(r#"import "x" as y; 1"#, json!({})).is_err());
         assert!(run("let s = \"x\"; loop { s += s; }", json!({})).is_err());
         assert!(run("sleep(1e300)", json!({})).is_err());

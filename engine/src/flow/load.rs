@@ -78,7 +78,10 @@ pub enum FlowLoadError {
 /// Reads and parses the flow at `path`; returns the flow and its source text.
 pub fn load_flow(path: &Path) -> Result<(Flow, String), FlowLoadError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| FlowLoadError::Io { file: file.clone(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| FlowLoadError::Io {
+        file: file.clone(),
+        source,
+    })?;
     let flow = parse_flow(&text, &file)?;
     Ok((flow, text))
 }
@@ -110,11 +113,17 @@ fn strip_position(msg: &str) -> String {
 
 /// Line and column (1-based) of the value at `path` in the JSON `text`, if present.
 pub fn locate(text: &str, path: &DocPath) -> Option<(usize, usize)> {
-    let mut scanner = Scanner { bytes: text.as_bytes(), pos: 0 };
+    let mut scanner = Scanner {
+        bytes: text.as_bytes(),
+        pos: 0,
+    };
     let offset = scanner.find(&path.0)?;
     let before = &text[..offset];
     let line = before.matches('\n').count() + 1;
-    let column = before.rfind('\n').map(|nl| offset - nl).unwrap_or(offset + 1);
+    let column = before
+        .rfind('\n')
+        .map(|nl| offset - nl)
+        .unwrap_or(offset + 1);
     Some((line, column))
 }
 
@@ -134,7 +143,9 @@ impl Scanner<'_> {
     /// Position of the value at `path` below the value starting at the cursor.
     fn find(&mut self, path: &[PathSeg]) -> Option<usize> {
         self.ws();
-        let Some((first, rest)) = path.split_first() else { return Some(self.pos) };
+        let Some((first, rest)) = path.split_first() else {
+            return Some(self.pos);
+        };
         match (self.bytes.get(self.pos)?, first) {
             (b'{', PathSeg::Key(want)) => {
                 self.pos += 1;
@@ -254,10 +265,19 @@ mod tests {
 
     #[test]
     fn locates_nested_values() {
-        let p = DocPath::default().key("steps").index(1).key("fields").index(0).key("value").key("path");
+        let p = DocPath::default()
+            .key("steps")
+            .index(1)
+            .key("fields")
+            .index(0)
+            .key("value")
+            .key("path");
         assert_eq!(locate(TEXT, &p), Some((7, 72)));
         assert_eq!(p.to_string(), "steps[1].fields[0].value.path");
-        assert_eq!(locate(TEXT, &DocPath::default().key("version")), Some((2, 14)));
+        assert_eq!(
+            locate(TEXT, &DocPath::default().key("version")),
+            Some((2, 14))
+        );
         assert_eq!(locate(TEXT, &DocPath::default().key("nope")), None);
     }
 

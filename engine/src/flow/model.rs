@@ -154,7 +154,11 @@ pub struct Retry {
 
 impl Default for Retry {
     fn default() -> Self {
-        Retry { max_attempts: 4, initial_interval_ms: 1_000, max_interval_ms: 30_000 }
+        Retry {
+            max_attempts: 4,
+            initial_interval_ms: 1_000,
+            max_interval_ms: 30_000,
+        }
     }
 }
 
@@ -162,7 +166,9 @@ impl Retry {
     /// Wait before attempt `attempt + 1` (attempt counts from 1): exponential, capped, with up
     /// to 25 % jitter so retries of many records do not arrive together.
     pub fn interval(&self, attempt: u32, jitter: f64) -> std::time::Duration {
-        let exp = self.initial_interval_ms.saturating_mul(1u64 << attempt.saturating_sub(1).min(20));
+        let exp = self
+            .initial_interval_ms
+            .saturating_mul(1u64 << attempt.saturating_sub(1).min(20));
         let capped = exp.min(self.max_interval_ms) as f64;
         std::time::Duration::from_millis((capped * (1.0 + 0.25 * jitter.clamp(0.0, 1.0))) as u64)
     }
@@ -325,7 +331,11 @@ mod tests {
 
     #[test]
     fn retry_interval_grows_caps_and_jitters() {
-        let r = Retry { max_attempts: 5, initial_interval_ms: 1_000, max_interval_ms: 5_000 };
+        let r = Retry {
+            max_attempts: 5,
+            initial_interval_ms: 1_000,
+            max_interval_ms: 5_000,
+        };
         assert_eq!(r.interval(1, 0.0).as_millis(), 1_000);
         assert_eq!(r.interval(2, 0.0).as_millis(), 2_000);
         assert_eq!(r.interval(5, 0.0).as_millis(), 5_000);

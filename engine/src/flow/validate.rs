@@ -25,7 +25,12 @@ pub struct FlowIssue {
 impl FlowIssue {
     /// An issue at `path`.
     pub fn new(path: DocPath, step_id: Option<&str>, message: impl Into<String>) -> Self {
-        FlowIssue { path, step_id: step_id.map(str::to_string), message: message.into(), position: None }
+        FlowIssue {
+            path,
+            step_id: step_id.map(str::to_string),
+            message: message.into(),
+            position: None,
+        }
     }
 }
 
@@ -63,8 +68,17 @@ fn structural_issues(flow: &Flow, registry: Option<&Registry>) -> Vec<FlowIssue>
     if flow.version != FLOW_FORMAT_VERSION {
         issues.push(FlowIssue::new(root.key("version"), None, format!("unsupported flow format version {}; this Ferry reads version {FLOW_FORMAT_VERSION}", flow.version)));
     }
-    if flow.id.is_empty() || !flow.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-        issues.push(FlowIssue::new(root.key("id"), None, "flow id must be non-empty and use only letters, digits, `_` and `-`"));
+    if flow.id.is_empty()
+        || !flow
+            .id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        issues.push(FlowIssue::new(
+            root.key("id"),
+            None,
+            "flow id must be non-empty and use only letters, digits, `_` and `-`",
+        ));
     }
     let mut seen = HashSet::new();
     for (i, step) in flow.steps.iter().enumerate() {
@@ -72,49 +86,114 @@ fn structural_issues(flow: &Flow, registry: Option<&Registry>) -> Vec<FlowIssue>
         if step.id().is_empty() {
             issues.push(FlowIssue::new(path, None, "step id must not be empty"));
         } else if !seen.insert(step.id()) {
-            issues.push(FlowIssue::new(path, Some(step.id()), format!("duplicate step id `{}`; step ids must be unique", step.id())));
+            issues.push(FlowIssue::new(
+                path,
+                Some(step.id()),
+                format!("duplicate step id `{}`; step ids must be unique", step.id()),
+            ));
         }
     }
     let ends = [
-        ("source", &flow.source.connection, &flow.source.operation, Direction::Read),
-        ("target", &flow.target.connection, &flow.target.operation, Direction::Write),
+        (
+            "source",
+            &flow.source.connection,
+            &flow.source.operation,
+            Direction::Read,
+        ),
+        (
+            "target",
+            &flow.target.connection,
+            &flow.target.operation,
+            Direction::Write,
+        ),
     ];
     for (end, connection, operation, direction) in ends {
         let path = root.key(end);
         let Some(conn) = flow.connections.get(connection) else {
             let known: Vec<&str> = flow.connections.keys().map(String::as_str).collect();
-            issues.push(FlowIssue::new(path.key("connection"), None, format!("no connection named `{connection}` (defined: {})", known.join(", "))));
+            issues.push(FlowIssue::new(
+                path.key("connection"),
+                None,
+                format!(
+                    "no connection named `{connection}` (defined: {})",
+                    known.join(", ")
+                ),
+            ));
             continue;
         };
         let Some(registry) = registry else { continue };
         let Some(spec) = registry.spec(&conn.connector) else {
             let kinds: Vec<&str> = registry.kinds().collect();
-            issues.push(FlowIssue::new(root.key("connections").key(connection).key("connector"), None, format!("unknown connector `{}` (known: {})", conn.connector, kinds.join(", "))));
+            issues.push(FlowIssue::new(
+                root.key("connections").key(connection).key("connector"),
+                None,
+                format!(
+                    "unknown connector `{}` (known: {})",
+                    conn.connector,
+                    kinds.join(", ")
+                ),
+            ));
             continue;
         };
         match spec.operation(operation) {
             None => {
-                let ops: Vec<&str> = spec.operations.iter().filter(|o| o.direction == direction).map(|o| o.name).collect();
-                issues.push(FlowIssue::new(path.key("operation"), None, format!("connector `{}` has no operation `{operation}` (it offers: {})", spec.kind, ops.join(", "))));
+                let ops: Vec<&str> = spec
+                    .operations
+                    .iter()
+                    .filter(|o| o.direction == direction)
+                    .map(|o| o.name)
+                    .collect();
+                issues.push(FlowIssue::new(
+                    path.key("operation"),
+                    None,
+                    format!(
+                        "connector `{}` has no operation `{operation}` (it offers: {})",
+                        spec.kind,
+                        ops.join(", ")
+                    ),
+                ));
             }
             Some(op) if op.direction != direction => {
-                issues.push(FlowIssue::new(path.key("operation"), None, format!("operation `{operation}` of `{}` cannot be used as the {end}", spec.kind)));
+                issues.push(FlowIssue::new(
+                    path.key("operation"),
+                    None,
+                    format!(
+                        "operation `{operation}` of `{}` cannot be used as the {end}",
+                        spec.kind
+                    ),
+                ));
             }
             Some(_) => {}
         }
     }
     if flow.target.batch_size == 0 {
-        issues.push(FlowIssue::new(root.key("target").key("batch_size"), None, "batch_size must be at least 1"));
+        issues.push(FlowIssue::new(
+            root.key("target").key("batch_size"),
+            None,
+            "batch_size must be at least 1",
+        ));
     }
     if flow.target.concurrency == 0 || flow.target.concurrency > 256 {
-        issues.push(FlowIssue::new(root.key("target").key("concurrency"), None, "concurrency must be between 1 and 256"));
+        issues.push(FlowIssue::new(
+            root.key("target").key("concurrency"),
+            None,
+            "concurrency must be between 1 and 256",
+        ));
     }
     if flow.target.retry.max_attempts == 0 {
-        issues.push(FlowIssue::new(root.key("target").key("retry").key("max_attempts"), None, "max_attempts counts the first attempt and must be at least 1"));
+        issues.push(FlowIssue::new(
+            root.key("target").key("retry").key("max_attempts"),
+            None,
+            "max_attempts counts the first attempt and must be at least 1",
+        ));
     }
     for (name, map) in &flow.value_maps {
         if map.fail_if_unmapped && map.default.is_some() {
-            issues.push(FlowIssue::new(root.key("value_maps").key(name).key("default"), None, "a map that fails when unmapped never uses its default; remove one of the two"));
+            issues.push(FlowIssue::new(
+                root.key("value_maps").key(name).key("default"),
+                None,
+                "a map that fails when unmapped never uses its default; remove one of the two",
+            ));
         }
     }
     issues

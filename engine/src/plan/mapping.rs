@@ -26,12 +26,23 @@ pub(crate) struct CompiledField {
 /// Where a compiled field's value comes from.
 #[derive(Debug)]
 pub(crate) enum CompiledValue {
-    Path { path: JsonPath, cardinality: Cardinality },
+    Path {
+        path: JsonPath,
+        cardinality: Cardinality,
+    },
     Rhai(Script),
     Static(Value),
     Template(Vec<TemplatePart>),
-    ValueMap { path: JsonPath, name: String, table: Arc<LookupTable>, fail_if_unmapped: bool },
-    ForEach { path: JsonPath, fields: Vec<CompiledField> },
+    ValueMap {
+        path: JsonPath,
+        name: String,
+        table: Arc<LookupTable>,
+        fail_if_unmapped: bool,
+    },
+    ForEach {
+        path: JsonPath,
+        fields: Vec<CompiledField>,
+    },
 }
 
 /// A piece of a `{$.path}` template.
@@ -57,7 +68,10 @@ pub(crate) fn parse_template(template: &str) -> Result<Vec<TemplatePart>, String
                 text.push('}');
             }
             '{' => {
-                let end = template[at..].find('}').ok_or_else(|| format!("unclosed `{{` at character {}", at + 1))? + at;
+                let end = template[at..]
+                    .find('}')
+                    .ok_or_else(|| format!("unclosed `{{` at character {}", at + 1))?
+                    + at;
                 let query = template[at + 1..end].trim();
                 let path = JsonPath::parse(query).map_err(|e| e.to_string())?;
                 if !text.is_empty() {
@@ -68,7 +82,12 @@ pub(crate) fn parse_template(template: &str) -> Result<Vec<TemplatePart>, String
                     chars.next();
                 }
             }
-            '}' => return Err(format!("unmatched `}}` at character {} (write `}}}}` for a literal brace)", at + 1)),
+            '}' => {
+                return Err(format!(
+                    "unmatched `}}` at character {} (write `}}}}` for a literal brace)",
+                    at + 1
+                ));
+            }
             c => text.push(c),
         }
     }
@@ -93,20 +112,34 @@ pub(crate) enum FieldPrefix<'a> {
     /// Top level of the output record.
     Root,
     /// Inside element `index` of the `for_each` field named `field`.
-    Element { parent: &'a FieldPrefix<'a>, field: &'a str, index: usize },
+    Element {
+        parent: &'a FieldPrefix<'a>,
+        field: &'a str,
+        index: usize,
+    },
 }
 
 impl FieldPrefix<'_> {
     fn name_of(&self, target: &str) -> String {
         match self {
             FieldPrefix::Root => target.to_string(),
-            FieldPrefix::Element { parent, field, index } => format!("{}[{index}].{target}", parent.name_of(field)),
+            FieldPrefix::Element {
+                parent,
+                field,
+                index,
+            } => format!("{}[{index}].{target}", parent.name_of(field)),
         }
     }
 }
 
 /// Builds one output object from `fields`, collecting every field error instead of stopping.
-pub(crate) fn build_object(fields: &[CompiledField], record: &Value, cx: &mut EvalCx<'_>, prefix: &FieldPrefix<'_>, errors: &mut Vec<FieldError>) -> Value {
+pub(crate) fn build_object(
+    fields: &[CompiledField],
+    record: &Value,
+    cx: &mut EvalCx<'_>,
+    prefix: &FieldPrefix<'_>,
+    errors: &mut Vec<FieldError>,
+) -> Value {
     let mut out = Map::new();
     for field in fields {
         let result = field_value(field, record, cx, prefix, errors).and_then(|value| match value {
@@ -114,22 +147,38 @@ pub(crate) fn build_object(fields: &[CompiledField], record: &Value, cx: &mut Ev
             value => field.target.write(&mut out, value.unwrap_or(Value::Null)),
         });
         if let Err(message) = result {
-            errors.push(FieldError { field: prefix.name_of(&field.target.text), message });
+            errors.push(FieldError {
+                field: prefix.name_of(&field.target.text),
+                message,
+            });
         }
     }
     Value::Object(out)
 }
 
 /// The field's final value: source, then default when missing, then transform.
-fn field_value(field: &CompiledField, record: &Value, cx: &mut EvalCx<'_>, prefix: &FieldPrefix<'_>, errors: &mut Vec<FieldError>) -> Result<Option<Value>, String> {
+fn field_value(
+    field: &CompiledField,
+    record: &Value,
+    cx: &mut EvalCx<'_>,
+    prefix: &FieldPrefix<'_>,
+    errors: &mut Vec<FieldError>,
+) -> Result<Option<Value>, String> {
     let mut value = match &field.value {
         CompiledValue::Path { path, cardinality } => match cardinality {
             Cardinality::First => path.first(record).cloned(),
             Cardinality::Required => match path.first(record) {
                 Some(v) => Some(v.clone()),
-                None => return Err(format!("required value `{}` matched nothing in the record", path.as_str())),
+                None => {
+                    return Err(format!(
+                        "required value `{}` matched nothing in the record",
+                        path.as_str()
+                    ));
+                }
             },
-            Cardinality::All => Some(Value::Array(path.select(record).into_iter().cloned().collect())),
+            Cardinality::All => Some(Value::Array(
+                path.select(record).into_iter().cloned().collect(),
+            )),
         },
         CompiledValue::Rhai(script) => {
             let mut scope = cx.scope(record, script);
@@ -146,14 +195,21 @@ fn field_value(field: &CompiledField, record: &Value, cx: &mut EvalCx<'_>, prefi
             }
             Some(Value::String(s))
         }
-        CompiledValue::ValueMap { path, name: map_name, table, fail_if_unmapped } => match path.first(record) {
+        CompiledValue::ValueMap {
+            path,
+            name: map_name,
+            table,
+            fail_if_unmapped,
+        } => match path.first(record) {
             None | Some(Value::Null) => None,
             Some(key_value) => {
                 let key = key_text(key_value);
                 match table.entries.get(&key) {
                     Some(v) => Some(v.clone()),
                     None if *fail_if_unmapped || table.default.is_none() => {
-                        return Err(format!("value map `{map_name}` has no entry for \"{key}\"; add it to the map or give the map a default"));
+                        return Err(format!(
+                            "value map `{map_name}` has no entry for \"{key}\"; add it to the map or give the map a default"
+                        ));
                     }
                     None => table.default.clone(),
                 }
@@ -163,7 +219,11 @@ fn field_value(field: &CompiledField, record: &Value, cx: &mut EvalCx<'_>, prefi
             let items = path.select(record);
             let mut out = Vec::with_capacity(items.len());
             for (index, item) in items.into_iter().enumerate() {
-                let inner = FieldPrefix::Element { parent: prefix, field: &field.target.text, index };
+                let inner = FieldPrefix::Element {
+                    parent: prefix,
+                    field: &field.target.text,
+                    index,
+                };
                 out.push(build_object(fields, item, cx, &inner, errors));
             }
             cx.leave_element();
@@ -189,7 +249,9 @@ fn field_value(field: &CompiledField, record: &Value, cx: &mut EvalCx<'_>, prefi
 impl EvalCx<'_> {
     /// Evaluates a compiled script in `scope` and converts the result to JSON.
     pub(crate) fn eval(&self, script: &Script, scope: &mut Scope<'_>) -> Result<Value, String> {
-        let result: Dynamic = script.eval(self.engine, scope, self.timeout).map_err(|e| format!("{e} in `{}`", script.source()))?;
+        let result: Dynamic = script
+            .eval(self.engine, scope, self.timeout)
+            .map_err(|e| format!("{e} in `{}`", script.source()))?;
         to_json(result).map_err(|e| e.to_string())
     }
 }

@@ -77,9 +77,21 @@ pub enum Processed {
 
 #[derive(Debug)]
 enum CompiledStep {
-    Mapping { id: String, fields: Vec<CompiledField>, on_error: OnError },
-    Filter { id: String, condition: Script, on_error: OnError },
-    Script { id: String, script: Script, on_error: OnError },
+    Mapping {
+        id: String,
+        fields: Vec<CompiledField>,
+        on_error: OnError,
+    },
+    Filter {
+        id: String,
+        condition: Script,
+        on_error: OnError,
+    },
+    Script {
+        id: String,
+        script: Script,
+        on_error: OnError,
+    },
 }
 
 /// A flow ready to process records.
@@ -95,7 +107,10 @@ pub struct CompiledFlow {
 
 impl fmt::Debug for CompiledFlow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CompiledFlow").field("flow", &self.flow.id).field("steps", &self.steps).finish()
+        f.debug_struct("CompiledFlow")
+            .field("flow", &self.flow.id)
+            .field("steps", &self.steps)
+            .finish()
     }
 }
 
@@ -130,13 +145,18 @@ impl EvalCx<'_> {
                     }
                 }
             } else {
-                self.root_dyn.get_or_insert_with(|| Self::shared(record)).clone()
+                self.root_dyn
+                    .get_or_insert_with(|| Self::shared(record))
+                    .clone()
             };
             scope.push_constant_dynamic(RECORD_VAR, dynamic);
         }
         if in_element && crate::expr::script::mentions_word(script.source(), PARENT_VAR) {
             let root = self.root;
-            let parent = self.root_dyn.get_or_insert_with(|| Self::shared(root)).clone();
+            let parent = self
+                .root_dyn
+                .get_or_insert_with(|| Self::shared(root))
+                .clone();
             scope.push_constant_dynamic(PARENT_VAR, parent);
         }
         if script.uses_settings {
@@ -157,7 +177,13 @@ impl CompiledFlow {
         let root = DocPath::default();
         let mut issues = Vec::new();
         let source_key = JsonPath::parse(&flow.source.key)
-            .map_err(|e| issues.push(FlowIssue::new(root.key("source").key("key"), None, e.to_string())))
+            .map_err(|e| {
+                issues.push(FlowIssue::new(
+                    root.key("source").key("key"),
+                    None,
+                    e.to_string(),
+                ))
+            })
             .ok();
 
         let mut tables = LookupTables::default();
@@ -166,27 +192,57 @@ impl CompiledFlow {
         }
         let tables = Arc::new(tables);
         let engine = sandboxed_engine(&flow.script_limits, tables.clone());
-        let mut compiler = Compiler { engine: &engine, tables: &tables, issues: &mut issues, step_id: String::new() };
+        let mut compiler = Compiler {
+            engine: &engine,
+            tables: &tables,
+            issues: &mut issues,
+            step_id: String::new(),
+        };
 
         let mut steps = Vec::with_capacity(flow.steps.len());
         for (i, step) in flow.steps.iter().enumerate() {
             let path = root.key("steps").index(i);
             compiler.step_id = step.id().to_string();
             let compiled = match step {
-                Step::Mapping { id, fields, on_error } => {
+                Step::Mapping {
+                    id,
+                    fields,
+                    on_error,
+                } => {
                     let fields = compiler.fields(fields, &path.key("fields"));
-                    Some(CompiledStep::Mapping { id: id.clone(), fields, on_error: *on_error })
+                    Some(CompiledStep::Mapping {
+                        id: id.clone(),
+                        fields,
+                        on_error: *on_error,
+                    })
                 }
-                Step::Filter { id, condition, on_error } => compiler
+                Step::Filter {
+                    id,
+                    condition,
+                    on_error,
+                } => compiler
                     .script(condition, false, &path.key("condition"))
-                    .map(|condition| CompiledStep::Filter { id: id.clone(), condition, on_error: *on_error }),
-                Step::Script { id, script, on_error } => compiler
+                    .map(|condition| CompiledStep::Filter {
+                        id: id.clone(),
+                        condition,
+                        on_error: *on_error,
+                    }),
+                Step::Script {
+                    id,
+                    script,
+                    on_error,
+                } => compiler
                     .script(script, true, &path.key("script"))
-                    .map(|script| CompiledStep::Script { id: id.clone(), script, on_error: *on_error }),
+                    .map(|script| CompiledStep::Script {
+                        id: id.clone(),
+                        script,
+                        on_error: *on_error,
+                    }),
             };
             steps.extend(compiled);
         }
-        let settings = to_dynamic(&serde_json::to_value(&flow.settings).unwrap_or_default()).into_shared();
+        let settings =
+            to_dynamic(&serde_json::to_value(&flow.settings).unwrap_or_default()).into_shared();
         match (issues.is_empty(), source_key) {
             (true, Some(source_key)) => Ok(CompiledFlow {
                 flow: Arc::new(flow.clone()),
@@ -218,21 +274,55 @@ impl CompiledFlow {
         let mut current = Cow::Borrowed(record);
         for step in &self.steps {
             let (id, on_error, result) = match step {
-                CompiledStep::Mapping { id, fields, on_error } => (id, *on_error, self.run_mapping(fields, &current)),
-                CompiledStep::Filter { id, condition, on_error } => match self.run_filter(condition, &current) {
+                CompiledStep::Mapping {
+                    id,
+                    fields,
+                    on_error,
+                } => (id, *on_error, self.run_mapping(fields, &current)),
+                CompiledStep::Filter {
+                    id,
+                    condition,
+                    on_error,
+                } => match self.run_filter(condition, &current) {
                     Ok(true) => continue,
-                    Ok(false) => return Ok(Processed::Filtered { step_id: id.clone(), reason: None }),
-                    Err(e) => (id, *on_error, Err((vec![FieldError { field: String::new(), message: e }], None))),
+                    Ok(false) => {
+                        return Ok(Processed::Filtered {
+                            step_id: id.clone(),
+                            reason: None,
+                        });
+                    }
+                    Err(e) => (
+                        id,
+                        *on_error,
+                        Err((
+                            vec![FieldError {
+                                field: String::new(),
+                                message: e,
+                            }],
+                            None,
+                        )),
+                    ),
                 },
-                CompiledStep::Script { id, script, on_error } => (id, *on_error, self.run_script(script, &current)),
+                CompiledStep::Script {
+                    id,
+                    script,
+                    on_error,
+                } => (id, *on_error, self.run_script(script, &current)),
             };
             match result {
                 Ok(next) => current = Cow::Owned(next),
                 Err((errors, partial)) => {
-                    let failure = RecordFailure { step_id: id.clone(), errors, partial };
+                    let failure = RecordFailure {
+                        step_id: id.clone(),
+                        errors,
+                        partial,
+                    };
                     return match on_error {
                         OnError::Fail => Err(failure),
-                        OnError::Skip => Ok(Processed::Filtered { step_id: id.clone(), reason: Some(failure.to_string()) }),
+                        OnError::Skip => Ok(Processed::Filtered {
+                            step_id: id.clone(),
+                            reason: Some(failure.to_string()),
+                        }),
                     };
                 }
             }
@@ -241,15 +331,30 @@ impl CompiledFlow {
     }
 
     fn cx<'a>(&'a self, record: &'a Value) -> EvalCx<'a> {
-        EvalCx { engine: &self.engine, timeout: self.timeout, settings: &self.settings, root: record, root_dyn: None, element_dyn: None }
+        EvalCx {
+            engine: &self.engine,
+            timeout: self.timeout,
+            settings: &self.settings,
+            root: record,
+            root_dyn: None,
+            element_dyn: None,
+        }
     }
 
     #[allow(clippy::type_complexity)]
-    fn run_mapping(&self, fields: &[CompiledField], record: &Value) -> Result<Value, (Vec<FieldError>, Option<Value>)> {
+    fn run_mapping(
+        &self,
+        fields: &[CompiledField],
+        record: &Value,
+    ) -> Result<Value, (Vec<FieldError>, Option<Value>)> {
         let mut cx = self.cx(record);
         let mut errors = Vec::new();
         let out = build_object(fields, record, &mut cx, &FieldPrefix::Root, &mut errors);
-        if errors.is_empty() { Ok(out) } else { Err((errors, Some(out))) }
+        if errors.is_empty() {
+            Ok(out)
+        } else {
+            Err((errors, Some(out)))
+        }
     }
 
     fn run_filter(&self, condition: &Script, record: &Value) -> Result<bool, String> {
@@ -257,31 +362,57 @@ impl CompiledFlow {
         let mut scope = cx.scope(record, condition);
         match cx.eval(condition, &mut scope)? {
             Value::Bool(keep) => Ok(keep),
-            other => Err(format!("filter condition must give true or false, gave {other}")),
+            other => Err(format!(
+                "filter condition must give true or false, gave {other}"
+            )),
         }
     }
 
     #[allow(clippy::type_complexity)]
-    fn run_script(&self, script: &Script, record: &Value) -> Result<Value, (Vec<FieldError>, Option<Value>)> {
-        let fail = |message: String| (vec![FieldError { field: String::new(), message }], None);
+    fn run_script(
+        &self,
+        script: &Script,
+        record: &Value,
+    ) -> Result<Value, (Vec<FieldError>, Option<Value>)> {
+        let fail = |message: String| {
+            (
+                vec![FieldError {
+                    field: String::new(),
+                    message,
+                }],
+                None,
+            )
+        };
         let mut scope = Scope::new();
         // The script step owns its copy of the record and may change it.
         scope.push_dynamic(RECORD_VAR, to_dynamic(record));
         if script.uses_settings {
             scope.push_constant_dynamic(SETTINGS_VAR, self.settings.clone());
         }
-        let result = script.eval(&self.engine, &mut scope, self.timeout).map_err(|e| fail(e.to_string()))?;
+        let result = script
+            .eval(&self.engine, &mut scope, self.timeout)
+            .map_err(|e| fail(e.to_string()))?;
         match to_json(result).map_err(|e| fail(e.to_string()))? {
             out @ Value::Object(_) => Ok(out),
-            other => Err(fail(format!("script must give a record (an object map), gave {other}"))),
+            other => Err(fail(format!(
+                "script must give a record (an object map), gave {other}"
+            ))),
         }
     }
 }
 
 fn lookup_table(map: &ValueMap) -> LookupTable {
     LookupTable {
-        entries: map.entries.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<HashMap<_, _>>(),
-        default: if map.fail_if_unmapped { None } else { map.default.clone() },
+        entries: map
+            .entries
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect::<HashMap<_, _>>(),
+        default: if map.fail_if_unmapped {
+            None
+        } else {
+            map.default.clone()
+        },
     }
 }
 
@@ -301,22 +432,39 @@ impl Compiler<'_> {
     fn script(&mut self, source: &str, statements: bool, path: &DocPath) -> Option<Script> {
         // Multi-line text is compiled as statements so `let` and `if` blocks work in fields too.
         let statements = statements || source.contains('\n') || source.contains(';');
-        Script::compile(self.engine, source, statements).map_err(|e| self.issue(path.clone(), e.to_string())).ok()
+        Script::compile(self.engine, source, statements)
+            .map_err(|e| self.issue(path.clone(), e.to_string()))
+            .ok()
     }
 
     fn path(&mut self, query: &str, path: &DocPath) -> Option<JsonPath> {
-        JsonPath::parse(query).map_err(|e| self.issue(path.clone(), e.to_string())).ok()
+        JsonPath::parse(query)
+            .map_err(|e| self.issue(path.clone(), e.to_string()))
+            .ok()
     }
 
     fn fields(&mut self, fields: &[Field], path: &DocPath) -> Vec<CompiledField> {
         let mut out = Vec::with_capacity(fields.len());
         for (i, field) in fields.iter().enumerate() {
             let path = path.index(i);
-            let target = TargetPath::parse(&field.target).map_err(|e| self.issue(path.key("target"), e)).ok();
-            let transform = field.transform.as_ref().map(|t| self.script(t, false, &path.key("transform")));
+            let target = TargetPath::parse(&field.target)
+                .map_err(|e| self.issue(path.key("target"), e))
+                .ok();
+            let transform = field
+                .transform
+                .as_ref()
+                .map(|t| self.script(t, false, &path.key("transform")));
             let value = self.value(&field.value, &path.key("value"));
-            if let (Some(target), Some(value), Some(transform)) = (target, value, transform.map_or(Some(None), |t| t.map(Some))) {
-                out.push(CompiledField { target, value, transform, default: field.default.clone(), omit_if_missing: field.omit_if_missing });
+            if let (Some(target), Some(value), Some(transform)) =
+                (target, value, transform.map_or(Some(None), |t| t.map(Some)))
+            {
+                out.push(CompiledField {
+                    target,
+                    value,
+                    transform,
+                    default: field.default.clone(),
+                    omit_if_missing: field.omit_if_missing,
+                });
             }
         }
         out
@@ -324,35 +472,66 @@ impl Compiler<'_> {
 
     fn value(&mut self, value: &FieldValue, path: &DocPath) -> Option<CompiledValue> {
         match value {
-            FieldValue::Jsonpath { path: query, cardinality } => {
-                self.path(query, &path.key("path")).map(|p| CompiledValue::Path { path: p, cardinality: *cardinality })
-            }
-            FieldValue::Rhai { script } => self.script(script, false, &path.key("script")).map(CompiledValue::Rhai),
+            FieldValue::Jsonpath {
+                path: query,
+                cardinality,
+            } => self
+                .path(query, &path.key("path"))
+                .map(|p| CompiledValue::Path {
+                    path: p,
+                    cardinality: *cardinality,
+                }),
+            FieldValue::Rhai { script } => self
+                .script(script, false, &path.key("script"))
+                .map(CompiledValue::Rhai),
             FieldValue::Static { value } => Some(CompiledValue::Static(value.clone())),
             FieldValue::Template { template } => parse_template(template)
                 .map(CompiledValue::Template)
                 .map_err(|e| self.issue(path.key("template"), e))
                 .ok(),
-            FieldValue::ValueMap { path: query, map, inline } => {
+            FieldValue::ValueMap {
+                path: query,
+                map,
+                inline,
+            } => {
                 let p = self.path(query, &path.key("path"));
                 let (name, table, fail_if_unmapped) = match (map, inline) {
                     (Some(name), None) => match self.tables.tables.get(name) {
                         Some(t) => (name.clone(), Arc::new(t.clone()), t.default.is_none()),
                         None => {
-                            let known: Vec<&str> = self.tables.tables.keys().map(String::as_str).collect();
-                            self.issue(path.key("map"), format!("no value map named `{name}` in value_maps (defined: {})", known.join(", ")));
+                            let known: Vec<&str> =
+                                self.tables.tables.keys().map(String::as_str).collect();
+                            self.issue(
+                                path.key("map"),
+                                format!(
+                                    "no value map named `{name}` in value_maps (defined: {})",
+                                    known.join(", ")
+                                ),
+                            );
                             return None;
                         }
                     },
-                    (None, Some(inline)) => ("inline".to_string(), Arc::new(lookup_table(inline)), inline.fail_if_unmapped),
+                    (None, Some(inline)) => (
+                        "inline".to_string(),
+                        Arc::new(lookup_table(inline)),
+                        inline.fail_if_unmapped,
+                    ),
                     _ => {
                         self.issue(path.clone(), "a value_map field needs exactly one of `map` (a name) or `inline` (the map itself)");
                         return None;
                     }
                 };
-                p.map(|path| CompiledValue::ValueMap { path, name, table, fail_if_unmapped })
+                p.map(|path| CompiledValue::ValueMap {
+                    path,
+                    name,
+                    table,
+                    fail_if_unmapped,
+                })
             }
-            FieldValue::ForEach { path: query, fields } => {
+            FieldValue::ForEach {
+                path: query,
+                fields,
+            } => {
                 let p = self.path(query, &path.key("path"));
                 let fields = self.fields(fields, &path.key("fields"));
                 p.map(|path| CompiledValue::ForEach { path, fields })

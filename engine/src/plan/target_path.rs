@@ -39,28 +39,45 @@ impl TargetPath {
                 segs.push(TargetSeg::Key(name.to_string()));
             }
             while !rest.is_empty() {
-                let close = rest.find(']').ok_or_else(|| format!("target path `{text}` has an unclosed `[`"))?;
+                let close = rest
+                    .find(']')
+                    .ok_or_else(|| format!("target path `{text}` has an unclosed `[`"))?;
                 let inner = &rest[1..close];
                 segs.push(match inner {
                     "*" => TargetSeg::Each,
-                    n => TargetSeg::Index(n.parse().map_err(|_| format!("target path `{text}`: `[{n}]` is neither `[*]` nor an index"))?),
+                    n => TargetSeg::Index(n.parse().map_err(|_| {
+                        format!("target path `{text}`: `[{n}]` is neither `[*]` nor an index")
+                    })?),
                 });
                 rest = &rest[close + 1..];
                 if !rest.is_empty() && !rest.starts_with('[') {
-                    return Err(format!("target path `{text}`: unexpected `{rest}` after `]`"));
+                    return Err(format!(
+                        "target path `{text}`: unexpected `{rest}` after `]`"
+                    ));
                 }
             }
         }
         if segs.is_empty() {
             return Err("target path is empty".to_string());
         }
-        Ok(TargetPath { text: text.to_string(), segs })
+        Ok(TargetPath {
+            text: text.to_string(),
+            segs,
+        })
     }
 
     /// Writes `value` at this path under `root` (an object), creating what is missing.
     pub fn write(&self, root: &mut Map<String, Value>, value: Value) -> Result<(), String> {
-        let (TargetSeg::Key(first), rest) = self.segs.split_first().map(|(f, r)| (f.clone(), r)).unwrap_or((TargetSeg::Each, &[])) else {
-            return Err(format!("target path `{}` must start with a field name", self.text));
+        let (TargetSeg::Key(first), rest) = self
+            .segs
+            .split_first()
+            .map(|(f, r)| (f.clone(), r))
+            .unwrap_or((TargetSeg::Each, &[]))
+        else {
+            return Err(format!(
+                "target path `{}` must start with a field name",
+                self.text
+            ));
         };
         let slot = root.entry(first).or_insert(Value::Null);
         write_at(slot, rest, value, &self.text)
@@ -77,8 +94,15 @@ fn write_at(slot: &mut Value, segs: &[TargetSeg], value: Value, text: &str) -> R
             if !slot.is_object() {
                 *slot = Value::Object(Map::new());
             }
-            let Value::Object(map) = slot else { unreachable_object() };
-            write_at(map.entry(k.clone()).or_insert(Value::Null), rest, value, text)
+            let Value::Object(map) = slot else {
+                unreachable_object()
+            };
+            write_at(
+                map.entry(k.clone()).or_insert(Value::Null),
+                rest,
+                value,
+                text,
+            )
         }
         TargetSeg::Index(i) => {
             let items = as_array(slot);
@@ -89,7 +113,9 @@ fn write_at(slot: &mut Value, segs: &[TargetSeg], value: Value, text: &str) -> R
         }
         TargetSeg::Each => {
             let Value::Array(values) = value else {
-                return Err(format!("target `{text}` spreads a list, but the value is not a list (use cardinality \"all\")"));
+                return Err(format!(
+                    "target `{text}` spreads a list, but the value is not a list (use cardinality \"all\")"
+                ));
             };
             let items = as_array(slot);
             if items.len() < values.len() {
@@ -127,7 +153,10 @@ mod tests {
     fn build(writes: &[(&str, Value)]) -> Value {
         let mut root = Map::new();
         for (path, v) in writes {
-            TargetPath::parse(path).unwrap().write(&mut root, v.clone()).unwrap();
+            TargetPath::parse(path)
+                .unwrap()
+                .write(&mut root, v.clone())
+                .unwrap();
         }
         Value::Object(root)
     }
@@ -140,20 +169,30 @@ mod tests {
             ("lines[*].sku", json!(["A", "B"])),
             ("lines[*].qty", json!([1, 2])),
         ]);
-        assert_eq!(out, json!({
-            "customer": {"address": {"city": "Paris"}},
-            "tags": [null, "b2b"],
-            "lines": [{"sku": "A", "qty": 1}, {"sku": "B", "qty": 2}]
-        }));
+        assert_eq!(
+            out,
+            json!({
+                "customer": {"address": {"city": "Paris"}},
+                "tags": [null, "b2b"],
+                "lines": [{"sku": "A", "qty": 1}, {"sku": "B", "qty": 2}]
+            })
+        );
     }
 
     #[test]
     fn bad_paths_and_non_lists_are_explained() {
-        assert!(TargetPath::parse("a..b").unwrap_err().contains("empty field name"));
+        assert!(
+            TargetPath::parse("a..b")
+                .unwrap_err()
+                .contains("empty field name")
+        );
         assert!(TargetPath::parse("a[x]").unwrap_err().contains("neither"));
         assert!(TargetPath::parse("a[1").unwrap_err().contains("unclosed"));
         let mut root = Map::new();
-        let err = TargetPath::parse("lines[*].sku").unwrap().write(&mut root, json!("A")).unwrap_err();
+        let err = TargetPath::parse("lines[*].sku")
+            .unwrap()
+            .write(&mut root, json!("A"))
+            .unwrap_err();
         assert!(err.contains("not a list"), "{err}");
     }
 }

@@ -17,7 +17,10 @@ fn flow_with(steps: Value, extra: Value) -> Flow {
 }
 
 fn mapping(fields: Value) -> Flow {
-    flow_with(json!([{"id": "map", "type": "mapping", "fields": fields}]), json!({}))
+    flow_with(
+        json!([{"id": "map", "type": "mapping", "fields": fields}]),
+        json!({}),
+    )
 }
 
 fn order() -> Value {
@@ -33,14 +36,21 @@ fn order() -> Value {
 }
 
 fn out(flow: &Flow, record: Value) -> Value {
-    match CompiledFlow::compile(flow).unwrap().process(&record).unwrap() {
+    match CompiledFlow::compile(flow)
+        .unwrap()
+        .process(&record)
+        .unwrap()
+    {
         Processed::Output(v) => v,
         other => panic!("{other:?}"),
     }
 }
 
 fn failure(flow: &Flow, record: Value) -> RecordFailure {
-    CompiledFlow::compile(flow).unwrap().process(&record).unwrap_err()
+    CompiledFlow::compile(flow)
+        .unwrap()
+        .process(&record)
+        .unwrap_err()
 }
 
 #[test]
@@ -52,16 +62,25 @@ fn jsonpath_cardinalities() {
         {"target": "gone", "value": {"type": "jsonpath", "path": "$.nope"}, "omit_if_missing": true},
         {"target": "dflt", "value": {"type": "jsonpath", "path": "$.nope"}, "default": "n/a"}
     ]));
-    assert_eq!(out(&flow, order()), json!({"number": "#1001", "skus": ["SKU-1", "SKU-2"], "missing": null, "dflt": "n/a"}));
+    assert_eq!(
+        out(&flow, order()),
+        json!({"number": "#1001", "skus": ["SKU-1", "SKU-2"], "missing": null, "dflt": "n/a"})
+    );
 }
 
 #[test]
 fn required_path_that_matches_nothing_fails_the_record_naming_field_and_query() {
-    let flow = mapping(json!([{"target": "email", "value": {"type": "jsonpath", "path": "$.customer.mail", "cardinality": "required"}}]));
+    let flow = mapping(
+        json!([{"target": "email", "value": {"type": "jsonpath", "path": "$.customer.mail", "cardinality": "required"}}]),
+    );
     let f = failure(&flow, order());
     assert_eq!(f.step_id, "map");
     assert_eq!(f.errors[0].field, "email");
-    assert!(f.to_string().contains("required value `$.customer.mail` matched nothing"), "{f}");
+    assert!(
+        f.to_string()
+            .contains("required value `$.customer.mail` matched nothing"),
+        "{f}"
+    );
 }
 
 #[test]
@@ -72,7 +91,10 @@ fn rhai_expressions_scripts_constants_and_templates() {
         {"target": "big", "value": {"type": "rhai", "script": "let t = parse_number(record.total_price);\nif t > 100.0 { \"yes\" } else { \"no\" }"}},
         {"target": "source", "value": {"type": "static", "value": {"system": "shop"}}}
     ]));
-    assert_eq!(out(&flow, order()), json!({"name": "Chloé Müller {x}", "lines_count": 2, "big": "yes", "source": {"system": "shop"}}));
+    assert_eq!(
+        out(&flow, order()),
+        json!({"name": "Chloé Müller {x}", "lines_count": 2, "big": "yes", "source": {"system": "shop"}})
+    );
 }
 
 #[test]
@@ -86,7 +108,10 @@ fn transforms_see_value_record_and_settings() {
         ]}]),
         json!({"settings": {"vat": 0.21, "prefix": "WEB"}}),
     );
-    assert_eq!(out(&flow, order()), json!({"email": "chloe.m@example.com", "excl": 100.0, "code": "WEB000001", "last": "MULLER"}));
+    assert_eq!(
+        out(&flow, order()),
+        json!({"email": "chloe.m@example.com", "excl": 100.0, "code": "WEB000001", "last": "MULLER"})
+    );
 }
 
 #[test]
@@ -98,14 +123,22 @@ fn value_maps_named_inline_default_and_unmapped() {
         ]}]),
         json!({"value_maps": {"status": {"entries": {"paid": "PAID", "pending": "OPEN"}, "default": "OTHER"}}}),
     );
-    assert_eq!(out(&flow, order()), json!({"status": "PAID", "country": "F"}));
+    assert_eq!(
+        out(&flow, order()),
+        json!({"status": "PAID", "country": "F"})
+    );
     let mut voided = order();
     voided["financial_status"] = json!("voided");
     voided["billing_address"]["country_code"] = json!("XX");
     let f = failure(&flow, voided);
     assert_eq!(f.errors.len(), 1);
     assert_eq!(f.errors[0].field, "country");
-    assert!(f.errors[0].message.contains("value map `inline` has no entry for \"XX\""), "{f}");
+    assert!(
+        f.errors[0]
+            .message
+            .contains("value map `inline` has no entry for \"XX\""),
+        "{f}"
+    );
     assert_eq!(f.partial.unwrap()["status"], "OTHER");
 }
 
@@ -120,10 +153,13 @@ fn for_each_builds_one_line_per_element_and_sees_parent() {
             {"target": "total", "value": {"type": "rhai", "script": "record.quantity * parse_number(record.price)"}}
         ]}}
     ]));
-    assert_eq!(out(&flow, order())["lines"], json!([
-        {"sku": "SKU-1", "qty": 2, "unit_price": 10.5, "country": "FR", "total": 21.0},
-        {"sku": "SKU-2", "qty": 1, "unit_price": 100.0, "country": "FR", "total": 100.0}
-    ]));
+    assert_eq!(
+        out(&flow, order())["lines"],
+        json!([
+            {"sku": "SKU-1", "qty": 2, "unit_price": 10.5, "country": "FR", "total": 21.0},
+            {"sku": "SKU-2", "qty": 1, "unit_price": 100.0, "country": "FR", "total": 100.0}
+        ])
+    );
 }
 
 #[test]
@@ -133,10 +169,13 @@ fn spread_target_paths_build_arrays() {
         {"target": "lines[*].qty", "value": {"type": "jsonpath", "path": "$.line_items[*].quantity", "cardinality": "all"}},
         {"target": "customer.address.country", "value": {"type": "jsonpath", "path": "$.billing_address.country_code"}}
     ]));
-    assert_eq!(out(&flow, order()), json!({
-        "lines": [{"sku": "SKU-1", "qty": 2}, {"sku": "SKU-2", "qty": 1}],
-        "customer": {"address": {"country": "FR"}}
-    }));
+    assert_eq!(
+        out(&flow, order()),
+        json!({
+            "lines": [{"sku": "SKU-1", "qty": 2}, {"sku": "SKU-2", "qty": 1}],
+            "customer": {"address": {"country": "FR"}}
+        })
+    );
 }
 
 #[test]
@@ -150,32 +189,68 @@ fn every_field_error_is_reported_with_its_path() {
     let f = failure(&flow, order());
     let fields: Vec<&str> = f.errors.iter().map(|e| e.field.as_str()).collect();
     assert_eq!(fields, ["a", "lines[0].p", "lines[1].p"]);
-    assert!(f.errors[1].message.contains("\"x\" is not a number"), "{}", f.errors[1].message);
+    assert!(
+        f.errors[1].message.contains("\"x\" is not a number"),
+        "{}",
+        f.errors[1].message
+    );
 }
 
 #[test]
 fn filter_keeps_drops_and_reports_non_boolean() {
-    let flow = flow_with(json!([{"id": "paid_only", "type": "filter", "condition": "record.financial_status == \"paid\""}]), json!({}));
+    let flow = flow_with(
+        json!([{"id": "paid_only", "type": "filter", "condition": "record.financial_status == \"paid\""}]),
+        json!({}),
+    );
     let compiled = CompiledFlow::compile(&flow).unwrap();
-    assert!(matches!(compiled.process(&order()).unwrap(), Processed::Output(_)));
+    assert!(matches!(
+        compiled.process(&order()).unwrap(),
+        Processed::Output(_)
+    ));
     let mut pending = order();
     pending["financial_status"] = json!("pending");
-    assert_eq!(compiled.process(&pending).unwrap(), Processed::Filtered { step_id: "paid_only".into(), reason: None });
+    assert_eq!(
+        compiled.process(&pending).unwrap(),
+        Processed::Filtered {
+            step_id: "paid_only".into(),
+            reason: None
+        }
+    );
 
-    let bad = flow_with(json!([{"id": "f", "type": "filter", "condition": "record.name"}]), json!({}));
-    assert!(failure(&bad, order()).to_string().contains("must give true or false"));
+    let bad = flow_with(
+        json!([{"id": "f", "type": "filter", "condition": "record.name"}]),
+        json!({}),
+    );
+    assert!(
+        failure(&bad, order())
+            .to_string()
+            .contains("must give true or false")
+    );
 }
 
 #[test]
 fn script_step_rewrites_the_record_and_on_error_skip_filters() {
-    let flow = flow_with(json!([
-        {"id": "tag", "type": "script", "script": "record.tagged = true; record.name = upper(record.name); record"},
-        {"id": "map", "type": "mapping", "fields": [{"target": "n", "value": {"type": "jsonpath", "path": "$.name"}}, {"target": "t", "value": {"type": "jsonpath", "path": "$.tagged"}}]}
-    ]), json!({}));
-    assert_eq!(out(&flow, json!({"name": "abc"})), json!({"n": "ABC", "t": true}));
+    let flow = flow_with(
+        json!([
+            {"id": "tag", "type": "script", "script": "record.tagged = true; record.name = upper(record.name); record"},
+            {"id": "map", "type": "mapping", "fields": [{"target": "n", "value": {"type": "jsonpath", "path": "$.name"}}, {"target": "t", "value": {"type": "jsonpath", "path": "$.tagged"}}]}
+        ]),
+        json!({}),
+    );
+    assert_eq!(
+        out(&flow, json!({"name": "abc"})),
+        json!({"n": "ABC", "t": true})
+    );
 
-    let skip = flow_with(json!([{"id": "s", "type": "script", "script": "throw \"nope\"", "on_error": "skip"}]), json!({}));
-    match CompiledFlow::compile(&skip).unwrap().process(&order()).unwrap() {
+    let skip = flow_with(
+        json!([{"id": "s", "type": "script", "script": "throw \"nope\"", "on_error": "skip"}]),
+        json!({}),
+    );
+    match CompiledFlow::compile(&skip)
+        .unwrap()
+        .process(&order())
+        .unwrap()
+    {
         Processed::Filtered { step_id, reason } => {
             assert_eq!(step_id, "s");
             assert!(reason.unwrap().contains("nope"));
@@ -223,15 +298,18 @@ fn compile_reports_every_problem_with_step_and_path() {
     );
     let issues = CompiledFlow::compile(&flow).unwrap_err();
     let paths: Vec<String> = issues.iter().map(|i| i.path.to_string()).collect();
-    assert_eq!(paths, [
-        "source.key",
-        "steps[0].fields[0].value.path",
-        "steps[0].fields[1].target",
-        "steps[0].fields[2].value.script",
-        "steps[0].fields[3].value.map",
-        "steps[0].fields[4].value.template",
-        "steps[1].condition",
-    ]);
+    assert_eq!(
+        paths,
+        [
+            "source.key",
+            "steps[0].fields[0].value.path",
+            "steps[0].fields[1].target",
+            "steps[0].fields[2].value.script",
+            "steps[0].fields[3].value.map",
+            "steps[0].fields[4].value.template",
+            "steps[1].condition",
+        ]
+    );
     assert_eq!(issues[1].step_id.as_deref(), Some("map"));
     assert_eq!(issues[6].step_id.as_deref(), Some("keep"));
 }
@@ -240,6 +318,9 @@ fn compile_reports_every_problem_with_step_and_path() {
 fn key_of_reads_the_source_key() {
     let compiled = CompiledFlow::compile(&mapping(json!([]))).unwrap();
     assert_eq!(compiled.key_of(&order()).as_deref(), Some("5000000001"));
-    assert_eq!(compiled.key_of(&json!({"id": "A-1"})).as_deref(), Some("A-1"));
+    assert_eq!(
+        compiled.key_of(&json!({"id": "A-1"})).as_deref(),
+        Some("A-1")
+    );
     assert_eq!(compiled.key_of(&json!({})), None);
 }

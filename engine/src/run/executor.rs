@@ -20,7 +20,10 @@ use super::send::{RateGate, Sender};
 use crate::connector::{ConnectorError, ConnectorInstance, ReadRequest, WriteAction, WriteRecord};
 use crate::flow::OnExisting;
 use crate::plan::{CompiledFlow, Processed};
-use crate::store::{LedgerEntry, LedgerUpdate, NewRun, Outcome, RecordEntry, RunCounts, RunId, RunStatus, Store, StoreError};
+use crate::store::{
+    LedgerEntry, LedgerUpdate, NewRun, Outcome, RecordEntry, RunCounts, RunId, RunStatus, Store,
+    StoreError,
+};
 
 /// Activity rows committed per transaction, at most.
 const LOG_BATCH: usize = 500;
@@ -80,9 +83,19 @@ struct Item {
 
 enum ItemState {
     /// Done before sending: filtered, failed in a step, or unchanged.
-    Final { outcome: Outcome, step_id: Option<String>, output: Option<String>, error: Option<String> },
+    Final {
+        outcome: Outcome,
+        step_id: Option<String>,
+        output: Option<String>,
+        error: Option<String>,
+    },
     /// To send.
-    Send { output: String, payload: Value, hash: String, action: WriteAction },
+    Send {
+        output: String,
+        payload: Value,
+        hash: String,
+        action: WriteAction,
+    },
 }
 
 /// Executes a run to its end. Record failures do not stop it; a source or store failure does,
@@ -93,13 +106,24 @@ pub async fn execute(params: RunParams) -> Result<RunSummary, RunError> {
     let flow = params.flow.clone();
     let run_id = params
         .store
-        .create_run(&NewRun { flow_id: flow.flow.id.clone(), flow_version: params.flow_version.clone(), trigger: params.trigger.clone() })
+        .create_run(&NewRun {
+            flow_id: flow.flow.id.clone(),
+            flow_version: params.flow_version.clone(),
+            trigger: params.trigger.clone(),
+        })
         .await?;
     info!(run_id, "Flow run started.");
 
-    let (log_tx, log_rx) = mpsc::channel::<(RecordEntry, Option<LedgerUpdate>)>(4 * LOG_BATCH);
-    let writer = tokio::spawn(write_log(params.store.clone(), log_rx, params.progress.clone()));
-    let target_name = format!("{}/{}", flow.flow.target.connection, flow.flow.target.operation);
+    let (log_tx, log_rx) = mpsc::channel::<(RecordEntry, Option<LedgerUpdate>)>(LOG_BATCH);
+    let writer = tokio::spawn(write_log(
+        params.store.clone(),
+        log_rx,
+        params.progress.clone(),
+    ));
+    let target_name = format!(
+        "{}/{}",
+        flow.flow.target.connection, flow.flow.target.operation
+    );
     let sender = Arc::new(Sender {
         target: params.target.clone(),
         operation: flow.flow.target.operation.clone(),
@@ -110,7 +134,17 @@ pub async fn execute(params: RunParams) -> Result<RunSummary, RunError> {
     let permits = Arc::new(Semaphore::new(flow.flow.target.concurrency.max(1)));
     let mut sends = tokio::task::JoinSet::new();
 
-    let mut error = read_and_dispatch(&params, run_id, &target_name, &log_tx, &sender, &permits, &mut sends).await.err();
+    let mut error = read_and_dispatch(
+        &params,
+        run_id,
+        &target_name,
+        &log_tx,
+        &sender,
+        &permits,
+        &mut sends,
+    )
+    .await
+    .err();
     while let Some(joined) = sends.join_next().await {
         if let Err(e) = joined {
             error.get_or_insert_with(|| format!("a send task stopped: {e}"));
@@ -129,9 +163,24 @@ pub async fn execute(params: RunParams) -> Result<RunSummary, RunError> {
         (None, 0) => RunStatus::Succeeded,
         (None, _) => RunStatus::Failed,
     };
-    params.store.finish_run(run_id, status, &counts, error.as_deref()).await?;
-    info!(run_id, status = status.as_str(), read = counts.read, failed = counts.failed, "Flow run finished.");
-    Ok(RunSummary { run_id, status, counts, error, elapsed: started.elapsed() })
+    params
+        .store
+        .finish_run(run_id, status, &counts, error.as_deref())
+        .await?;
+    info!(
+        run_id,
+        status = status.as_str(),
+        read = counts.read,
+        failed = counts.failed,
+        "Flow run finished."
+    );
+    Ok(RunSummary {
+        run_id,
+        status,
+        counts,
+        error,
+        elapsed: started.elapsed(),
+    })
 }
 
 /// Reads pages until the source is exhausted, processing and dispatching each.
@@ -148,7 +197,13 @@ async fn read_and_dispatch(
     let source = &flow.flow.source;
     let mut reader = params
         .source
-        .read(&source.operation, ReadRequest { params: source.params.clone(), cursor: None })
+        .read(
+            &source.operation,
+            ReadRequest {
+                params: source.params.clone(),
+                cursor: None,
+            },
+        )
         .await
         .map_err(|e| format!("source `{}`: {e}", source.connection))?;
     let mut next_seq = 0i64;
@@ -183,17 +238,38 @@ async fn read_and_dispatch(
         let first_seq = next_seq;
         next_seq += records.len() as i64;
         let compiled = flow.clone();
-        let items = tokio::task::spawn_blocking(move || process_page(&compiled, records, first_seq))
+        let items =
+            tokio::task::spawn_blocking(move || process_page(&compiled, records, first_seq))
+                .await
+                .map_err(|e| format!("mapping thread stopped: {e}"))?;
+        let items = check_ledger(params, target_name, items)
             .await
-            .map_err(|e| format!("mapping thread stopped: {e}"))?;
-        let items = check_ledger(params, target_name, items).await.map_err(|e| format!("ledger: {e}"))?;
+            .map_err(|e| format!("ledger: {e}"))?;
 
         let mut to_send = Vec::new();
         for item in items {
             match item.state {
-                ItemState::Final { outcome, step_id, output, error } => {
-                    let entry = entry(run_id, &flow.flow.id, item.seq, item.key, item.input, outcome, step_id, output, error);
-                    log_tx.send((entry, None)).await.map_err(|_| "activity log writer stopped".to_string())?;
+                ItemState::Final {
+                    outcome,
+                    step_id,
+                    output,
+                    error,
+                } => {
+                    let entry = entry(
+                        run_id,
+                        &flow.flow.id,
+                        item.seq,
+                        item.key,
+                        item.input,
+                        outcome,
+                        step_id,
+                        output,
+                        error,
+                    );
+                    log_tx
+                        .send((entry, None))
+                        .await
+                        .map_err(|_| "activity log writer stopped".to_string())?;
                 }
                 ItemState::Send { .. } => to_send.push(item),
             }
@@ -201,7 +277,11 @@ async fn read_and_dispatch(
         while !to_send.is_empty() {
             let rest = to_send.split_off(batch_size.min(to_send.len()));
             let batch = std::mem::replace(&mut to_send, rest);
-            let permit = permits.clone().acquire_owned().await.map_err(|e| e.to_string())?;
+            let permit = permits
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|e| e.to_string())?;
             let (sender, log_tx) = (sender.clone(), log_tx.clone());
             let (flow_id, target) = (flow.flow.id.clone(), target_name.to_string());
             sends.spawn(async move {
@@ -222,32 +302,53 @@ fn process_page(flow: &CompiledFlow, records: Vec<Value>, first_seq: i64) -> Vec
         .map(|(i, record)| {
             let seq = first_seq + i as i64;
             let key = flow.key_of(&record);
-            let input = record.to_string();
+            let input = to_json_text(&record);
             let state = match (&key, flow.process(&record)) {
                 (None, _) => ItemState::Final {
                     outcome: Outcome::Failed,
                     step_id: None,
                     output: None,
-                    error: Some(format!("record has no business key at `{}` (the source's `key`)", flow.key_query())),
+                    error: Some(format!(
+                        "record has no business key at `{}` (the source's `key`)",
+                        flow.key_query()
+                    )),
                 },
                 (Some(_), Ok(Processed::Output(payload))) => {
-                    let output = payload.to_string();
+                    let output = to_json_text(&payload);
                     let hash = payload_hash(&output);
-                    ItemState::Send { output, payload, hash, action: WriteAction::Create }
+                    ItemState::Send {
+                        output,
+                        payload,
+                        hash,
+                        action: WriteAction::Create,
+                    }
                 }
-                (Some(_), Ok(Processed::Filtered { step_id, reason })) => {
-                    ItemState::Final { outcome: Outcome::Filtered, step_id: Some(step_id), output: None, error: reason }
-                }
+                (Some(_), Ok(Processed::Filtered { step_id, reason })) => ItemState::Final {
+                    outcome: Outcome::Filtered,
+                    step_id: Some(step_id),
+                    output: None,
+                    error: reason,
+                },
                 (Some(_), Err(failure)) => ItemState::Final {
                     outcome: Outcome::Failed,
                     step_id: Some(failure.step_id.clone()),
-                    output: failure.partial.as_ref().map(Value::to_string),
+                    output: failure.partial.as_ref().map(to_json_text),
                     error: Some(failure.to_string()),
                 },
             };
-            Item { seq, key, input, state }
+            Item {
+                seq,
+                key,
+                input,
+                state,
+            }
         })
         .collect()
+}
+
+/// JSON text of a value (serde_json's writer; `Display` goes through the slower fmt machinery).
+fn to_json_text(value: &Value) -> String {
+    serde_json::to_string(value).unwrap_or_default()
 }
 
 /// Hash of a payload as serialized (serde_json sorts object keys, so equal records hash equal).
@@ -257,7 +358,11 @@ pub fn payload_hash(serialized: &str) -> String {
 }
 
 /// Decides create, update or skip for each record to send, with one ledger query per page.
-async fn check_ledger(params: &RunParams, target_name: &str, mut items: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+async fn check_ledger(
+    params: &RunParams,
+    target_name: &str,
+    mut items: Vec<Item>,
+) -> Result<Vec<Item>, StoreError> {
     let keys: Vec<String> = items
         .iter()
         .filter(|i| matches!(i.state, ItemState::Send { .. }))
@@ -266,48 +371,106 @@ async fn check_ledger(params: &RunParams, target_name: &str, mut items: Vec<Item
     if keys.is_empty() {
         return Ok(items);
     }
-    let ledger: HashMap<String, LedgerEntry> = params.store.ledger_lookup(&params.flow.flow.id, target_name, &keys).await?;
+    let ledger: HashMap<String, LedgerEntry> = params
+        .store
+        .ledger_lookup(&params.flow.flow.id, target_name, &keys)
+        .await?;
     let on_existing = params.flow.flow.target.on_existing;
     // Within a page the same key may appear twice (overlapping reads): send it once.
     let mut seen_in_page: HashMap<String, String> = HashMap::new();
     for item in &mut items {
-        let (ItemState::Send { hash, action, output, .. }, Some(key)) = (&mut item.state, &item.key) else { continue };
-        let unchanged = |output: &mut String| ItemState::Final { outcome: Outcome::SkippedUnchanged, step_id: None, output: Some(std::mem::take(output)), error: None };
+        let (
+            ItemState::Send {
+                hash,
+                action,
+                output,
+                ..
+            },
+            Some(key),
+        ) = (&mut item.state, &item.key)
+        else {
+            continue;
+        };
+        let unchanged = |output: &mut String| ItemState::Final {
+            outcome: Outcome::SkippedUnchanged,
+            step_id: None,
+            output: Some(std::mem::take(output)),
+            error: None,
+        };
         if seen_in_page.get(key) == Some(hash) {
             item.state = unchanged(output);
             continue;
         }
         seen_in_page.insert(key.clone(), hash.clone());
-        let Some(entry) = ledger.get(key) else { continue };
-        let succeeded_before = matches!(entry.last_outcome, Outcome::Created | Outcome::Updated | Outcome::SkippedUnchanged);
-        if (succeeded_before && entry.payload_hash == *hash) || (succeeded_before && on_existing == OnExisting::Skip) {
+        let Some(entry) = ledger.get(key) else {
+            continue;
+        };
+        let succeeded_before = matches!(
+            entry.last_outcome,
+            Outcome::Created | Outcome::Updated | Outcome::SkippedUnchanged
+        );
+        if succeeded_before && (entry.payload_hash == *hash || on_existing == OnExisting::Skip) {
             item.state = unchanged(output);
         } else if let Some(target_id) = &entry.target_id {
-            *action = WriteAction::Update { target_id: target_id.clone() };
+            *action = WriteAction::Update {
+                target_id: target_id.clone(),
+            };
         }
     }
     Ok(items)
 }
 
 /// Sends one batch and logs each record's outcome.
-async fn send_batch(sender: &Sender, batch: Vec<Item>, run_id: RunId, flow_id: &str, target: &str, log_tx: &mpsc::Sender<(RecordEntry, Option<LedgerUpdate>)>) {
+async fn send_batch(
+    sender: &Sender,
+    mut batch: Vec<Item>,
+    run_id: RunId,
+    flow_id: &str,
+    target: &str,
+    log_tx: &mpsc::Sender<(RecordEntry, Option<LedgerUpdate>)>,
+) {
+    // Payloads move into the write request; the item keeps their JSON text for the log.
     let records: Vec<WriteRecord> = batch
-        .iter()
-        .filter_map(|item| match &item.state {
-            ItemState::Send { payload, action, .. } => Some(WriteRecord { key: item.key.clone().unwrap_or_default(), action: action.clone(), payload: payload.clone() }),
+        .iter_mut()
+        .filter_map(|item| match &mut item.state {
+            ItemState::Send {
+                payload, action, ..
+            } => Some(WriteRecord {
+                key: item.key.clone().unwrap_or_default(),
+                action: action.clone(),
+                payload: std::mem::take(payload),
+            }),
             ItemState::Final { .. } => None,
         })
         .collect();
     let results = sender.send(&records).await;
     for (item, sent) in batch.into_iter().zip(results) {
-        let ItemState::Send { output, hash, action, .. } = item.state else { continue };
+        let ItemState::Send {
+            output,
+            hash,
+            action,
+            ..
+        } = item.state
+        else {
+            continue;
+        };
         let key = item.key.clone().unwrap_or_default();
         let (outcome, status, body, target_id, error) = match sent.result {
             Ok(ack) => {
-                let outcome = if matches!(action, WriteAction::Update { .. }) { Outcome::Updated } else { Outcome::Created };
+                let outcome = if matches!(action, WriteAction::Update { .. }) {
+                    Outcome::Updated
+                } else {
+                    Outcome::Created
+                };
                 (outcome, ack.status, ack.body, ack.target_id, None)
             }
-            Err(e) => (Outcome::Failed, e.status(), e.body().map(str::to_string), None, Some(e.to_string())),
+            Err(e) => (
+                Outcome::Failed,
+                e.status(),
+                e.body().map(str::to_string),
+                None,
+                Some(e.to_string()),
+            ),
         };
         let target_id = target_id.or(match &action {
             WriteAction::Update { target_id } => Some(target_id.clone()),
@@ -322,7 +485,17 @@ async fn send_batch(sender: &Sender, batch: Vec<Item>, run_id: RunId, flow_id: &
             outcome,
             run_id,
         };
-        let mut entry = entry(run_id, flow_id, item.seq, item.key, item.input, outcome, None, Some(output), error);
+        let mut entry = entry(
+            run_id,
+            flow_id,
+            item.seq,
+            item.key,
+            item.input,
+            outcome,
+            None,
+            Some(output),
+            error,
+        );
         entry.response_status = status.map(i64::from);
         entry.response_body = body.map(|b| excerpt(b, BODY_EXCERPT));
         entry.target_id = target_id;
@@ -346,7 +519,17 @@ fn excerpt(mut body: String, max: usize) -> String {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn entry(run_id: RunId, flow_id: &str, seq: i64, key: Option<String>, input: String, outcome: Outcome, step_id: Option<String>, output: Option<String>, error: Option<String>) -> RecordEntry {
+fn entry(
+    run_id: RunId,
+    flow_id: &str,
+    seq: i64,
+    key: Option<String>,
+    input: String,
+    outcome: Outcome,
+    step_id: Option<String>,
+    output: Option<String>,
+    error: Option<String>,
+) -> RecordEntry {
     RecordEntry {
         run_id,
         seq,
@@ -365,7 +548,11 @@ fn entry(run_id: RunId, flow_id: &str, seq: i64, key: Option<String>, input: Str
 }
 
 /// Commits outcomes in batches; counts each record once it is durable.
-async fn write_log(store: Arc<dyn Store>, mut rx: mpsc::Receiver<(RecordEntry, Option<LedgerUpdate>)>, progress: Arc<Progress>) -> Result<(), StoreError> {
+async fn write_log(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::Receiver<(RecordEntry, Option<LedgerUpdate>)>,
+    progress: Arc<Progress>,
+) -> Result<(), StoreError> {
     let mut records = Vec::with_capacity(LOG_BATCH);
     let mut ledger = Vec::with_capacity(LOG_BATCH);
     let mut open = true;

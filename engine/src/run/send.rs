@@ -24,7 +24,10 @@ impl RateGate {
     }
 
     fn not_before(&self) -> Instant {
-        *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Waits until the gate is open. Loops because another send may close it while we sleep.
@@ -40,7 +43,10 @@ impl RateGate {
 
     /// Keeps the gate closed for `wait` from now (never shortens an existing wait).
     fn hold(&self, wait: Duration) {
-        let mut at = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut at = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let until = Instant::now() + wait;
         if until > *at {
             *at = until;
@@ -72,12 +78,36 @@ impl Sender {
         while !pending.is_empty() {
             attempt += 1;
             self.gate.wait().await;
-            let batch: Vec<WriteRecord> = pending.iter().map(|&i| records[i].clone()).collect();
-            let results = match self.target.write(&self.operation, &self.params, &batch).await {
+            // The first attempt sends the records as given; retries send the ones still pending.
+            let subset: Vec<WriteRecord>;
+            let batch: &[WriteRecord] = if pending.len() == records.len() {
+                records
+            } else {
+                subset = pending.iter().map(|&i| records[i].clone()).collect();
+                &subset
+            };
+            let results = match self
+                .target
+                .write(&self.operation, &self.params, batch)
+                .await
+            {
                 Ok(results) if results.len() == batch.len() => results,
                 Ok(results) => {
-                    let msg = format!("target answered {} results for {} records", results.len(), batch.len());
-                    batch.iter().map(|_| Err(ConnectorError::Permanent { message: msg.clone(), status: None, body: None })).collect()
+                    let msg = format!(
+                        "target answered {} results for {} records",
+                        results.len(),
+                        batch.len()
+                    );
+                    batch
+                        .iter()
+                        .map(|_| {
+                            Err(ConnectorError::Permanent {
+                                message: msg.clone(),
+                                status: None,
+                                body: None,
+                            })
+                        })
+                        .collect()
                 }
                 Err(e) => batch.iter().map(|_| Err(e.clone())).collect(),
             };
@@ -89,7 +119,12 @@ impl Sender {
                         retry_after = retry_after.max(e.retry_after());
                         still_pending.push(i);
                     }
-                    result => done[i] = Some(Sent { result, attempts: attempt }),
+                    result => {
+                        done[i] = Some(Sent {
+                            result,
+                            attempts: attempt,
+                        })
+                    }
                 }
             }
             if !still_pending.is_empty() {
@@ -103,7 +138,16 @@ impl Sender {
             pending = still_pending;
         }
         done.into_iter()
-            .map(|s| s.unwrap_or(Sent { result: Err(ConnectorError::Transient { message: "not sent".into(), status: None, body: None }), attempts: attempt }))
+            .map(|s| {
+                s.unwrap_or(Sent {
+                    result: Err(ConnectorError::Transient {
+                        message: "not sent".into(),
+                        status: None,
+                        body: None,
+                    }),
+                    attempts: attempt,
+                })
+            })
             .collect()
     }
 }
@@ -128,15 +172,33 @@ mod tests {
         async fn health_check(&self) -> Result<(), ConnectorError> {
             Ok(())
         }
-        async fn read(&self, _: &str, _: ReadRequest) -> Result<Box<dyn RecordReader>, ConnectorError> {
+        async fn read(
+            &self,
+            _: &str,
+            _: ReadRequest,
+        ) -> Result<Box<dyn RecordReader>, ConnectorError> {
             Err(ConnectorError::Config("write only".into()))
         }
-        async fn write(&self, _: &str, _: &Value, records: &[WriteRecord]) -> Result<Vec<Result<WriteAck, ConnectorError>>, ConnectorError> {
+        async fn write(
+            &self,
+            _: &str,
+            _: &Value,
+            records: &[WriteRecord],
+        ) -> Result<Vec<Result<WriteAck, ConnectorError>>, ConnectorError> {
             self.times.lock().unwrap().push(Instant::now());
             if self.calls.fetch_add(1, Ordering::SeqCst) < self.failures {
                 return Err(self.error.clone());
             }
-            Ok(records.iter().map(|r| Ok(WriteAck { status: Some(201), body: None, target_id: Some(r.key.clone()) })).collect())
+            Ok(records
+                .iter()
+                .map(|r| {
+                    Ok(WriteAck {
+                        status: Some(201),
+                        body: None,
+                        target_id: Some(r.key.clone()),
+                    })
+                })
+                .collect())
         }
     }
 
@@ -145,18 +207,35 @@ mod tests {
             target: flaky,
             operation: "write".into(),
             params: Value::Null,
-            retry: Retry { max_attempts, initial_interval_ms: 1_000, max_interval_ms: 30_000 },
+            retry: Retry {
+                max_attempts,
+                initial_interval_ms: 1_000,
+                max_interval_ms: 30_000,
+            },
             gate: RateGate::new(),
         }
     }
 
     fn record() -> Vec<WriteRecord> {
-        vec![WriteRecord { key: "k1".into(), action: WriteAction::Create, payload: Value::Null }]
+        vec![WriteRecord {
+            key: "k1".into(),
+            action: WriteAction::Create,
+            payload: Value::Null,
+        }]
     }
 
     #[tokio::test(start_paused = true)]
     async fn transient_errors_are_retried_with_backoff_of_at_least_one_second() {
-        let flaky = Arc::new(Flaky { calls: 0.into(), failures: 2, error: ConnectorError::Transient { message: "503".into(), status: Some(503), body: None }, times: Mutex::default() });
+        let flaky = Arc::new(Flaky {
+            calls: 0.into(),
+            failures: 2,
+            error: ConnectorError::Transient {
+                message: "503".into(),
+                status: Some(503),
+                body: None,
+            },
+            times: Mutex::default(),
+        });
         let sent = sender(flaky.clone(), 4).send(&record()).await;
         assert!(sent[0].result.is_ok());
         assert_eq!(sent[0].attempts, 3);
@@ -167,10 +246,22 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn retry_after_is_honoured_and_attempts_are_bounded() {
-        let error = ConnectorError::RateLimited { retry_after: Some(Duration::from_secs(7)), message: "slow down".into(), status: Some(429) };
-        let flaky = Arc::new(Flaky { calls: 0.into(), failures: 10, error, times: Mutex::default() });
+        let error = ConnectorError::RateLimited {
+            retry_after: Some(Duration::from_secs(7)),
+            message: "slow down".into(),
+            status: Some(429),
+        };
+        let flaky = Arc::new(Flaky {
+            calls: 0.into(),
+            failures: 10,
+            error,
+            times: Mutex::default(),
+        });
         let sent = sender(flaky.clone(), 3).send(&record()).await;
-        assert!(matches!(sent[0].result, Err(ConnectorError::RateLimited { .. })));
+        assert!(matches!(
+            sent[0].result,
+            Err(ConnectorError::RateLimited { .. })
+        ));
         assert_eq!(sent[0].attempts, 3);
         let times = flaky.times.lock().unwrap().clone();
         assert_eq!(times.len(), 3);
@@ -179,8 +270,17 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn permanent_errors_are_not_retried() {
-        let error = ConnectorError::Permanent { message: "bad".into(), status: Some(422), body: Some("{}".into()) };
-        let flaky = Arc::new(Flaky { calls: 0.into(), failures: 1, error, times: Mutex::default() });
+        let error = ConnectorError::Permanent {
+            message: "bad".into(),
+            status: Some(422),
+            body: Some("{}".into()),
+        };
+        let flaky = Arc::new(Flaky {
+            calls: 0.into(),
+            failures: 1,
+            error,
+            times: Mutex::default(),
+        });
         let sent = sender(flaky.clone(), 4).send(&record()).await;
         assert_eq!(sent[0].attempts, 1);
         assert_eq!(sent[0].result.as_ref().unwrap_err().status(), Some(422));

@@ -237,7 +237,12 @@ pub struct RecordFilter {
 
 impl Default for RecordFilter {
     fn default() -> Self {
-        RecordFilter { outcome: None, source_key: None, limit: 100, offset: 0 }
+        RecordFilter {
+            outcome: None,
+            source_key: None,
+            limit: 100,
+            offset: 0,
+        }
     }
 }
 
@@ -247,13 +252,25 @@ pub trait Store: Send + Sync {
     /// Creates a run in status `running`.
     async fn create_run(&self, new: &NewRun) -> Result<RunId>;
     /// Records a run's end.
-    async fn finish_run(&self, id: RunId, status: RunStatus, counts: &RunCounts, error: Option<&str>) -> Result<()>;
+    async fn finish_run(
+        &self,
+        id: RunId,
+        status: RunStatus,
+        counts: &RunCounts,
+        error: Option<&str>,
+    ) -> Result<()>;
     /// Writes activity rows and ledger changes in one transaction: they are durable together.
     /// A failed send never erases the hash and target id of an earlier success, so the record
     /// is sent again next time.
-    async fn record_outcomes(&self, records: &[RecordEntry], ledger: &[LedgerUpdate]) -> Result<()>;
+    async fn record_outcomes(&self, records: &[RecordEntry], ledger: &[LedgerUpdate])
+    -> Result<()>;
     /// Ledger entries of `keys` for one flow and target.
-    async fn ledger_lookup(&self, flow_id: &str, target: &str, keys: &[String]) -> Result<HashMap<String, LedgerEntry>>;
+    async fn ledger_lookup(
+        &self,
+        flow_id: &str,
+        target: &str,
+        keys: &[String],
+    ) -> Result<HashMap<String, LedgerEntry>>;
     /// Runs, newest first.
     async fn list_runs(&self, flow_id: Option<&str>, limit: i64) -> Result<Vec<RunRow>>;
     /// One run.
@@ -276,5 +293,7 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
 
 /// Now, as stored: RFC 3339 UTC with milliseconds.
 pub(crate) fn now() -> String {
-    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
 }

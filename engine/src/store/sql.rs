@@ -11,10 +11,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::{FromRow, QueryBuilder};
 
-use super::{LedgerEntry, LedgerUpdate, NewRun, Outcome, RecordEntry, RecordFilter, Result, RunCounts, RunId, RunRow, RunStatus, Store, StoreError, now};
+use super::{
+    LedgerEntry, LedgerUpdate, NewRun, Outcome, RecordEntry, RecordFilter, Result, RunCounts,
+    RunId, RunRow, RunStatus, Store, StoreError, now,
+};
 
 /// Rows per multi-row insert; keeps bind parameters well under SQLite's 32,766.
 const INSERT_CHUNK: usize = 500;
@@ -23,7 +28,10 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The SQLite file a `sqlite://path` (or plain path) URL names.
 pub fn sqlite_path(url: &str) -> PathBuf {
-    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
     PathBuf::from(path.split('?').next().unwrap_or(path))
 }
 
@@ -41,7 +49,10 @@ impl SqliteStore {
     /// file ourselves rather than letting a library pick `synchronous = OFF`.
     pub async fn open(path: &Path) -> Result<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::Io { path: dir.display().to_string(), source })?;
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+                path: dir.display().to_string(),
+                source,
+            })?;
         }
         let options = SqliteConnectOptions::new()
             .filename(path)
@@ -50,7 +61,11 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new().max_connections(4).acquire_timeout(ACQUIRE_TIMEOUT).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await?;
         let mut migrator = sqlx::migrate!("../migrations/sqlite");
         migrator.set_ignore_missing(true);
         migrator.run(&pool).await?;
@@ -73,7 +88,11 @@ impl PgStore {
     /// Connects to `url` and applies migrations. `?options=-csearch_path%3Dname` selects a schema.
     pub async fn connect(url: &str) -> Result<Self> {
         let options = PgConnectOptions::from_str(url)?;
-        let pool = PgPoolOptions::new().max_connections(8).acquire_timeout(ACQUIRE_TIMEOUT).connect_with(options).await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await?;
         let mut migrator = sqlx::migrate!("../migrations/postgres");
         migrator.set_ignore_missing(true);
         migrator.run(&pool).await?;
@@ -202,7 +221,11 @@ fn last_per_key(ledger: &[LedgerUpdate]) -> Vec<&LedgerUpdate> {
     let mut index: HashMap<(&str, &str, &str), usize> = HashMap::with_capacity(ledger.len());
     let mut out: Vec<&LedgerUpdate> = Vec::with_capacity(ledger.len());
     for update in ledger {
-        let key = (update.flow_id.as_str(), update.target.as_str(), update.business_key.as_str());
+        let key = (
+            update.flow_id.as_str(),
+            update.target.as_str(),
+            update.business_key.as_str(),
+        );
         match index.get(&key) {
             Some(&at) => out[at] = update,
             None => {
