@@ -5,6 +5,8 @@ mod run;
 mod runs;
 mod validate;
 
+pub use run::{print_summary, run_file};
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -159,8 +159,20 @@ pub async fn runs(
                 .unwrap_or_else(|| "-".into()),
             e.target_id.as_deref().unwrap_or("-"),
             e.attempts,
-            e.error.as_deref().unwrap_or("")
+            error_with_answer(&e)
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The error, followed by the start of the target's answer when it refused the record.
+fn error_with_answer(e: &ferry_engine::store::RecordEntry) -> String {
+    match (&e.error, &e.response_body) {
+        (Some(error), Some(body)) => {
+            let short: String = body.chars().take(160).collect();
+            format!("{error} — {short}")
+        }
+        (Some(error), None) => error.clone(),
+        _ => String::new(),
+    }
 }
