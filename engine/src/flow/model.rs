@@ -56,11 +56,15 @@ pub enum Trigger {
     /// Only when started by hand (`ferry run`, the API).
     #[default]
     Manual,
-    /// On a schedule.
+    /// On a schedule: give either `interval` or `cron`.
     Schedule {
-        /// Cron expression (`0 */15 * * * *`) or interval (`every 15m`, `every 2h`).
-        every: String,
-        /// IANA time zone the schedule is read in.
+        /// Fixed interval: `15m`, `2h`, `1d`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        interval: Option<String>,
+        /// Cron expression with five fields: `minute hour day-of-month month day-of-week`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cron: Option<String>,
+        /// IANA time zone the schedule is read in (default UTC).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         timezone: Option<String>,
     },

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::fmt;
 
 use super::load::{DocPath, locate};
-use super::model::{FLOW_FORMAT_VERSION, Flow};
+use super::model::{FLOW_FORMAT_VERSION, Flow, Trigger};
 use crate::connector::{Direction, Registry};
 use crate::plan::CompiledFlow;
 
@@ -79,6 +79,25 @@ fn structural_issues(flow: &Flow, registry: Option<&Registry>) -> Vec<FlowIssue>
             None,
             "flow id must be non-empty and use only letters, digits, `_` and `-`",
         ));
+    }
+    if let Trigger::Schedule { interval, cron, .. } = &flow.trigger {
+        let path = root.key("trigger");
+        match (interval, cron) {
+            (Some(interval), None) if !valid_interval(interval) => {
+                issues.push(FlowIssue::new(path.key("interval"), None, format!("interval `{interval}` is not a number followed by m, h or d (`15m`, `2h`, `1d`)")));
+            }
+            (None, Some(cron)) if cron.split_whitespace().count() != 5 => {
+                issues.push(FlowIssue::new(path.key("cron"), None, format!("cron `{cron}` must have five fields: minute hour day-of-month month day-of-week")));
+            }
+            (Some(_), Some(_)) | (None, None) => {
+                issues.push(FlowIssue::new(
+                    path,
+                    None,
+                    "a schedule needs exactly one of `interval` or `cron`",
+                ));
+            }
+            _ => {}
+        }
     }
     let mut seen = HashSet::new();
     for (i, step) in flow.steps.iter().enumerate() {
@@ -197,4 +216,78 @@ fn structural_issues(flow: &Flow, registry: Option<&Registry>) -> Vec<FlowIssue>
         }
     }
     issues
+}
+
+/// `15m`, `2h`, `1d`: a positive number and a unit.
+fn valid_interval(text: &str) -> bool {
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    matches!(unit, "m" | "h" | "d") && number.parse::<u32>().is_ok_and(|n| n > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn issues(extra: serde_json::Value) -> Vec<String> {
+        let mut doc = json!({
+            "version": 1, "id": "f",
+            "connections": {"a": {"connector": "file"}},
+            "source": {"connection": "a", "operation": "read"},
+            "target": {"connection": "a", "operation": "write"}
+        });
+        if let (serde_json::Value::Object(d), serde_json::Value::Object(e)) = (&mut doc, extra) {
+            d.extend(e);
+        }
+        let flow: Flow = serde_json::from_value(doc).unwrap();
+        validate(&flow, None, None)
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn schedules_need_one_valid_interval_or_cron() {
+        assert!(issues(json!({"trigger": {"type": "schedule", "interval": "15m"}})).is_empty());
+        assert!(issues(json!({"trigger": {"type": "schedule", "cron": "*/5 * * * *"}})).is_empty());
+        assert_eq!(
+            issues(json!({"trigger": {"type": "schedule", "interval": "soon"}})),
+            [
+                "trigger.interval: interval `soon` is not a number followed by m, h or d (`15m`, `2h`, `1d`)"
+            ]
+        );
+        assert_eq!(
+            issues(json!({"trigger": {"type": "schedule"}})),
+            ["trigger: a schedule needs exactly one of `interval` or `cron`"]
+        );
+        assert!(
+            issues(json!({"trigger": {"type": "schedule", "cron": "* *"}}))[0]
+                .contains("five fields")
+        );
+    }
+
+    #[test]
+    fn structure_problems_are_all_reported() {
+        let found = issues(json!({
+            "version": 2, "id": "bad id",
+            "source": {"connection": "nope", "operation": "read"},
+            "target": {"connection": "a", "operation": "write", "batch_size": 0, "concurrency": 0, "retry": {"max_attempts": 0}},
+            "steps": [{"id": "s", "type": "filter", "condition": "true"}, {"id": "s", "type": "filter", "condition": "true"}],
+            "value_maps": {"m": {"entries": {}, "default": 1, "fail_if_unmapped": true}}
+        }));
+        let paths: Vec<&str> = found.iter().map(|i| i.split(':').next().unwrap()).collect();
+        assert_eq!(
+            paths,
+            [
+                "version",
+                "id",
+                "steps[1].id (step `s`)",
+                "source.connection",
+                "target.batch_size",
+                "target.concurrency",
+                "target.retry.max_attempts",
+                "value_maps.m.default",
+            ]
+        );
+    }
 }
