@@ -11,7 +11,7 @@ fn flow_files(dir: &Path, out: &mut Vec<PathBuf>) {
         if path.is_dir() {
             if path
                 .file_name()
-                .is_some_and(|n| n != "data" && n != "expected")
+                .is_some_and(|n| n != "data" && n != "expected" && n != "out")
             {
                 flow_files(&path, out);
             }

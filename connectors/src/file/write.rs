@@ -195,6 +195,12 @@ impl FileWriter {
     async fn open(&self) -> Result<Sink, ConnectorError> {
         let path = &self.path;
         let failed = |e| io_error(path, "open for writing", e);
+        // An output folder that does not exist yet is created, as a user would expect.
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            tokio::fs::create_dir_all(dir).await.map_err(|e| {
+                ConnectorError::Config(format!("cannot create the folder {}: {e}", dir.display()))
+            })?;
+        }
         match self.format {
             FileFormat::Ndjson => {
                 let newline_first = !ends_with_newline(path).await.map_err(failed)?;
