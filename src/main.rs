@@ -9,10 +9,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-// A faster allocator measurably helps per-record work (see docs/benchmarks.md).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     tracing_subscriber::fmt()

@@ -10,10 +10,6 @@ use ferry_engine::flow::parse_flow;
 use ferry_engine::plan::{CompiledFlow, Processed};
 use serde_json::Value;
 
-// The `ferry` binary runs on mimalloc; measure the mapper the way it runs.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 const ORDERS: usize = 1_000;
 
 fn orders() -> Vec<Value> {

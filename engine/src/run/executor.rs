@@ -288,6 +288,10 @@ async fn read_and_dispatch(
                 send_batch(&sender, batch, run_id, &flow_id, &target, &log_tx).await;
                 drop(permit);
             });
+            // A finished task keeps its memory until joined: reap them as we go.
+            while let Some(joined) = sends.try_join_next() {
+                joined.map_err(|e| format!("a send task stopped: {e}"))?;
+            }
         }
     }
     read_task.abort();

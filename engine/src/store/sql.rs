@@ -155,8 +155,8 @@ struct RecordDbRow {
     source_key: Option<String>,
     outcome: String,
     step_id: Option<String>,
-    input: Option<String>,
-    output: Option<String>,
+    input: Option<Vec<u8>>,
+    output: Option<Vec<u8>>,
     response_status: Option<i64>,
     response_body: Option<String>,
     target_id: Option<String>,
@@ -174,8 +174,8 @@ impl TryFrom<RecordDbRow> for RecordEntry {
             source_key: r.source_key,
             outcome: Outcome::from_str(&r.outcome)?,
             step_id: r.step_id,
-            input: r.input,
-            output: r.output,
+            input: r.input.as_deref().map(decompress).transpose()?,
+            output: r.output.as_deref().map(decompress).transpose()?,
             response_status: r.response_status,
             response_body: r.response_body,
             target_id: r.target_id,
@@ -215,6 +215,18 @@ const LEDGER_CONFLICT: &str = " on conflict (tenant_id, flow_id, target, busines
      payload_hash = case when excluded.last_outcome = 'failed' and ledger.last_outcome <> 'failed' \
                          then ledger.payload_hash else excluded.payload_hash end, \
      last_outcome = excluded.last_outcome, last_run_id = excluded.last_run_id, updated_at = excluded.updated_at";
+
+/// Payloads are stored LZ4-compressed: JSON shrinks about threefold, and writing fewer bytes is
+/// most of the cost of the activity log (see docs/benchmarks.md).
+fn compress(json: &str) -> Vec<u8> {
+    lz4_flex::compress_prepend_size(json.as_bytes())
+}
+
+fn decompress(bytes: &[u8]) -> Result<String> {
+    let raw = lz4_flex::decompress_size_prepended(bytes)
+        .map_err(|e| StoreError::Corrupt(format!("payload: {e}")))?;
+    String::from_utf8(raw).map_err(|e| StoreError::Corrupt(format!("payload: {e}")))
+}
 
 /// Keeps the last update of each key: one multi-row upsert may not touch a row twice.
 fn last_per_key(ledger: &[LedgerUpdate]) -> Vec<&LedgerUpdate> {
@@ -289,8 +301,8 @@ macro_rules! impl_store {
                             .push_bind(&r.source_key)
                             .push_bind(r.outcome.as_str())
                             .push_bind(&r.step_id)
-                            .push_bind(&r.input)
-                            .push_bind(&r.output)
+                            .push_bind(r.input.as_deref().map(compress))
+                            .push_bind(r.output.as_deref().map(compress))
                             .push_bind(r.response_status)
                             .push_bind(&r.response_body)
                             .push_bind(&r.target_id)
