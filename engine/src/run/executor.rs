@@ -98,6 +98,45 @@ enum ItemState {
     },
 }
 
+/// What every part of one run shares: where outcomes go and how records are sent.
+struct RunScope {
+    run_id: RunId,
+    flow_id: String,
+    /// Ledger name of the target: `connection/operation`.
+    target: String,
+    sender: Sender,
+    log_tx: mpsc::Sender<(RecordEntry, Option<LedgerUpdate>)>,
+}
+
+impl RunScope {
+    /// An activity row for a record; callers fill in what they know beyond the outcome.
+    fn entry(&self, seq: i64, key: Option<String>, input: String, outcome: Outcome) -> RecordEntry {
+        RecordEntry {
+            run_id: self.run_id,
+            seq,
+            flow_id: self.flow_id.clone(),
+            source_key: key,
+            outcome,
+            step_id: None,
+            input: Some(input),
+            output: None,
+            response_status: None,
+            response_body: None,
+            target_id: None,
+            error: None,
+            attempts: 0,
+        }
+    }
+
+    /// Hands an outcome to the log writer.
+    async fn log(&self, entry: RecordEntry, ledger: Option<LedgerUpdate>) -> Result<(), String> {
+        self.log_tx
+            .send((entry, ledger))
+            .await
+            .map_err(|_| "activity log writer stopped".to_string())
+    }
+}
+
 /// Executes a run to its end. Record failures do not stop it; a source or store failure does,
 /// after everything already read has been logged.
 #[instrument(skip_all, fields(flow_id = %params.flow.flow.id))]
@@ -120,37 +159,31 @@ pub async fn execute(params: RunParams) -> Result<RunSummary, RunError> {
         log_rx,
         params.progress.clone(),
     ));
-    let target_name = format!(
-        "{}/{}",
-        flow.flow.target.connection, flow.flow.target.operation
-    );
-    let sender = Arc::new(Sender {
-        target: params.target.clone(),
-        operation: flow.flow.target.operation.clone(),
-        params: flow.flow.target.params.clone(),
-        retry: flow.flow.target.retry.clone(),
-        gate: RateGate::new(),
-    });
-    let permits = Arc::new(Semaphore::new(flow.flow.target.concurrency.max(1)));
-    let mut sends = tokio::task::JoinSet::new();
-
-    let mut error = read_and_dispatch(
-        &params,
+    let scope = Arc::new(RunScope {
         run_id,
-        &target_name,
-        &log_tx,
-        &sender,
-        &permits,
-        &mut sends,
-    )
-    .await
-    .err();
+        flow_id: flow.flow.id.clone(),
+        target: format!(
+            "{}/{}",
+            flow.flow.target.connection, flow.flow.target.operation
+        ),
+        sender: Sender {
+            target: params.target.clone(),
+            operation: flow.flow.target.operation.clone(),
+            params: flow.flow.target.params.clone(),
+            retry: flow.flow.target.retry.clone(),
+            gate: RateGate::new(),
+        },
+        log_tx,
+    });
+    let mut sends = tokio::task::JoinSet::new();
+    let mut error = read_and_dispatch(&params, &scope, &mut sends).await.err();
     while let Some(joined) = sends.join_next().await {
         if let Err(e) = joined {
             error.get_or_insert_with(|| format!("a send task stopped: {e}"));
         }
     }
-    drop(log_tx);
+    // The writer ends when the last sender of outcomes is gone.
+    drop(scope);
     match writer.await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => error = Some(format!("activity log: {e}")),
@@ -186,11 +219,7 @@ pub async fn execute(params: RunParams) -> Result<RunSummary, RunError> {
 /// Reads pages until the source is exhausted, processing and dispatching each.
 async fn read_and_dispatch(
     params: &RunParams,
-    run_id: RunId,
-    target_name: &str,
-    log_tx: &mpsc::Sender<(RecordEntry, Option<LedgerUpdate>)>,
-    sender: &Arc<Sender>,
-    permits: &Arc<Semaphore>,
+    scope: &Arc<RunScope>,
     sends: &mut tokio::task::JoinSet<()>,
 ) -> Result<(), String> {
     let flow = &params.flow;
@@ -225,6 +254,7 @@ async fn read_and_dispatch(
     });
 
     let batch_size = flow.flow.target.batch_size.max(1);
+    let permits = Arc::new(Semaphore::new(flow.flow.target.concurrency.max(1)));
     let mut result = Ok(());
     while let Some(page) = page_rx.recv().await {
         let records = match page {
@@ -242,7 +272,7 @@ async fn read_and_dispatch(
             tokio::task::spawn_blocking(move || process_page(&compiled, records, first_seq))
                 .await
                 .map_err(|e| format!("mapping thread stopped: {e}"))?;
-        let items = check_ledger(params, target_name, items)
+        let items = check_ledger(params, &scope.target, items)
             .await
             .map_err(|e| format!("ledger: {e}"))?;
 
@@ -255,21 +285,13 @@ async fn read_and_dispatch(
                     output,
                     error,
                 } => {
-                    let entry = entry(
-                        run_id,
-                        &flow.flow.id,
-                        item.seq,
-                        item.key,
-                        item.input,
-                        outcome,
+                    let entry = RecordEntry {
                         step_id,
                         output,
                         error,
-                    );
-                    log_tx
-                        .send((entry, None))
-                        .await
-                        .map_err(|_| "activity log writer stopped".to_string())?;
+                        ..scope.entry(item.seq, item.key, item.input, outcome)
+                    };
+                    scope.log(entry, None).await?;
                 }
                 ItemState::Send { .. } => to_send.push(item),
             }
@@ -282,10 +304,9 @@ async fn read_and_dispatch(
                 .acquire_owned()
                 .await
                 .map_err(|e| e.to_string())?;
-            let (sender, log_tx) = (sender.clone(), log_tx.clone());
-            let (flow_id, target) = (flow.flow.id.clone(), target_name.to_string());
+            let scope = scope.clone();
             sends.spawn(async move {
-                send_batch(&sender, batch, run_id, &flow_id, &target, &log_tx).await;
+                send_batch(&scope, batch).await;
                 drop(permit);
             });
             // A finished task keeps its memory until joined: reap them as we go.
@@ -425,14 +446,7 @@ async fn check_ledger(
 }
 
 /// Sends one batch and logs each record's outcome.
-async fn send_batch(
-    sender: &Sender,
-    mut batch: Vec<Item>,
-    run_id: RunId,
-    flow_id: &str,
-    target: &str,
-    log_tx: &mpsc::Sender<(RecordEntry, Option<LedgerUpdate>)>,
-) {
+async fn send_batch(scope: &RunScope, mut batch: Vec<Item>) {
     // Payloads move into the write request; the item keeps their JSON text for the log.
     let records: Vec<WriteRecord> = batch
         .iter_mut()
@@ -447,7 +461,7 @@ async fn send_batch(
             ItemState::Final { .. } => None,
         })
         .collect();
-    let results = sender.send(&records).await;
+    let results = scope.sender.send(&records).await;
     for (item, sent) in batch.into_iter().zip(results) {
         let ItemState::Send {
             output,
@@ -481,31 +495,28 @@ async fn send_batch(
             WriteAction::Create => None,
         });
         let ledger = LedgerUpdate {
-            flow_id: flow_id.to_string(),
-            target: target.to_string(),
+            flow_id: scope.flow_id.clone(),
+            target: scope.target.clone(),
             business_key: key,
             target_id: target_id.clone(),
             payload_hash: hash,
             outcome,
-            run_id,
+            run_id: scope.run_id,
         };
-        let mut entry = entry(
-            run_id,
-            flow_id,
-            item.seq,
-            item.key,
-            item.input,
-            outcome,
-            None,
-            Some(output),
+        let entry = RecordEntry {
+            output: Some(output),
             error,
-        );
-        entry.response_status = status.map(i64::from);
-        entry.response_body = body.map(|b| excerpt(b, BODY_EXCERPT));
-        entry.target_id = target_id;
-        entry.attempts = i64::from(sent.attempts);
-        if log_tx.send((entry, Some(ledger))).await.is_err() {
-            warn!(run_id, "Activity log writer stopped; outcome not recorded.");
+            response_status: status.map(i64::from),
+            response_body: body.map(|b| excerpt(b, BODY_EXCERPT)),
+            target_id,
+            attempts: i64::from(sent.attempts),
+            ..scope.entry(item.seq, item.key, item.input, outcome)
+        };
+        if scope.log(entry, Some(ledger)).await.is_err() {
+            warn!(
+                run_id = scope.run_id,
+                "Activity log writer stopped; outcome not recorded."
+            );
         }
     }
 }
@@ -520,35 +531,6 @@ fn excerpt(mut body: String, max: usize) -> String {
         body.push('…');
     }
     body
-}
-
-#[allow(clippy::too_many_arguments)]
-fn entry(
-    run_id: RunId,
-    flow_id: &str,
-    seq: i64,
-    key: Option<String>,
-    input: String,
-    outcome: Outcome,
-    step_id: Option<String>,
-    output: Option<String>,
-    error: Option<String>,
-) -> RecordEntry {
-    RecordEntry {
-        run_id,
-        seq,
-        flow_id: flow_id.to_string(),
-        source_key: key,
-        outcome,
-        step_id,
-        input: Some(input),
-        output,
-        response_status: None,
-        response_body: None,
-        target_id: None,
-        error,
-        attempts: 0,
-    }
 }
 
 /// Commits outcomes in batches; counts each record once it is durable.
