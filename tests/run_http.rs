@@ -352,3 +352,66 @@ async fn validate_reports_every_problem_with_position_and_map_shows_field_errors
     assert_eq!(code, 2);
     assert!(out.contains("invalid JSONPath `$.line_items[`"), "{out}");
 }
+
+async fn slow_orders(Query(q): Query<HashMap<String, usize>>) -> axum::Json<Value> {
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    let page = q.get("page").copied().unwrap_or(1) as u64;
+    let items: Vec<Value> = (0..10).map(|i| order(page * 10 + i)).collect();
+    axum::Json(json!({ "orders": items }))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_stops_reading_logs_what_was_read_and_closes_the_run() {
+    let mock: Shared = Arc::default();
+    let app = Router::new()
+        .route("/orders", get(slow_orders))
+        .route("/salesorders", post(create))
+        .with_state(mock.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let dir = tempfile::tempdir().unwrap();
+    let flow = write_flow(dir.path(), &url); // endless source: every page is full
+    let db = format!("sqlite://{}", dir.path().join("ferry.db").display());
+    let child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["run", flow.to_str().unwrap()])
+        .env("FERRY_DATABASE_URL", &db)
+        .env("ERP_TOKEN", "t")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1_000)).await;
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("stopped early: interrupted"), "{text}");
+
+    let (_, runs) = ferry_async(dir.path(), &["runs"]).await;
+    let row = line_with(&runs, "orders-to-erp");
+    assert!(
+        row.contains(" error "),
+        "the run is closed, not left running: {row}"
+    );
+    // Every record read was logged: read = created + filtered + failed.
+    let numbers: Vec<i64> = row
+        .split_whitespace()
+        .rev()
+        .take(6)
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    let (failed, filtered, _skipped, _updated, created, read) = (
+        numbers[0], numbers[1], numbers[2], numbers[3], numbers[4], numbers[5],
+    );
+    assert!(read >= 10, "{row}");
+    assert_eq!(read, created + filtered + failed, "{row}");
+    assert_eq!(mock.lock().unwrap().received.len() as i64, created, "{row}");
+}

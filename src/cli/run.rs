@@ -39,6 +39,14 @@ pub async fn run_file(
     let source = super::connect(&flow, &flow.source.connection, &dir, &http, env).await?;
     let target = super::connect(&flow, &flow.target.connection, &dir, &http, env).await?;
     let progress = Arc::new(Progress::default());
+    // Ctrl-C stops reading; what was read is still sent and logged, and the run is closed.
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let interrupt = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("Interrupted: finishing the records already read…");
+            let _ = stop_tx.send(true);
+        }
+    });
     let params = RunParams {
         store: store.clone(),
         flow_version: payload_hash(&serde_json::to_string(&flow)?),
@@ -47,9 +55,12 @@ pub async fn run_file(
         target,
         trigger: trigger.to_string(),
         progress: progress.clone(),
+        stop,
     };
     let bar = (!quiet && std::io::stderr().is_terminal()).then(|| live_bar(progress.clone()));
-    let summary = execute(params).await?;
+    let summary = execute(params).await;
+    interrupt.abort();
+    let summary = summary?;
     if let Some((bar, ticker)) = bar {
         ticker.abort();
         bar.finish_and_clear();

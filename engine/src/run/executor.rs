@@ -48,6 +48,9 @@ pub struct RunParams {
     pub trigger: String,
     /// Live counts for whoever watches.
     pub progress: Arc<Progress>,
+    /// Becomes `true` when the run must stop (Ctrl-C, shutdown): no new page is read, records
+    /// already read are still sent and logged, and the run ends with status `error`.
+    pub stop: tokio::sync::watch::Receiver<bool>,
 }
 
 /// How a run ended.
@@ -256,7 +259,16 @@ async fn read_and_dispatch(
     let batch_size = flow.flow.target.batch_size.max(1);
     let permits = Arc::new(Semaphore::new(flow.flow.target.concurrency.max(1)));
     let mut result = Ok(());
-    while let Some(page) = page_rx.recv().await {
+    let mut stop = params.stop.clone();
+    loop {
+        let page = tokio::select! {
+            page = page_rx.recv() => page,
+            _ = stop.wait_for(|stopped| *stopped) => {
+                result = Err("interrupted: stopped before the source was exhausted".to_string());
+                break;
+            }
+        };
+        let Some(page) = page else { break };
         let records = match page {
             Ok(records) => records,
             Err(e) => {
