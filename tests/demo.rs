@@ -30,15 +30,21 @@ fn demo_creates_then_updates_only_changed_orders_and_explains_failures() {
         "{out}"
     );
     assert!(
-        out.contains("The ERP received 30 create(s) and 3 update(s)"),
+        out.contains(
+            "The mock ERP received 30 create(s) and 3 update(s), and refused 2 request(s)."
+        ),
         "{out}"
     );
-    assert!(out.contains("order #1014: rejected: HTTP 422"), "{out}");
+    assert!(
+        out.contains("#1014 (key 5923180001881): the ERP refused it with HTTP 422"),
+        "{out}"
+    );
     assert!(
         out.contains("missing_email"),
         "the ERP's answer is shown: {out}"
     );
-    assert!(out.contains("order #1027: step `to_sales_order`: field `customer.country`: value map `erp_country` has no entry for \"XX\""), "{out}");
+    assert!(out.contains("step `to_sales_order`: field `customer.country`: value map `erp_country` has no entry for \"XX\""), "{out}");
+    assert!(out.contains("#1027 (key 5923180003662)"), "{out}");
 
     let runs = ferry(&db, &["runs"]);
     assert_eq!(
@@ -48,11 +54,12 @@ fn demo_creates_then_updates_only_changed_orders_and_explains_failures() {
         2,
         "{runs}"
     );
-    let json = ferry(&db, &["runs", "show", "1", "--key", "#1001", "--json"]);
+    let json = ferry(&db, &["runs", "show", "1", "--json", "--limit", "1"]);
     let record: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+    assert_eq!(record["input"]["name"], "#1001");
     assert_eq!(record["outcome"], "created");
     assert_eq!(record["output"]["customer"]["country"], "FRA");
-    assert_eq!(record["output"]["vat_code"], "FR20");
+    assert_eq!(record["output"]["vat_rate"], 20);
     assert_eq!(record["response"]["status"], 201);
     assert!(
         record["response"]["target_id"]

@@ -214,6 +214,17 @@ pub struct WriteAck {
     pub target_id: Option<String>,
 }
 
+/// What a target says it holds for a business key.
+#[derive(Debug, Clone)]
+pub enum Lookup {
+    /// The object exists; the ack carries its id.
+    Found(WriteAck),
+    /// No object for this key.
+    Absent,
+    /// The operation cannot look objects up by key.
+    Unsupported,
+}
+
 /// A connection at run time.
 #[async_trait]
 pub trait ConnectorInstance: Send + Sync {
@@ -237,6 +248,19 @@ pub trait ConnectorInstance: Send + Sync {
         params: &Value,
         records: &[WriteRecord],
     ) -> Result<Vec<Result<WriteAck, ConnectorError>>, ConnectorError>;
+
+    /// Finds the object a write operation made for business key `key`. The engine asks only
+    /// after a crash left a send without a committed answer, to learn whether the target
+    /// applied it; operations that cannot look up answer [`Lookup::Unsupported`] and the record
+    /// is held for a person to check.
+    async fn lookup(
+        &self,
+        _operation: &str,
+        _params: &Value,
+        _key: &str,
+    ) -> Result<Lookup, ConnectorError> {
+        Ok(Lookup::Unsupported)
+    }
 }
 
 /// A kind of system Ferry can talk to.

@@ -6,6 +6,7 @@ mod runs;
 mod validate;
 
 pub use run::{print_summary, run_file};
+pub(crate) use runs::{print_record_table, print_run_list};
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -48,6 +48,8 @@ pub async fn run_file(
         }
     });
     let params = RunParams {
+        run_id: None,
+        records: None,
         store: store.clone(),
         flow_version: payload_hash(&serde_json::to_string(&flow)?),
         flow: Arc::new(compiled),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::bail;
 use clap::Subcommand;
-use ferry_engine::store::{Outcome, RecordFilter, Store};
+use ferry_engine::store::{Outcome, RecordEntry, RecordFilter, RunRow, Store};
 use serde_json::json;
 
 /// Sub-commands of `ferry runs`.
@@ -45,42 +45,7 @@ pub async fn runs(
         json,
     }) = cmd
     else {
-        let runs = store.list_runs(flow, limit).await?;
-        if runs.is_empty() {
-            println!("No runs yet. Start one with `ferry run FLOW`.");
-        } else {
-            println!(
-                "{:>6}  {:<24} {:<10} {:<9} {:<24} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
-                "run",
-                "flow",
-                "status",
-                "trigger",
-                "started",
-                "read",
-                "created",
-                "updated",
-                "skipped",
-                "filter",
-                "failed"
-            );
-        }
-        for r in runs {
-            let c = &r.counts;
-            println!(
-                "{:>6}  {:<24} {:<10} {:<9} {:<24} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
-                r.id,
-                r.flow_id,
-                r.status.as_str(),
-                r.trigger,
-                r.started_at,
-                c.read,
-                c.created,
-                c.updated,
-                c.skipped,
-                c.filtered,
-                c.failed
-            );
-        }
+        print_run_list(&store.list_runs(flow, limit).await?);
         return Ok(ExitCode::SUCCESS);
     };
     let Some(r) = store.get_run(run).await? else {
@@ -105,23 +70,56 @@ pub async fn runs(
         )
         .await?;
     if json {
-        for e in records {
-            let parse = |s: &Option<String>| {
-                s.as_deref()
-                    .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
-            };
-            println!(
-                "{}",
-                json!({
-                    "seq": e.seq, "key": e.source_key, "outcome": e.outcome.as_str(), "step": e.step_id, "attempts": e.attempts,
-                    "input": parse(&e.input), "output": parse(&e.output),
-                    "response": {"status": e.response_status, "body": e.response_body, "target_id": e.target_id},
-                    "error": e.error,
-                })
-            );
-        }
+        print_records_json(&records);
         return Ok(ExitCode::SUCCESS);
     }
+    print_run_header(&r);
+    println!();
+    print_record_table(&records);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints runs as a table, one line each (`ferry runs`).
+pub(crate) fn print_run_list(runs: &[RunRow]) {
+    if runs.is_empty() {
+        println!("No runs yet. Start one with `ferry run FLOW`.");
+        return;
+    }
+    println!(
+        "{:>6}  {:<24} {:<10} {:<9} {:<24} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
+        "run",
+        "flow",
+        "status",
+        "trigger",
+        "started",
+        "read",
+        "created",
+        "updated",
+        "skipped",
+        "filter",
+        "failed"
+    );
+    for r in runs {
+        let c = &r.counts;
+        println!(
+            "{:>6}  {:<24} {:<10} {:<9} {:<24} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
+            r.id,
+            r.flow_id,
+            r.status.as_str(),
+            r.trigger,
+            r.started_at,
+            c.read,
+            c.created,
+            c.updated,
+            c.skipped,
+            c.filtered,
+            c.failed
+        );
+    }
+}
+
+/// Prints what a run was and how it ended (the head of `ferry runs show RUN`).
+pub(crate) fn print_run_header(r: &RunRow) {
     let c = &r.counts;
     println!(
         "Run {} of flow `{}` ({}, trigger {}), version {}",
@@ -143,7 +141,11 @@ pub async fn runs(
     if let Some(error) = &r.error {
         println!("  stopped early: {error}");
     }
-    println!();
+}
+
+/// Prints records as a table: key, outcome, the target's status and id, attempts, and the
+/// error with the start of the target's answer.
+pub(crate) fn print_record_table(records: &[RecordEntry]) {
     println!(
         "{:>6}  {:<16} {:<18} {:>6} {:<16} {:>3}  error",
         "seq", "key", "outcome", "status", "target id", "try"
@@ -159,14 +161,32 @@ pub async fn runs(
                 .unwrap_or_else(|| "-".into()),
             e.target_id.as_deref().unwrap_or("-"),
             e.attempts,
-            error_with_answer(&e)
+            error_with_answer(e)
         );
     }
-    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints records as JSON lines with input, output and the target's response.
+pub(crate) fn print_records_json(records: &[RecordEntry]) {
+    for e in records {
+        let parse = |s: &Option<String>| {
+            s.as_deref()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+        };
+        println!(
+            "{}",
+            json!({
+                "seq": e.seq, "key": e.source_key, "outcome": e.outcome.as_str(), "step": e.step_id, "attempts": e.attempts,
+                "input": parse(&e.input), "output": parse(&e.output),
+                "response": {"status": e.response_status, "body": e.response_body, "target_id": e.target_id},
+                "error": e.error,
+            })
+        );
+    }
 }
 
 /// The error, followed by the start of the target's answer when it refused the record.
-fn error_with_answer(e: &ferry_engine::store::RecordEntry) -> String {
+fn error_with_answer(e: &RecordEntry) -> String {
     match (&e.error, &e.response_body) {
         (Some(error), Some(body)) => {
             let short: String = body.chars().take(160).collect();

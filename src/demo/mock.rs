@@ -1,10 +1,17 @@
-//! The demo's mock webshop (Shopify Admin REST style orders with `Link` pagination) and mock ERP
-//! (sales orders: create, update, and a 422 refusal for an order without an email), on a local
-//! port of 127.0.0.1.
+//! The demo's mock webshop and mock ERP, one HTTP server on a free port of 127.0.0.1.
+//!
+//! The shop answers like the Shopify Admin REST API: `GET /admin/api/2024-10/orders.json` with
+//! `limit` (at most 250) and `status`, an `X-Shopify-Access-Token` header, and cursor pages
+//! linked by `Link: <…page_info=…>; rel="next"` (and `rel="previous"`); a `page_info` request
+//! accepts no other filter than `limit`, as on Shopify. `POST /admin/demo/touch?n=3` edits
+//! orders as a merchant would, so that the next run has updates.
+//!
+//! The ERP takes sales orders with a bearer token: `POST /api/v1/salesorders` answers
+//! 201 `{"id": "SO-10001"}`, `PUT /api/v1/salesorders/{id}` answers 200, and both refuse an
+//! order without a customer email with 422 and an `{"error": {"code", "message"}}` body.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -13,216 +20,460 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde_json::{Value, json};
 
-/// Orders the demo shop holds.
-pub const ORDER_COUNT: usize = 40;
-/// The shop's page size.
-const PAGE: usize = 15;
+use super::data;
 
-const FIRST: [&str; 8] = [
-    "Chloé", "Bram", "Lena", "Luca", "Inès", "Jonas", "Marta", "Pieter",
-];
-const LAST: [&str; 8] = [
-    "Dubois", "Peeters", "Müller", "Rossi", "García", "Schmidt", "Nowak", "de Vries",
-];
-const COUNTRIES: [&str; 6] = ["FR", "BE", "DE", "IT", "ES", "NL"];
-const STATUSES: [&str; 5] = ["paid", "paid", "pending", "paid", "refunded"];
-const PRODUCTS: [(&str, &str, &str); 4] = [
-    ("TSHIRT-ORG-M", "Organic cotton T-shirt", "24.90"),
-    ("MUG-CER-01", "Ceramic mug", "12.50"),
-    ("SOCK-MER-42", "Merino socks", "15.00"),
-    ("TOTE-CNV", "Canvas tote bag", "19.95"),
-];
+/// The shop's page size when the request gives no `limit`.
+const DEFAULT_LIMIT: usize = 50;
+/// The largest `limit` Shopify accepts.
+const MAX_LIMIT: usize = 250;
+/// The orders listing.
+pub const ORDERS_PATH: &str = "/admin/api/2024-10/orders.json";
+/// First sales order number the ERP hands out.
+const FIRST_SALES_ORDER: u64 = 10_001;
 
+/// What the shop and the ERP hold.
 #[derive(Default)]
-struct Shop {
+struct Backend {
     orders: Vec<Value>,
-    creates: AtomicUsize,
-    updates: AtomicUsize,
+    touched: Vec<u64>,
+    /// Sales orders by id.
+    sales_orders: BTreeMap<String, Value>,
+    next_sales_order: u64,
+    creates: usize,
+    updates: usize,
+    refusals: usize,
 }
 
-/// A running mock.
-pub struct MockShop {
+type Shared = Arc<Mutex<Backend>>;
+
+fn lock(state: &Shared) -> MutexGuard<'_, Backend> {
+    // A panicking handler cannot leave the demo data half-written in a way that matters.
+    state.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A running mock; it stops with the process.
+pub struct Mock {
     /// Base URL, `http://127.0.0.1:PORT`.
     pub url: String,
-    shop: Arc<Mutex<Shop>>,
+    state: Shared,
 }
 
-impl MockShop {
-    /// Changes the total of the first `n` paid orders, as a merchant editing orders would.
-    pub fn touch(&self, n: usize) {
-        let mut shop = self.shop.lock().unwrap_or_else(|p| p.into_inner());
-        let paid = shop
-            .orders
-            .iter_mut()
-            .filter(|o| o["financial_status"] == "paid" && o["email"] != "")
-            .take(n);
-        for order in paid {
-            order["total_price"] = json!("99.00");
-            order["updated_at"] = json!("2026-11-22T12:00:00+01:00");
+/// What the ERP received so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErpCounts {
+    /// Sales orders created.
+    pub creates: usize,
+    /// Sales orders updated.
+    pub updates: usize,
+    /// Requests refused with 422.
+    pub refusals: usize,
+}
+
+impl Mock {
+    /// Edits `n` orders in the shop (see [`data::touch`]); returns what changed.
+    pub fn touch(&self, n: usize) -> Vec<String> {
+        let mut state = lock(&self.state);
+        let Backend {
+            orders, touched, ..
+        } = &mut *state;
+        data::touch(orders, touched, n)
+    }
+
+    /// What the ERP received so far.
+    pub fn erp_counts(&self) -> ErpCounts {
+        let state = lock(&self.state);
+        ErpCounts {
+            creates: state.creates,
+            updates: state.updates,
+            refusals: state.refusals,
         }
     }
-
-    /// Sales orders the ERP created.
-    pub fn creates(&self) -> usize {
-        self.shop
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .creates
-            .load(Ordering::Relaxed)
-    }
-
-    /// Sales orders the ERP updated.
-    pub fn updates(&self) -> usize {
-        self.shop
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .updates
-            .load(Ordering::Relaxed)
-    }
-}
-
-/// The demo orders: deterministic, EU customers, with two broken ones (no email; country `XX`).
-pub fn orders() -> Vec<Value> {
-    (0..ORDER_COUNT)
-        .map(|i| {
-            let (first, last) = (FIRST[i % 8], LAST[(i * 3) % 8]);
-            let email = match i {
-                13 => String::new(),
-                _ => format!("{}.{}{}@Example.com", first.to_lowercase(), last.replace(' ', "").to_lowercase(), i),
-            };
-            let country = if i == 26 { "XX" } else { COUNTRIES[i % COUNTRIES.len()] };
-            let lines: Vec<Value> = (0..1 + i % 3)
-                .map(|j| {
-                    let (sku, title, price) = PRODUCTS[(i + j) % PRODUCTS.len()];
-                    json!({"id": 90_000 + i * 10 + j, "sku": sku, "title": title, "quantity": 1 + (i + j) % 2, "price": price})
-                })
-                .collect();
-            let total: f64 = lines
-                .iter()
-                .map(|l| l["price"].as_str().and_then(|p| p.parse::<f64>().ok()).unwrap_or(0.0) * l["quantity"].as_f64().unwrap_or(1.0))
-                .sum::<f64>()
-                + 4.95;
-            json!({
-                "id": 5_100_000_000u64 + i as u64,
-                "name": format!("#{}", 1001 + i),
-                "email": email,
-                "created_at": format!("2026-11-{:02}T10:{:02}:00+01:00", 1 + i % 20, i % 60),
-                "updated_at": format!("2026-11-{:02}T10:{:02}:00+01:00", 1 + i % 20, i % 60),
-                "financial_status": STATUSES[i % STATUSES.len()],
-                "currency": "EUR",
-                "total_price": format!("{total:.2}"),
-                "customer": {"id": 7_000 + i, "first_name": first, "last_name": last, "email": email},
-                "billing_address": {"first_name": first, "last_name": last, "address1": format!("{} Rue de la Paix", 1 + i), "city": "Paris", "zip": "75002", "country_code": country},
-                "line_items": lines,
-                "shipping_lines": [{"title": "Standard", "price": "4.95"}]
-            })
-        })
-        .collect()
-}
-
-type Shared = Arc<Mutex<Shop>>;
-
-async fn list_orders(
-    State(shop): State<Shared>,
-    Query(q): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-) -> Response {
-    let start: usize = q.get("page_info").and_then(|p| p.parse().ok()).unwrap_or(0);
-    let limit: usize = q
-        .get("limit")
-        .and_then(|l| l.parse().ok())
-        .unwrap_or(PAGE)
-        .clamp(1, 250);
-    let orders = shop
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .orders
-        .clone();
-    let page: Vec<Value> = orders.iter().skip(start).take(limit).cloned().collect();
-    let mut response = axum::Json(json!({"orders": page})).into_response();
-    if start + limit < orders.len() {
-        let host = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("127.0.0.1");
-        let next = format!(
-            "<http://{host}/admin/api/2024-10/orders.json?limit={limit}&page_info={}>; rel=\"next\"",
-            start + limit
-        );
-        if let Ok(value) = HeaderValue::from_str(&next) {
-            response.headers_mut().insert(header::LINK, value);
-        }
-    }
-    response
-}
-
-fn refuse_without_email(order: &Value) -> Option<Response> {
-    let email = order
-        .pointer("/customer/email")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    email.is_empty().then(|| {
-        let body = json!({"error": {"code": "missing_email", "message": "A sales order needs the customer's email address."}});
-        (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(body)).into_response()
-    })
-}
-
-async fn create_order(
-    State(shop): State<Shared>,
-    axum::Json(order): axum::Json<Value>,
-) -> Response {
-    if let Some(refusal) = refuse_without_email(&order) {
-        return refusal;
-    }
-    let n = shop
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .creates
-        .fetch_add(1, Ordering::Relaxed)
-        + 1;
-    (
-        StatusCode::CREATED,
-        axum::Json(json!({"id": format!("SO-{:05}", n), "status": "created"})),
-    )
-        .into_response()
-}
-
-async fn update_order(
-    State(shop): State<Shared>,
-    Path(id): Path<String>,
-    axum::Json(order): axum::Json<Value>,
-) -> Response {
-    if let Some(refusal) = refuse_without_email(&order) {
-        return refusal;
-    }
-    shop.lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .updates
-        .fetch_add(1, Ordering::Relaxed);
-    (
-        StatusCode::OK,
-        axum::Json(json!({"id": id, "status": "updated"})),
-    )
-        .into_response()
 }
 
 /// Starts the mock on a free port of 127.0.0.1.
-pub async fn start() -> anyhow::Result<MockShop> {
-    let shop: Shared = Arc::new(Mutex::new(Shop {
-        orders: orders(),
+pub async fn start() -> anyhow::Result<Mock> {
+    let state: Shared = Arc::new(Mutex::new(Backend {
+        orders: data::orders(),
+        next_sales_order: FIRST_SALES_ORDER,
         ..Default::default()
     }));
     let app = Router::new()
-        .route("/admin/api/2024-10/orders.json", get(list_orders))
-        .route("/api/v1/salesorders", post(create_order))
-        .route("/api/v1/salesorders/{id}", put(update_order))
-        .with_state(shop.clone());
+        .route(ORDERS_PATH, get(list_orders))
+        .route("/admin/demo/touch", post(touch_orders))
+        .route("/api/v1/salesorders", post(create_sales_order))
+        .route("/api/v1/salesorders/{id}", put(update_sales_order))
+        .with_state(state.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "Demo mock server stopped.");
+            tracing::error!(error = %e, "The demo's mock server stopped.");
         }
     });
-    Ok(MockShop { url, shop })
+    Ok(Mock { url, state })
+}
+
+fn json_response(status: StatusCode, body: Value) -> Response {
+    (status, axum::Json(body)).into_response()
+}
+
+/// Shopify's answer to a missing or wrong access token.
+fn shop_unauthorized() -> Response {
+    json_response(
+        StatusCode::UNAUTHORIZED,
+        json!({"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"}),
+    )
+}
+
+fn has_shop_token(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-shopify-access-token")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| !v.trim().is_empty())
+}
+
+/// A `page_info` cursor: opaque to clients, like Shopify's. It holds the last id of the
+/// previous page and the direction.
+fn page_info(last_id: u64, direction: &str) -> String {
+    format!("{direction}:{last_id}")
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn parse_page_info(token: &str) -> Option<(String, u64)> {
+    let bytes = (0..token.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(token.get(i..i + 2)?, 16).ok())
+        .collect::<Option<Vec<u8>>>()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let (direction, id) = text.split_once(':')?;
+    Some((direction.to_string(), id.parse().ok()?))
+}
+
+async fn list_orders(
+    State(state): State<Shared>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if !has_shop_token(&headers) {
+        return shop_unauthorized();
+    }
+    let limit = match q.get("limit").map(|l| l.parse::<usize>()) {
+        None => DEFAULT_LIMIT,
+        Some(Ok(l)) if (1..=MAX_LIMIT).contains(&l) => l,
+        Some(_) => {
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                json!({"errors": {"limit": format!("must be a number between 1 and {MAX_LIMIT}")}}),
+            );
+        }
+    };
+    if let Some(status) = q.get("status")
+        && !["any", "open", "closed", "cancelled"].contains(&status.as_str())
+    {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            json!({"errors": {"status": "must be one of any, open, closed, cancelled"}}),
+        );
+    }
+    let orders = lock(&state).orders.clone();
+    // Orders come by ascending id. Every demo order is open, so every status but `closed` and
+    // `cancelled` lists them all.
+    let (start, end) = match q.get("page_info") {
+        None => {
+            if matches!(
+                q.get("status").map(String::as_str),
+                Some("closed" | "cancelled")
+            ) {
+                (0, 0)
+            } else {
+                (0, limit.min(orders.len()))
+            }
+        }
+        Some(token) => {
+            if let Some(other) = q
+                .keys()
+                .find(|k| !["page_info", "limit"].contains(&k.as_str()))
+            {
+                return json_response(
+                    StatusCode::BAD_REQUEST,
+                    json!({"errors": {"page_info": format!("`{other}` cannot be combined with page_info; only `limit` can")}}),
+                );
+            }
+            let Some((direction, id)) = parse_page_info(token) else {
+                return json_response(
+                    StatusCode::BAD_REQUEST,
+                    json!({"errors": {"page_info": "Invalid value."}}),
+                );
+            };
+            if direction == "next" {
+                let start = orders.partition_point(|o| o["id"].as_u64() <= Some(id));
+                (start, (start + limit).min(orders.len()))
+            } else {
+                let end = orders.partition_point(|o| o["id"].as_u64() < Some(id));
+                (end.saturating_sub(limit), end)
+            }
+        }
+    };
+    let page = &orders[start..end];
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    let link = |direction: &str, id: &Value| {
+        format!(
+            "<http://{host}{ORDERS_PATH}?limit={limit}&page_info={}>; rel=\"{direction}\"",
+            page_info(id.as_u64().unwrap_or(0), direction)
+        )
+    };
+    let mut links = Vec::new();
+    if start > 0
+        && let Some(first) = page.first()
+    {
+        links.push(link("previous", &first["id"]));
+    }
+    if end < orders.len()
+        && let Some(last) = page.last()
+    {
+        links.push(link("next", &last["id"]));
+    }
+    let mut response = axum::Json(json!({ "orders": page })).into_response();
+    if !links.is_empty()
+        && let Ok(value) = HeaderValue::from_str(&links.join(", "))
+    {
+        response.headers_mut().insert(header::LINK, value);
+    }
+    response
+}
+
+async fn touch_orders(
+    State(state): State<Shared>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let n = q.get("n").and_then(|n| n.parse().ok()).unwrap_or(3);
+    let mut state = lock(&state);
+    let Backend {
+        orders, touched, ..
+    } = &mut *state;
+    let changes = data::touch(orders, touched, n);
+    json_response(StatusCode::OK, json!({ "changed": changes }))
+}
+
+fn erp_error(status: StatusCode, code: &str, message: &str) -> Response {
+    json_response(status, json!({"error": {"code": code, "message": message}}))
+}
+
+/// The ERP's checks: a bearer token, then a sales order with a customer email.
+fn erp_refusal(state: &Shared, headers: &HeaderMap, order: &Value) -> Option<Response> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| !t.trim().is_empty());
+    if !bearer {
+        return Some(erp_error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Send an API token as `Authorization: Bearer …`.",
+        ));
+    }
+    if !order.is_object() {
+        lock(state).refusals += 1;
+        return Some(erp_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            "A sales order is one JSON object.",
+        ));
+    }
+    let email = order
+        .pointer("/customer/email")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if email.trim().is_empty() {
+        lock(state).refusals += 1;
+        let number = order["order_number"].as_str().unwrap_or("?");
+        return Some(erp_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "missing_email",
+            &format!(
+                "Sales order {number}: customer.email is required to create the customer account."
+            ),
+        ));
+    }
+    None
+}
+
+async fn create_sales_order(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    axum::Json(order): axum::Json<Value>,
+) -> Response {
+    if let Some(refusal) = erp_refusal(&state, &headers, &order) {
+        return refusal;
+    }
+    let mut state = lock(&state);
+    let id = format!("SO-{}", state.next_sales_order);
+    state.next_sales_order += 1;
+    state.creates += 1;
+    state.sales_orders.insert(id.clone(), order);
+    json_response(
+        StatusCode::CREATED,
+        json!({"id": id, "status": "open", "created": true}),
+    )
+}
+
+async fn update_sales_order(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    axum::Json(order): axum::Json<Value>,
+) -> Response {
+    if let Some(refusal) = erp_refusal(&state, &headers, &order) {
+        return refusal;
+    }
+    // The mock ERP forgets its sales orders when the demo ends, while the store's ledger
+    // remembers them: a later demo updates them, so any id the ERP could have made is accepted.
+    let known = id
+        .strip_prefix("SO-")
+        .and_then(|n| n.parse::<u64>().ok())
+        .is_some_and(|n| n >= FIRST_SALES_ORDER);
+    if !known {
+        return erp_error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            &format!("No sales order {id}."),
+        );
+    }
+    let mut state = lock(&state);
+    state.updates += 1;
+    state.sales_orders.insert(id.clone(), order);
+    json_response(StatusCode::OK, json!({"id": id, "status": "open"}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn next_link(response: &reqwest::Response) -> Option<String> {
+        let link = response.headers().get("link")?.to_str().ok()?;
+        link.split(", ")
+            .find(|l| l.ends_with("rel=\"next\""))
+            .and_then(|l| l.strip_prefix('<'))
+            .and_then(|l| l.split_once('>'))
+            .map(|(url, _)| url.to_string())
+    }
+
+    #[tokio::test]
+    async fn orders_come_in_linked_pages_like_shopify() {
+        let mock = start().await.unwrap();
+        let http = reqwest::Client::new();
+        let get = |url: String| http.get(url).header("X-Shopify-Access-Token", "t").send();
+        let unauthorized = http
+            .get(format!("{}{ORDERS_PATH}", mock.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(unauthorized.status(), 401);
+
+        let mut url = Some(format!("{}{ORDERS_PATH}?limit=15&status=any", mock.url));
+        let mut ids = Vec::new();
+        let mut pages = 0;
+        while let Some(u) = url {
+            let response = get(u).await.unwrap();
+            assert_eq!(response.status(), 200);
+            let link = response
+                .headers()
+                .get("link")
+                .map(|l| l.to_str().unwrap().to_string());
+            if pages > 0 {
+                assert!(link.as_deref().unwrap().contains("rel=\"previous\""));
+            }
+            url = next_link(&response);
+            let body: Value = response.json().await.unwrap();
+            ids.extend(
+                body["orders"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|o| o["id"].as_u64().unwrap()),
+            );
+            pages += 1;
+        }
+        assert_eq!(pages, 3);
+        assert_eq!(
+            ids,
+            (0..data::ORDER_COUNT)
+                .map(data::order_id)
+                .collect::<Vec<_>>()
+        );
+
+        let token = page_info(data::order_id(14), "next");
+        let combined = get(format!(
+            "{}{ORDERS_PATH}?status=any&page_info={token}",
+            mock.url
+        ))
+        .await
+        .unwrap();
+        assert_eq!(combined.status(), 400);
+        assert_eq!(
+            parse_page_info(&token),
+            Some(("next".into(), data::order_id(14)))
+        );
+    }
+
+    #[tokio::test]
+    async fn erp_creates_updates_and_refuses_an_order_without_email() {
+        let mock = start().await.unwrap();
+        let http = reqwest::Client::new();
+        let url = format!("{}/api/v1/salesorders", mock.url);
+        let order = json!({"order_number": "#1001", "customer": {"email": "a@b.eu"}});
+        let created = http
+            .post(&url)
+            .bearer_auth("t")
+            .json(&order)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201);
+        let body: Value = created.json().await.unwrap();
+        assert_eq!(body["id"], "SO-10001");
+        let updated = http
+            .put(format!("{url}/SO-10001"))
+            .bearer_auth("t")
+            .json(&order)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(updated.status(), 200);
+        let refused = http
+            .post(&url)
+            .bearer_auth("t")
+            .json(&json!({"order_number": "#1014", "customer": {"email": ""}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 422);
+        let body: Value = refused.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "missing_email");
+        let anonymous = http.post(&url).json(&order).send().await.unwrap();
+        assert_eq!(anonymous.status(), 401);
+        assert_eq!(
+            mock.erp_counts(),
+            ErpCounts {
+                creates: 1,
+                updates: 1,
+                refusals: 1
+            }
+        );
+
+        let touched = http
+            .post(format!("{}/admin/demo/touch?n=2", mock.url))
+            .send()
+            .await
+            .unwrap();
+        let body: Value = touched.json().await.unwrap();
+        assert_eq!(body["changed"].as_array().unwrap().len(), 2);
+        assert_eq!(mock.touch(1).len(), 1);
+    }
 }

@@ -256,6 +256,12 @@ pub struct HttpWriteParams {
     /// default one record is sent as an object and several as an array.
     #[serde(default)]
     pub always_array: bool,
+    /// Path that finds the object sent for a business key, e.g. `/orders/by-reference/{key}`
+    /// (a GET: 2xx means it exists, with its id at `id_path`; 404 means
+    /// it does not). Ferry asks only when a crash left a send without a recorded answer; without
+    /// it, such records are held for you to check and replay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookup_path: Option<String>,
 }
 
 impl HttpWriteParams {
@@ -269,6 +275,7 @@ impl HttpWriteParams {
             id_path: "id".into(),
             query: BTreeMap::new(),
             always_array: false,
+            lookup_path: Some("/orders/{key}".into()),
         }
     }
 }

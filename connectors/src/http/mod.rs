@@ -33,7 +33,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use ferry_engine::connector::{
     Connector, ConnectorContext, ConnectorError, ConnectorInstance, ConnectorSpec, Direction,
-    OperationSpec, ReadRequest, RecordReader, WriteAck, WriteRecord,
+    Lookup, OperationSpec, ReadRequest, RecordReader, WriteAck, WriteRecord,
 };
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -160,6 +160,19 @@ impl ConnectorInstance for HttpInstance {
             return Ok(Vec::new());
         }
         write::write(&self.client, &params, records).await
+    }
+
+    async fn lookup(
+        &self,
+        operation: &str,
+        params: &Value,
+        key: &str,
+    ) -> Result<Lookup, ConnectorError> {
+        if operation != "write" {
+            return Err(unknown_operation(operation));
+        }
+        let params: HttpWriteParams = crate::parse_params(KIND, operation, params)?;
+        write::find_by_key(&self.client, &params, key).await
     }
 }
 

@@ -11,7 +11,7 @@
 //! (element i answers record i), otherwise from the answer itself; a path that leads to an
 //! array as long as the group gives one id per record.
 
-use ferry_engine::connector::{ConnectorError, WriteAck, WriteAction, WriteRecord};
+use ferry_engine::connector::{ConnectorError, Lookup, WriteAck, WriteAction, WriteRecord};
 use reqwest::Method;
 use serde::ser::{Serialize, SerializeSeq, Serializer};
 use serde_json::Value;
@@ -81,6 +81,35 @@ pub(crate) async fn write(
         .into_iter()
         .map(|r| r.unwrap_or_else(|| Err(ConnectorError::Config("record was not sent".into()))))
         .collect())
+}
+
+/// Asks the target whether it holds the object of business key `key` (see `lookup_path`).
+pub(crate) async fn find_by_key(
+    client: &HttpClient,
+    params: &HttpWriteParams,
+    key: &str,
+) -> Result<Lookup, ConnectorError> {
+    let Some(template) = &params.lookup_path else {
+        return Ok(Lookup::Unsupported);
+    };
+    let path = template.replace("{key}", &encode_segment(key));
+    let url = client.url(&path, &params.query)?;
+    let response = client.send(Method::GET, url, None).await?;
+    if response.status == reqwest::StatusCode::NOT_FOUND {
+        return Ok(Lookup::Absent);
+    }
+    let mut ack = classify(
+        response.status,
+        &response.headers,
+        &response.body,
+        std::time::SystemTime::now(),
+    )?;
+    if !params.id_path.is_empty()
+        && let Ok(body) = serde_json::from_slice::<Value>(&response.body)
+    {
+        ack.target_id = lookup(&body, &params.id_path).and_then(scalar_text);
+    }
+    Ok(Lookup::Found(ack))
 }
 
 /// The method and URL for one record: create or update settings, placeholders filled.

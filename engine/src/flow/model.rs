@@ -98,6 +98,30 @@ pub struct Source {
     /// key records by it.
     #[serde(default = "default_key")]
     pub key: String,
+    /// Read only what changed since the last run: the flow keeps a cursor (the highest value of
+    /// `field` among records whose outcome is committed) and passes it to the source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incremental: Option<Incremental>,
+}
+
+/// Incremental reads by a modification date or an increasing id.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Incremental {
+    /// JSONPath to the value the cursor follows in each record (`$.updated_at`, `$.id`).
+    /// RFC 3339 dates compare as instants, numbers as numbers.
+    pub field: String,
+    /// Dot path in the source `params` where the cursor is written before reading
+    /// (`query.updated_at_min` for the `http` connector, `updated_at_min` for `shopify`).
+    pub param: String,
+    /// Minutes read again before the cursor (dates only), so records written late are not
+    /// missed; the ledger skips the ones already sent.
+    #[serde(default)]
+    pub overlap_minutes: u32,
+    /// Value to read from when the flow has no cursor yet (first run). Without it, the first
+    /// run reads everything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<Value>,
 }
 
 fn default_key() -> String {

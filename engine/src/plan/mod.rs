@@ -99,6 +99,8 @@ pub struct CompiledFlow {
     /// The flow as written.
     pub flow: Arc<Flow>,
     source_key: JsonPath,
+    /// `source.incremental.field`, when the flow reads incrementally.
+    cursor_field: Option<JsonPath>,
     steps: Vec<CompiledStep>,
     engine: Engine,
     settings: Dynamic,
@@ -185,6 +187,17 @@ impl CompiledFlow {
                 ))
             })
             .ok();
+        let cursor_field = flow.source.incremental.as_ref().and_then(|inc| {
+            JsonPath::parse(&inc.field)
+                .map_err(|e| {
+                    issues.push(FlowIssue::new(
+                        root.key("source").key("incremental").key("field"),
+                        None,
+                        e.to_string(),
+                    ))
+                })
+                .ok()
+        });
 
         let mut tables = LookupTables::default();
         for (name, map) in &flow.value_maps {
@@ -247,6 +260,7 @@ impl CompiledFlow {
             (true, Some(source_key)) => Ok(CompiledFlow {
                 flow: Arc::new(flow.clone()),
                 source_key,
+                cursor_field,
                 steps,
                 engine,
                 settings,
@@ -262,6 +276,19 @@ impl CompiledFlow {
             None | Some(Value::Null) => None,
             Some(v) => Some(key_text(v)),
         }
+    }
+
+    /// The highest incremental cursor value among `records`, when the flow reads incrementally.
+    pub fn cursor_max(&self, records: &[Value]) -> Option<crate::run::cursor::CursorValue> {
+        let field = self.cursor_field.as_ref()?;
+        records
+            .iter()
+            .filter_map(|r| {
+                field
+                    .first(r)
+                    .and_then(crate::run::cursor::CursorValue::parse)
+            })
+            .reduce(crate::run::cursor::CursorValue::max)
     }
 
     /// The source key query as written.

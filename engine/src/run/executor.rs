@@ -6,8 +6,8 @@
 //! limited by a semaphore to the target's concurrency; one writer task commits outcomes and
 //! ledger updates in transactions of up to [`LOG_BATCH`] records.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -15,9 +15,12 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{Semaphore, mpsc};
 use tracing::{info, instrument, warn};
 
+use super::cursor::{CursorTracker, params_with_cursor};
 use super::progress::Progress;
 use super::send::{RateGate, Sender};
-use crate::connector::{ConnectorError, ConnectorInstance, ReadRequest, WriteAction, WriteRecord};
+use crate::connector::{
+    ConnectorError, ConnectorInstance, Lookup, ReadRequest, WriteAction, WriteRecord,
+};
 use crate::flow::OnExisting;
 use crate::plan::{CompiledFlow, Processed};
 use crate::store::{
@@ -29,11 +32,23 @@ use crate::store::{
 const LOG_BATCH: usize = 500;
 /// Longest a finished record waits before its outcome is committed.
 const LOG_INTERVAL: Duration = Duration::from_millis(200);
+/// Why a held record is not sent.
+const HELD_MESSAGE: &str = "not sent: an earlier run stopped after sending this record and before \
+     recording the target's answer, and the target offers no lookup to tell whether it arrived. \
+     Check the target, then replay the record (ferry replay) to send it again.";
 /// Response bodies are cut to this many bytes in the activity log.
 const BODY_EXCERPT: usize = 2_000;
 
+/// Records per page when a run is given its records (webhook body, replay).
+const GIVEN_PAGE: usize = 250;
+
 /// Everything a run needs.
 pub struct RunParams {
+    /// The run, when a trigger already created it and a worker claimed it; `None` creates one.
+    /// A run given again (after a crash) continues its activity log after what was logged.
+    pub run_id: Option<RunId>,
+    /// Records handed to the run instead of reading the source (a webhook body, a replay).
+    pub records: Option<Vec<Value>>,
     /// Where runs, outcomes and the ledger go.
     pub store: Arc<dyn Store>,
     /// The flow, compiled.
@@ -109,6 +124,8 @@ struct RunScope {
     target: String,
     sender: Sender,
     log_tx: mpsc::Sender<(RecordEntry, Option<LedgerUpdate>)>,
+    /// Keys whose earlier send has an unknown outcome: not sent until a person replays them.
+    held: HashSet<String>,
 }
 
 impl RunScope {
@@ -146,29 +163,45 @@ impl RunScope {
 pub async fn execute(params: RunParams) -> Result<RunSummary, RunError> {
     let started = Instant::now();
     let flow = params.flow.clone();
-    let run_id = params
-        .store
-        .create_run(&NewRun {
-            flow_id: flow.flow.id.clone(),
-            flow_version: params.flow_version.clone(),
-            trigger: params.trigger.clone(),
-        })
-        .await?;
+    let (run_id, mut next_seq) = match params.run_id {
+        Some(id) => (id, params.store.logged_counts(id).await?.1),
+        None => {
+            let id = params
+                .store
+                .create_run(&NewRun {
+                    flow_id: flow.flow.id.clone(),
+                    flow_version: params.flow_version.clone(),
+                    trigger: params.trigger.clone(),
+                })
+                .await?;
+            (id, 0)
+        }
+    };
     info!(run_id, "Flow run started.");
+    let target = format!(
+        "{}/{}",
+        flow.flow.target.connection, flow.flow.target.operation
+    );
+    let intents = params.store.pending_intents(&flow.flow.id, &target).await?;
+    let incremental = flow
+        .flow
+        .source
+        .incremental
+        .as_ref()
+        .filter(|_| params.records.is_none());
+    let cursor = incremental.map(|_| Arc::new(Mutex::new(CursorTracker::default())));
 
     let (log_tx, log_rx) = mpsc::channel::<(RecordEntry, Option<LedgerUpdate>)>(LOG_BATCH);
     let writer = tokio::spawn(write_log(
         params.store.clone(),
         log_rx,
         params.progress.clone(),
+        cursor.clone().map(|c| (flow.flow.id.clone(), c)),
     ));
-    let scope = Arc::new(RunScope {
+    let mut scope = RunScope {
         run_id,
         flow_id: flow.flow.id.clone(),
-        target: format!(
-            "{}/{}",
-            flow.flow.target.connection, flow.flow.target.operation
-        ),
+        target,
         sender: Sender {
             target: params.target.clone(),
             operation: flow.flow.target.operation.clone(),
@@ -177,9 +210,22 @@ pub async fn execute(params: RunParams) -> Result<RunSummary, RunError> {
             gate: RateGate::new(),
         },
         log_tx,
-    });
+        held: HashSet::new(),
+    };
+    let mut error = None;
+    if !intents.is_empty() {
+        match resolve_intents(&params, &scope, intents, &mut next_seq).await {
+            Ok(held) => scope.held = held,
+            Err(e) => error = Some(e),
+        }
+    }
+    let scope = Arc::new(scope);
     let mut sends = tokio::task::JoinSet::new();
-    let mut error = read_and_dispatch(&params, &scope, &mut sends).await.err();
+    if error.is_none() {
+        error = read_and_dispatch(&params, &scope, &mut sends, next_seq, cursor)
+            .await
+            .err();
+    }
     while let Some(joined) = sends.join_next().await {
         if let Err(e) = joined {
             error.get_or_insert_with(|| format!("a send task stopped: {e}"));
@@ -193,7 +239,11 @@ pub async fn execute(params: RunParams) -> Result<RunSummary, RunError> {
         Err(e) => error = Some(format!("activity log writer stopped: {e}")),
     }
 
-    let counts = params.progress.snapshot();
+    // A claimed run may have been started before (a crash): its log holds every attempt.
+    let counts = match params.run_id {
+        Some(id) => params.store.logged_counts(id).await?.0,
+        None => params.progress.snapshot(),
+    };
     let status = match (&error, counts.failed) {
         (Some(_), _) => RunStatus::Error,
         (None, 0) => RunStatus::Succeeded,
@@ -224,37 +274,43 @@ async fn read_and_dispatch(
     params: &RunParams,
     scope: &Arc<RunScope>,
     sends: &mut tokio::task::JoinSet<()>,
+    mut next_seq: i64,
+    cursor: Option<Arc<Mutex<CursorTracker>>>,
 ) -> Result<(), String> {
     let flow = &params.flow;
     let source = &flow.flow.source;
-    let mut reader = params
-        .source
-        .read(
-            &source.operation,
-            ReadRequest {
-                params: source.params.clone(),
-                cursor: None,
-            },
-        )
-        .await
-        .map_err(|e| format!("source `{}`: {e}", source.connection))?;
-    let mut next_seq = 0i64;
     // Read one page ahead while the current one is processed and sent.
     let (page_tx, mut page_rx) = mpsc::channel::<Result<Vec<Value>, ConnectorError>>(1);
-    let read_task = tokio::spawn(async move {
-        loop {
-            let page = reader.next_page().await;
-            let stop = !matches!(page, Ok(Some(_)));
-            let item = match page {
-                Ok(Some(page)) => Ok(page.records),
-                Ok(None) => break,
-                Err(e) => Err(e),
-            };
-            if page_tx.send(item).await.is_err() || stop {
-                break;
-            }
+    let read_task = match &params.records {
+        Some(records) => {
+            let pages: Vec<Vec<Value>> =
+                records.chunks(GIVEN_PAGE).map(<[Value]>::to_vec).collect();
+            tokio::spawn(async move {
+                for page in pages {
+                    if page_tx.send(Ok(page)).await.is_err() {
+                        break;
+                    }
+                }
+            })
         }
-    });
+        None => {
+            let mut reader = open_reader(params, cursor.is_some()).await?;
+            tokio::spawn(async move {
+                loop {
+                    let page = reader.next_page().await;
+                    let stop = !matches!(page, Ok(Some(_)));
+                    let item = match page {
+                        Ok(Some(page)) => Ok(page.records),
+                        Ok(None) => break,
+                        Err(e) => Err(e),
+                    };
+                    if page_tx.send(item).await.is_err() || stop {
+                        break;
+                    }
+                }
+            })
+        }
+    };
 
     let batch_size = flow.flow.target.batch_size.max(1);
     let permits = Arc::new(Semaphore::new(flow.flow.target.concurrency.max(1)));
@@ -279,14 +335,33 @@ async fn read_and_dispatch(
         params.progress.add_read(records.len() as u64);
         let first_seq = next_seq;
         next_seq += records.len() as i64;
+        if let Some(cursor) = &cursor {
+            let max = flow.cursor_max(&records);
+            lock(cursor).add_page(first_seq, records.len(), max);
+        }
         let compiled = flow.clone();
         let items =
             tokio::task::spawn_blocking(move || process_page(&compiled, records, first_seq))
                 .await
                 .map_err(|e| format!("mapping thread stopped: {e}"))?;
-        let items = check_ledger(params, &scope.target, items)
+        let items = check_ledger(params, scope, items)
             .await
             .map_err(|e| format!("ledger: {e}"))?;
+        // Committed before the first request: a crash after the target answered is noticed.
+        let intents: Vec<(String, String)> = items
+            .iter()
+            .filter_map(|i| match (&i.state, &i.key) {
+                (ItemState::Send { hash, .. }, Some(key)) => Some((key.clone(), hash.clone())),
+                _ => None,
+            })
+            .collect();
+        if !intents.is_empty() {
+            params
+                .store
+                .record_intents(&scope.flow_id, &scope.target, scope.run_id, &intents)
+                .await
+                .map_err(|e| format!("send intents: {e}"))?;
+        }
 
         let mut to_send = Vec::new();
         for item in items {
@@ -329,6 +404,115 @@ async fn read_and_dispatch(
     }
     read_task.abort();
     result
+}
+
+/// Opens the source, with the flow's cursor in its params when it reads incrementally.
+async fn open_reader(
+    params: &RunParams,
+    incremental: bool,
+) -> Result<Box<dyn crate::connector::RecordReader>, String> {
+    let source = &params.flow.flow.source;
+    let mut read_params = source.params.clone();
+    let mut cursor = None;
+    if let (true, Some(inc)) = (incremental, &source.incremental) {
+        let saved = params
+            .store
+            .load_cursor(&params.flow.flow.id)
+            .await
+            .map_err(|e| format!("cursor: {e}"))?;
+        cursor = saved
+            .as_deref()
+            .map(serde_json::from_str::<Value>)
+            .transpose()
+            .map_err(|e| format!("cursor: stored value is not JSON: {e}"))?;
+        read_params = params_with_cursor(&read_params, inc, cursor.as_ref())?;
+    }
+    params
+        .source
+        .read(
+            &source.operation,
+            ReadRequest {
+                params: read_params,
+                cursor,
+            },
+        )
+        .await
+        .map_err(|e| format!("source `{}`: {e}", source.connection))
+}
+
+/// Resolves sends a crashed run left without a committed answer: asks the target whether it
+/// holds each key. Found: logged as sent (the ledger learns its id); absent: sent again when read;
+/// unknown (no lookup): held, logged as failed until a person checks and replays it.
+async fn resolve_intents(
+    params: &RunParams,
+    scope: &RunScope,
+    intents: Vec<crate::store::SendIntent>,
+    next_seq: &mut i64,
+) -> Result<HashSet<String>, String> {
+    let target = &params.flow.flow.target;
+    let mut held = HashSet::new();
+    let mut absent = Vec::new();
+    for intent in intents {
+        let found = params
+            .target
+            .lookup(&target.operation, &target.params, &intent.business_key)
+            .await
+            .map_err(|e| format!("looking up `{}` in the target: {e}", intent.business_key))?;
+        let key = intent.business_key;
+        match found {
+            Lookup::Absent => absent.push(key),
+            Lookup::Found(ack) => {
+                let seq = *next_seq;
+                *next_seq += 1;
+                let ledger = LedgerUpdate {
+                    flow_id: scope.flow_id.clone(),
+                    target: scope.target.clone(),
+                    business_key: key.clone(),
+                    target_id: ack.target_id.clone(),
+                    payload_hash: intent.payload_hash,
+                    outcome: Outcome::Created,
+                    run_id: scope.run_id,
+                };
+                let entry = RecordEntry {
+                    input: None,
+                    response_status: ack.status.map(i64::from),
+                    target_id: ack.target_id,
+                    error: Some(format!(
+                        "recovered: run {} stopped before recording the target's answer; the target has this record",
+                        intent.run_id
+                    )),
+                    ..scope.entry(seq, Some(key), String::new(), Outcome::Created)
+                };
+                scope.log(entry, Some(ledger)).await?;
+            }
+            Lookup::Unsupported => {
+                held.insert(key);
+            }
+        }
+    }
+    if !absent.is_empty() {
+        params
+            .store
+            .clear_intents(&scope.flow_id, &scope.target, &absent)
+            .await
+            .map_err(|e| format!("send intents: {e}"))?;
+    }
+    if !held.is_empty() {
+        warn!(
+            run_id = scope.run_id,
+            held = held.len(),
+            "Records with an unknown send outcome are held until replayed."
+        );
+    }
+    Ok(held)
+}
+
+/// Locks the cursor tracker; a poisoned lock only means another task panicked mid-update of
+/// plain counters, which stay usable.
+fn lock(cursor: &Mutex<CursorTracker>) -> std::sync::MutexGuard<'_, CursorTracker> {
+    cursor
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Runs the steps on a page of records. Runs on a blocking thread.
@@ -397,9 +581,10 @@ pub fn payload_hash(serialized: &str) -> String {
 /// Decides create, update or skip for each record to send, with one ledger query per page.
 async fn check_ledger(
     params: &RunParams,
-    target_name: &str,
+    scope: &RunScope,
     mut items: Vec<Item>,
 ) -> Result<Vec<Item>, StoreError> {
+    let target_name = scope.target.as_str();
     let keys: Vec<String> = items
         .iter()
         .filter(|i| matches!(i.state, ItemState::Send { .. }))
@@ -434,6 +619,15 @@ async fn check_ledger(
             output: Some(std::mem::take(output)),
             error: None,
         };
+        if scope.held.contains(key) {
+            item.state = ItemState::Final {
+                outcome: Outcome::Failed,
+                step_id: None,
+                output: Some(std::mem::take(output)),
+                error: Some(HELD_MESSAGE.to_string()),
+            };
+            continue;
+        }
         if seen_in_page.get(key) == Some(hash) {
             item.state = unchanged(output);
             continue;
@@ -550,6 +744,7 @@ async fn write_log(
     store: Arc<dyn Store>,
     mut rx: mpsc::Receiver<(RecordEntry, Option<LedgerUpdate>)>,
     progress: Arc<Progress>,
+    cursor: Option<(String, Arc<Mutex<CursorTracker>>)>,
 ) -> Result<(), StoreError> {
     let mut records = Vec::with_capacity(LOG_BATCH);
     let mut ledger = Vec::with_capacity(LOG_BATCH);
@@ -575,6 +770,16 @@ async fn write_log(
         store.record_outcomes(&records, &ledger).await?;
         for r in &records {
             progress.add_outcome(r.outcome);
+        }
+        // The cursor follows committed outcomes only, and is saved after them.
+        if let Some((flow_id, tracker)) = &cursor {
+            let moved = {
+                let mut tracker = lock(tracker);
+                records.iter().filter_map(|r| tracker.commit(r.seq)).last()
+            };
+            if let Some(value) = moved {
+                store.save_cursor(flow_id, &value.to_string()).await?;
+            }
         }
         records.clear();
         ledger.clear();

@@ -5,6 +5,7 @@
 //! outcome to the activity log and the ledger as it happens. [`progress`] holds the live counts a
 //! terminal or the API can show while a run goes.
 
+pub mod cursor;
 pub mod executor;
 pub mod progress;
 mod send;

@@ -5,7 +5,10 @@
 //! accept; the conformance suite `engine/tests/store_conformance.rs` runs the same tests on
 //! both. See `docs/adr/0001-database-strategy.md`.
 
+#[macro_use]
 mod sql;
+mod runtime;
+mod runtime_sql;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -14,6 +17,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use runtime::{FailedRecord, FlowRecord, Pruned, RuntimeStore, ScheduleRow, SendIntent};
 pub use sql::{PgStore, SqliteStore, sqlite_path};
 
 /// Id of a run.
@@ -81,6 +85,8 @@ macro_rules! string_enum {
 string_enum!(
     /// Status of a run.
     RunStatus {
+        /// Waiting for a worker.
+        Queued = "queued",
         /// Still going.
         Running = "running",
         /// Every record ended well (created, updated, skipped or filtered).
@@ -277,6 +283,32 @@ pub trait Store: Send + Sync {
     async fn get_run(&self, id: RunId) -> Result<Option<RunRow>>;
     /// A run's records, in source order.
     async fn run_records(&self, run_id: RunId, filter: &RecordFilter) -> Result<Vec<RecordEntry>>;
+
+    /// Notes that these records (business key, payload hash) are about to be sent by `run_id`.
+    /// Committed before the first request, and cleared with each record's outcome, so a crash
+    /// between a target's answer and its commit leaves a trace the next run resolves.
+    async fn record_intents(
+        &self,
+        flow_id: &str,
+        target: &str,
+        run_id: RunId,
+        intents: &[(String, String)],
+    ) -> Result<()>;
+    /// Sends whose outcome was never committed.
+    async fn pending_intents(&self, flow_id: &str, target: &str) -> Result<Vec<SendIntent>>;
+    /// Forgets the intents of `keys`.
+    async fn clear_intents(&self, flow_id: &str, target: &str, keys: &[String]) -> Result<()>;
+    /// A flow's incremental cursor (JSON text).
+    async fn load_cursor(&self, flow_id: &str) -> Result<Option<String>>;
+    /// Moves a flow's cursor; callers pass only values past committed records.
+    async fn save_cursor(&self, flow_id: &str, value: &str) -> Result<()>;
+    /// Deletes a flow's cursor: the next run reads from the start (or `incremental.start`).
+    async fn delete_cursor(&self, flow_id: &str) -> Result<()>;
+    /// Records handed to a run (webhook bodies, replays), JSON texts in order.
+    async fn run_inputs(&self, run_id: RunId) -> Result<Vec<String>>;
+    /// Counts of a run as its activity log says, and the next free `seq` (a resumed run
+    /// continues after what an earlier attempt logged).
+    async fn logged_counts(&self, run_id: RunId) -> Result<(RunCounts, i64)>;
 }
 
 /// Opens the store at `url` (`sqlite://FILE`, a plain file path, or `postgres://…`) and applies

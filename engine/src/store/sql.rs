@@ -18,13 +18,13 @@ use sqlx::{FromRow, QueryBuilder};
 
 use super::{
     LedgerEntry, LedgerUpdate, NewRun, Outcome, RecordEntry, RecordFilter, Result, RunCounts,
-    RunId, RunRow, RunStatus, Store, StoreError, now,
+    RunId, RunRow, RunStatus, SendIntent, Store, StoreError, now,
 };
 
 /// Rows per multi-row insert; keeps bind parameters well under SQLite's 32,766.
-const INSERT_CHUNK: usize = 500;
+pub(super) const INSERT_CHUNK: usize = 500;
 /// How long a query waits for a pooled connection.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+pub(super) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The SQLite file a `sqlite://path` (or plain path) URL names.
 pub fn sqlite_path(url: &str) -> PathBuf {
@@ -38,7 +38,7 @@ pub fn sqlite_path(url: &str) -> PathBuf {
 /// The store on a SQLite file.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(super) pool: SqlitePool,
 }
 
 impl SqliteStore {
@@ -81,7 +81,7 @@ impl SqliteStore {
 /// The store on Postgres.
 #[derive(Debug, Clone)]
 pub struct PgStore {
-    pool: PgPool,
+    pub(super) pool: PgPool,
 }
 
 impl PgStore {
@@ -106,7 +106,7 @@ impl PgStore {
 }
 
 #[derive(FromRow)]
-struct RunDbRow {
+pub(super) struct RunDbRow {
     id: i64,
     flow_id: String,
     flow_version: String,
@@ -218,11 +218,11 @@ const LEDGER_CONFLICT: &str = " on conflict (tenant_id, flow_id, target, busines
 
 /// Payloads are stored LZ4-compressed: JSON shrinks about threefold, and writing fewer bytes is
 /// most of the cost of the activity log (see docs/benchmarks.md).
-fn compress(json: &str) -> Vec<u8> {
+pub(super) fn compress(json: &str) -> Vec<u8> {
     lz4_flex::compress_prepend_size(json.as_bytes())
 }
 
-fn decompress(bytes: &[u8]) -> Result<String> {
+pub(super) fn decompress(bytes: &[u8]) -> Result<String> {
     let raw = lz4_flex::decompress_size_prepended(bytes)
         .map_err(|e| StoreError::Corrupt(format!("payload: {e}")))?;
     String::from_utf8(raw).map_err(|e| StoreError::Corrupt(format!("payload: {e}")))
@@ -247,6 +247,41 @@ fn last_per_key(ledger: &[LedgerUpdate]) -> Vec<&LedgerUpdate> {
         }
     }
     out
+}
+
+/// Keys of ledger updates grouped by flow and target, for clearing their send intents.
+fn keys_by_target<'a>(updates: &[&'a LedgerUpdate]) -> HashMap<(&'a str, &'a str), Vec<&'a str>> {
+    let mut by_target: HashMap<(&str, &str), Vec<&str>> = HashMap::new();
+    for u in updates {
+        by_target
+            .entry((u.flow_id.as_str(), u.target.as_str()))
+            .or_default()
+            .push(u.business_key.as_str());
+    }
+    by_target
+}
+
+/// Error-queue changes of a batch of outcomes: failures to upsert (the last of each key), and
+/// keys of each flow that succeeded (their earlier failures are resolved).
+fn error_queue_changes(records: &[RecordEntry]) -> (Vec<&RecordEntry>, HashMap<&str, Vec<&str>>) {
+    let mut failed: HashMap<(&str, &str), &RecordEntry> = HashMap::new();
+    let mut resolved: HashMap<&str, Vec<&str>> = HashMap::new();
+    for r in records {
+        let Some(key) = r.source_key.as_deref() else {
+            continue;
+        };
+        match r.outcome {
+            Outcome::Failed => {
+                failed.insert((r.flow_id.as_str(), key), r);
+            }
+            Outcome::Created | Outcome::Updated | Outcome::SkippedUnchanged => {
+                failed.remove(&(r.flow_id.as_str(), key));
+                resolved.entry(r.flow_id.as_str()).or_default().push(key);
+            }
+            Outcome::Filtered => {}
+        }
+    }
+    (failed.into_values().collect(), resolved)
 }
 
 macro_rules! impl_store {
@@ -332,6 +367,49 @@ macro_rules! impl_store {
                     q.push(LEDGER_CONFLICT);
                     q.build().execute(&mut *tx).await?;
                 }
+                // The target answered these: their intents are resolved.
+                for ((flow_id, target), keys) in keys_by_target(&updates) {
+                    for chunk in keys.chunks(INSERT_CHUNK) {
+                        let mut q = QueryBuilder::<$db>::new("delete from send_intent where tenant_id = 'default' and flow_id = ");
+                        q.push_bind(flow_id).push(" and target = ").push_bind(target).push(" and business_key in (");
+                        let mut list = q.separated(", ");
+                        for key in chunk {
+                            list.push_bind(*key);
+                        }
+                        q.push(")");
+                        q.build().execute(&mut *tx).await?;
+                    }
+                }
+                // The error queue: a failure enters it, a later success of the key resolves it.
+                let (failed, resolved) = error_queue_changes(records);
+                for r in failed {
+                    sqlx::query(
+                        "insert into failed_record (flow_id, business_key, run_id, seq, step_id, error, created_at, updated_at) \
+                         values ($1, $2, $3, $4, $5, $6, $7, $7) on conflict (tenant_id, flow_id, business_key) do update set \
+                         run_id = excluded.run_id, seq = excluded.seq, step_id = excluded.step_id, error = excluded.error, updated_at = excluded.updated_at",
+                    )
+                    .bind(&r.flow_id)
+                    .bind(&r.source_key)
+                    .bind(r.run_id)
+                    .bind(r.seq)
+                    .bind(&r.step_id)
+                    .bind(&r.error)
+                    .bind(&at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                for (flow_id, keys) in resolved {
+                    for chunk in keys.chunks(INSERT_CHUNK) {
+                        let mut q = QueryBuilder::<$db>::new("delete from failed_record where tenant_id = 'default' and flow_id = ");
+                        q.push_bind(flow_id).push(" and business_key in (");
+                        let mut list = q.separated(", ");
+                        for key in chunk {
+                            list.push_bind(*key);
+                        }
+                        q.push(")");
+                        q.build().execute(&mut *tx).await?;
+                    }
+                }
                 tx.commit().await?;
                 Ok(())
             }
@@ -395,6 +473,113 @@ macro_rules! impl_store {
                 .fetch_all(&self.pool)
                 .await?;
                 rows.into_iter().map(RecordEntry::try_from).collect()
+            }
+
+            async fn record_intents(&self, flow_id: &str, target: &str, run_id: RunId, intents: &[(String, String)]) -> Result<()> {
+                let at = now();
+                let mut tx = self.pool.begin().await?;
+                for chunk in intents.chunks(INSERT_CHUNK) {
+                    let mut q = QueryBuilder::<$db>::new(
+                        "insert into send_intent (flow_id, target, business_key, payload_hash, run_id, created_at, updated_at) ",
+                    );
+                    q.push_values(chunk, |mut b, (key, hash)| {
+                        b.push_bind(flow_id).push_bind(target).push_bind(key).push_bind(hash).push_bind(run_id).push_bind(&at).push_bind(&at);
+                    });
+                    q.push(" on conflict (tenant_id, flow_id, target, business_key) do update set \
+                            payload_hash = excluded.payload_hash, run_id = excluded.run_id, updated_at = excluded.updated_at");
+                    q.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn pending_intents(&self, flow_id: &str, target: &str) -> Result<Vec<SendIntent>> {
+                let rows: Vec<(String, String, i64)> = sqlx::query_as(
+                    "select business_key, payload_hash, run_id from send_intent \
+                     where tenant_id = 'default' and flow_id = $1 and target = $2 order by business_key",
+                )
+                .bind(flow_id)
+                .bind(target)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(business_key, payload_hash, run_id)| SendIntent { business_key, payload_hash, run_id })
+                    .collect())
+            }
+
+            async fn clear_intents(&self, flow_id: &str, target: &str, keys: &[String]) -> Result<()> {
+                for chunk in keys.chunks(INSERT_CHUNK) {
+                    let mut q = QueryBuilder::<$db>::new("delete from send_intent where tenant_id = 'default' and flow_id = ");
+                    q.push_bind(flow_id).push(" and target = ").push_bind(target).push(" and business_key in (");
+                    let mut list = q.separated(", ");
+                    for key in chunk {
+                        list.push_bind(key);
+                    }
+                    q.push(")");
+                    q.build().execute(&self.pool).await?;
+                }
+                Ok(())
+            }
+
+            async fn load_cursor(&self, flow_id: &str) -> Result<Option<String>> {
+                Ok(sqlx::query_scalar("select value from flow_cursor where tenant_id = 'default' and flow_id = $1")
+                    .bind(flow_id)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn save_cursor(&self, flow_id: &str, value: &str) -> Result<()> {
+                let at = now();
+                sqlx::query(
+                    "insert into flow_cursor (flow_id, value, created_at, updated_at) values ($1, $2, $3, $3) \
+                     on conflict (tenant_id, flow_id) do update set value = excluded.value, updated_at = excluded.updated_at",
+                )
+                .bind(flow_id)
+                .bind(value)
+                .bind(&at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn delete_cursor(&self, flow_id: &str) -> Result<()> {
+                sqlx::query("delete from flow_cursor where tenant_id = 'default' and flow_id = $1")
+                    .bind(flow_id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn run_inputs(&self, run_id: RunId) -> Result<Vec<String>> {
+                let rows: Vec<Vec<u8>> = sqlx::query_scalar("select body from run_input where run_id = $1 order by seq")
+                    .bind(run_id)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(|b| decompress(b)).collect()
+            }
+
+            async fn logged_counts(&self, run_id: RunId) -> Result<(RunCounts, i64)> {
+                let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+                    "select outcome, count(*), coalesce(max(seq), -1) from run_record where run_id = $1 group by outcome",
+                )
+                .bind(run_id)
+                .fetch_all(&self.pool)
+                .await?;
+                let mut counts = RunCounts::default();
+                let mut next_seq = 0;
+                for (outcome, n, max_seq) in rows {
+                    counts.read += n;
+                    next_seq = next_seq.max(max_seq + 1);
+                    match Outcome::from_str(&outcome)? {
+                        Outcome::Created => counts.created += n,
+                        Outcome::Updated => counts.updated += n,
+                        Outcome::SkippedUnchanged => counts.skipped += n,
+                        Outcome::Filtered => counts.filtered += n,
+                        Outcome::Failed => counts.failed += n,
+                    }
+                }
+                Ok((counts, next_seq))
             }
         }
     };
