@@ -7,6 +7,8 @@
 pub mod connector;
 pub mod expr;
 pub mod flow;
+pub mod http;
 pub mod plan;
 pub mod run;
+pub mod runtime;
 pub mod store;

@@ -1,8 +1,10 @@
 //! Command-line interface: one module per command group.
 
 mod map;
+mod operate;
 mod run;
 mod runs;
+mod service;
 mod validate;
 
 pub use run::{print_summary, run_file};
@@ -42,6 +44,11 @@ pub struct DbArgs {
 }
 
 impl DbArgs {
+    /// The store and queue, for commands that operate the service.
+    async fn runtime(&self) -> anyhow::Result<Arc<ferry_engine::runtime::Runtime>> {
+        service::open_runtime(&self.database_url, &service::RuntimeArgs::default()).await
+    }
+
     async fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
         store::open(&self.database_url)
             .await
@@ -108,6 +115,84 @@ enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Start the service: HTTP server (webhooks, API), scheduler and workers in one process.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "FERRY_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Flow files or directories to import at start.
+        #[arg(long = "flows")]
+        flows: Vec<PathBuf>,
+        #[command(flatten)]
+        runtime: service::RuntimeArgs,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Start workers only; with Postgres, any number of them share one queue.
+    Worker {
+        #[command(flatten)]
+        runtime: service::RuntimeArgs,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Stored flows: import, list.
+    Flows {
+        #[command(subcommand)]
+        command: operate::FlowsCommand,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Queue a run of a stored flow (a worker or `ferry serve` executes it).
+    Trigger {
+        /// Flow id.
+        flow: String,
+        /// Records to process instead of reading the source (a JSON object or array).
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// Wait until the run finished and print it; exit code 1 unless it succeeded.
+        #[arg(long)]
+        wait: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Schedules: flow, task, start, interval, last run, next run, running.
+    Schedules {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// The error queue of a flow: failed records not yet resolved.
+    Failed {
+        /// Flow id.
+        flow: String,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Replay failed records of a flow on its current version.
+    Replay {
+        /// Flow id.
+        flow: String,
+        /// Business key to replay (repeatable).
+        #[arg(long = "key")]
+        keys: Vec<String>,
+        /// Every failed record of the flow.
+        #[arg(long)]
+        all: bool,
+        /// Wait until the replay run finished.
+        #[arg(long)]
+        wait: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// A flow's incremental cursor: show, set (rewind), reset.
+    Cursor {
+        #[command(subcommand)]
+        command: operate::CursorCommand,
+        #[command(flatten)]
+        db: DbArgs,
+    },
 }
 
 /// Runs the parsed command.
@@ -140,6 +225,32 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { db } => crate::demo::run_demo(&db.open().await?).await,
+        Command::Serve {
+            listen,
+            flows,
+            runtime,
+            db,
+        } => service::serve(&db.database_url, listen, &flows, &runtime).await,
+        Command::Worker { runtime, db } => service::worker(&db.database_url, &runtime).await,
+        Command::Flows { command, db } => operate::flows(&*db.runtime().await?, command).await,
+        Command::Trigger {
+            flow,
+            input,
+            wait,
+            db,
+        } => operate::trigger(&*db.runtime().await?, &flow, input.as_ref(), wait).await,
+        Command::Schedules { db } => operate::schedules(&*db.runtime().await?).await,
+        Command::Failed { flow, limit, db } => {
+            operate::failed(&*db.runtime().await?, &flow, limit).await
+        }
+        Command::Replay {
+            flow,
+            keys,
+            all,
+            wait,
+            db,
+        } => operate::replay(&*db.runtime().await?, &flow, &keys, all, wait).await,
+        Command::Cursor { command, db } => operate::cursor(&*db.runtime().await?, command).await,
     }
 }
 

@@ -67,9 +67,32 @@ pub enum Trigger {
         /// IANA time zone the schedule is read in (default UTC).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         timezone: Option<String>,
+        /// First firing, `2026-12-01T06:00` in the schedule's time zone (or RFC 3339 with an
+        /// offset). Intervals count from it; before it the schedule does not fire.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        start: Option<String>,
     },
-    /// When a webhook is posted to the flow's hook URL.
-    Webhook {},
+    /// When a webhook is posted to the flow's hook URL (`POST /hooks/{flow_id}/{token}`); the
+    /// body (one JSON object, or an array of them) becomes the run's records.
+    Webhook {
+        /// Secret for HMAC-SHA256 of the raw body (`${VAR}` placeholders allowed). When set, a
+        /// delivery without a valid signature is refused with 401.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        secret: Option<String>,
+        /// Header carrying the signature, as base64 or hex, optionally prefixed `sha256=`
+        /// (default `X-Ferry-Signature`; `X-Shopify-Hmac-Sha256` and `X-WC-Webhook-Signature`
+        /// work as they are).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signature_header: Option<String>,
+        /// Header carrying the delivery id; a delivery id seen before is acknowledged and
+        /// ignored (default: the first of `X-Delivery-Id`, `X-Shopify-Webhook-Id`,
+        /// `X-WC-Webhook-Delivery-ID`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        delivery_id_header: Option<String>,
+        /// Largest body accepted, in KiB (default 1024).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_body_kib: Option<u32>,
+    },
 }
 
 /// A connection: which connector, and its configuration.

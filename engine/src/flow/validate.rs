@@ -82,6 +82,7 @@ fn structural_issues(flow: &Flow, registry: Option<&Registry>) -> Vec<FlowIssue>
     }
     if let Trigger::Schedule { interval, cron, .. } = &flow.trigger {
         let path = root.key("trigger");
+        let before = issues.len();
         match (interval, cron) {
             (Some(interval), None) if !valid_interval(interval) => {
                 issues.push(FlowIssue::new(path.key("interval"), None, format!("interval `{interval}` is not a number followed by m, h or d (`15m`, `2h`, `1d`)")));
@@ -91,12 +92,18 @@ fn structural_issues(flow: &Flow, registry: Option<&Registry>) -> Vec<FlowIssue>
             }
             (Some(_), Some(_)) | (None, None) => {
                 issues.push(FlowIssue::new(
-                    path,
+                    path.clone(),
                     None,
                     "a schedule needs exactly one of `interval` or `cron`",
                 ));
             }
             _ => {}
+        }
+        // The shape is right: check what only parsing tells (cron fields, time zone, start).
+        if issues.len() == before
+            && let Err(e) = crate::runtime::Schedule::from_trigger(&flow.trigger)
+        {
+            issues.push(FlowIssue::new(path, None, e));
         }
     }
     let mut seen = HashSet::new();

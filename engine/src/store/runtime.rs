@@ -126,6 +126,9 @@ pub trait RuntimeStore: Store {
     ) -> Result<Option<RunRow>>;
     /// Extends the lease; `false` when `owner` lost it.
     async fn renew_lease(&self, run_id: RunId, owner: &str, lease_until: &str) -> Result<bool>;
+    /// Gives a run back to the queue (graceful shutdown): status `queued`, no lease, not
+    /// finished. Only while `owner` holds it; `false` otherwise.
+    async fn release_run(&self, run_id: RunId, owner: &str) -> Result<bool>;
     /// Puts running runs whose lease expired before `now` back to `queued` and returns them.
     async fn requeue_expired(&self, now: &str) -> Result<Vec<RunId>>;
     /// Queued runs not touched since `before` (their job may have been lost); touches them.

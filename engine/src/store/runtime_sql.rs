@@ -228,6 +228,19 @@ macro_rules! impl_runtime_store {
                 Ok(done.rows_affected() == 1)
             }
 
+            async fn release_run(&self, run_id: RunId, owner: &str) -> Result<bool> {
+                let done = sqlx::query(
+                    "update run set status = 'queued', lease_owner = null, lease_until = null, finished_at = null, \
+                     error = null, updated_at = $1 where id = $2 and lease_owner = $3",
+                )
+                .bind(crate::store::now())
+                .bind(run_id)
+                .bind(owner)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn requeue_expired(&self, now_at: &str) -> Result<Vec<RunId>> {
                 let ids: Vec<i64> = sqlx::query_scalar(
                     "update run set status = 'queued', lease_owner = null, updated_at = $1 \

@@ -1,0 +1,441 @@
+//! The service side of Ferry: flows stored in the database, triggers that queue runs, workers
+//! that execute them under a lease, and the loops that keep it all moving (scheduler, reaper,
+//! retention).
+//!
+//! How a run survives a crash (see `docs/adr/0004-runs-survive-a-crash.md`):
+//! - a trigger writes the run row (`queued`, with its records when it was given some) and then
+//!   pushes a job `RunFlow { run_id }`; a job lost between the two is found by the reaper;
+//! - a worker claims the run with a lease it renews; a killed worker's lease expires and the
+//!   reaper queues the run again, so any worker resumes it;
+//! - before a record is sent, a send intent is committed; the answer and the ledger are committed
+//!   together and clear it. A resumed run asks the target about each open intent (lookup by
+//!   key), so a record sent just before the kill is recorded, not sent twice;
+//! - the ledger makes everything else a re-run reads again `skipped_unchanged`.
+
+mod loops;
+mod queue;
+mod schedule;
+mod worker;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::connector::ConnectorInstance;
+use crate::flow::load::parse_flow;
+use crate::flow::model::{Flow, Trigger};
+use crate::plan::CompiledFlow;
+use crate::run::{Progress, RunParams, RunSummary, execute, executor::payload_hash};
+use crate::store::{
+    FlowRecord, NewRun, PgStore, RunId, RunStatus, RuntimeStore, SqliteStore, StoreError,
+    sqlite_path,
+};
+
+pub use loops::{prune_once, reap_once, run_loops, schedule_once};
+pub use queue::{JobQueue, QUEUE_NAME, QueueError, RunFlow};
+pub use schedule::Schedule;
+pub use worker::run_workers;
+
+/// Builds connector instances for a flow's connections. The binary implements it with its
+/// registry and `${VAR}` resolution; the engine never names a connector.
+#[async_trait]
+pub trait Connect: Send + Sync {
+    /// The connection `name` of `flow`, with relative paths resolved against `base_dir`.
+    async fn connect(
+        &self,
+        flow: &Flow,
+        name: &str,
+        base_dir: &Path,
+    ) -> anyhow::Result<Arc<dyn ConnectorInstance>>;
+    /// Resolves `${VAR}` placeholders in a flow setting (a webhook secret).
+    fn resolve(&self, text: &str) -> Result<String, String>;
+}
+
+/// Tunables of the service; the defaults suit production, tests shorten them.
+#[derive(Debug, Clone)]
+pub struct RuntimeSettings {
+    /// How long a claimed run stays a worker's without a renewal. A killed worker's runs are
+    /// resumed about this long after the kill.
+    pub lease: Duration,
+    /// How often the scheduler and the reaper look.
+    pub tick: Duration,
+    /// Queued runs untouched this long get their job pushed again (a lost push).
+    pub stale_queued_after: Duration,
+    /// Record payloads older than this many days are pruned (run summaries stay).
+    pub retention_days: u32,
+    /// Concurrent runs per worker process.
+    pub concurrency: usize,
+}
+
+impl Default for RuntimeSettings {
+    fn default() -> Self {
+        RuntimeSettings {
+            lease: Duration::from_secs(30),
+            tick: Duration::from_secs(1),
+            stale_queued_after: Duration::from_secs(60),
+            retention_days: 14,
+            concurrency: 4,
+        }
+    }
+}
+
+/// A runtime failure, with what it was doing.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The queue failed.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    /// No flow with this id is stored.
+    #[error("no flow `{0}`: import it first (`ferry flows import FILE`)")]
+    UnknownFlow(String),
+    /// The flow file is invalid.
+    #[error("{0}")]
+    InvalidFlow(String),
+}
+
+/// Everything a service process shares: store, queue, connectors, settings, shutdown signal.
+pub struct Runtime {
+    /// Flows, runs, schedules, leases.
+    pub store: Arc<dyn RuntimeStore>,
+    /// Where jobs go.
+    pub queue: JobQueue,
+    /// Builds connections.
+    pub connect: Arc<dyn Connect>,
+    /// Tunables.
+    pub settings: RuntimeSettings,
+    /// Unique per process: apalis refuses a restarted worker with the same name, and leases
+    /// name their holder.
+    pub worker_id: String,
+    shutdown: watch::Receiver<bool>,
+    shutdown_tx: watch::Sender<bool>,
+}
+
+impl Runtime {
+    /// Opens the store and queue at `url` (`sqlite://FILE` or `postgres://…`).
+    pub async fn open(
+        url: &str,
+        connect: Arc<dyn Connect>,
+        settings: RuntimeSettings,
+    ) -> Result<Arc<Runtime>, RuntimeError> {
+        let (store, queue): (Arc<dyn RuntimeStore>, JobQueue) =
+            if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+                let store = PgStore::connect(url).await?;
+                let queue = JobQueue::postgres(store.pool(), QUEUE_NAME).await?;
+                (Arc::new(store), queue)
+            } else if url.contains("://") && !url.starts_with("sqlite:") {
+                return Err(StoreError::UnsupportedUrl(url.to_string()).into());
+            } else {
+                let store = SqliteStore::open(&sqlite_path(url)).await?;
+                let queue = JobQueue::sqlite(store.pool(), QUEUE_NAME).await?;
+                (Arc::new(store), queue)
+            };
+        let (shutdown_tx, shutdown) = watch::channel(false);
+        Ok(Arc::new(Runtime {
+            store,
+            queue,
+            connect,
+            settings,
+            worker_id: unique_worker_id(),
+            shutdown,
+            shutdown_tx,
+        }))
+    }
+
+    /// Asks every loop and run of this process to stop: runs finish what they read and are
+    /// given back to the queue.
+    pub fn shutdown(&self) {
+        let _ = self.shutdown_tx.send(true);
+    }
+
+    /// Resolves when [`Runtime::shutdown`] was called.
+    pub async fn stopped(&self) {
+        let mut rx = self.shutdown.clone();
+        let _ = rx.wait_for(|stop| *stop).await;
+    }
+
+    /// Stores a flow (validated and compiled first) and sets or removes its schedule.
+    pub async fn import_flow(
+        &self,
+        text: &str,
+        file: &str,
+        base_dir: &Path,
+        check: impl Fn(&Flow, &str) -> Vec<String>,
+    ) -> Result<FlowRecord, RuntimeError> {
+        let flow = parse_flow(text, file).map_err(|e| RuntimeError::InvalidFlow(e.to_string()))?;
+        let issues = check(&flow, text);
+        if !issues.is_empty() {
+            return Err(RuntimeError::InvalidFlow(issues.join("\n")));
+        }
+        CompiledFlow::compile(&flow).map_err(|issues| {
+            RuntimeError::InvalidFlow(format!("{file}: does not compile: {}", issues[0]))
+        })?;
+        let canonical = serde_json::to_string(&flow).unwrap_or_default();
+        let record = self
+            .store
+            .upsert_flow(&FlowRecord {
+                id: flow.id.clone(),
+                name: if flow.name.is_empty() {
+                    flow.id.clone()
+                } else {
+                    flow.name.clone()
+                },
+                definition: text.to_string(),
+                version: payload_hash(&canonical),
+                base_dir: base_dir.display().to_string(),
+                enabled: true,
+                webhook_token: new_token(),
+            })
+            .await?;
+        match Schedule::from_trigger(&flow.trigger).map_err(RuntimeError::InvalidFlow)? {
+            Some(schedule) => {
+                let spec = serde_json::to_string(&flow.trigger).unwrap_or_default();
+                let next = schedule
+                    .next_after(Utc::now())
+                    .map_err(RuntimeError::InvalidFlow)?;
+                self.store
+                    .set_schedule(&flow.id, &spec, &stamp(next))
+                    .await?;
+            }
+            None => self.store.delete_schedule(&flow.id).await?,
+        }
+        info!(flow_id = %flow.id, version = %record.version, "Flow imported.");
+        Ok(record)
+    }
+
+    /// Queues a run of `flow_id`: it reads its source, or processes `inputs` (JSON texts) when
+    /// given (webhook bodies, replays).
+    pub async fn trigger(
+        &self,
+        flow_id: &str,
+        trigger: &str,
+        inputs: &[String],
+    ) -> Result<RunId, RuntimeError> {
+        let flow = self
+            .store
+            .get_flow(flow_id)
+            .await?
+            .ok_or_else(|| RuntimeError::UnknownFlow(flow_id.to_string()))?;
+        let run_id = self
+            .store
+            .create_queued_run(
+                &NewRun {
+                    flow_id: flow.id.clone(),
+                    flow_version: flow.version.clone(),
+                    trigger: trigger.to_string(),
+                },
+                inputs,
+            )
+            .await?;
+        // A push lost here (crash, queue error) is found by the reaper as a stale queued run.
+        if let Err(e) = self.queue.push(run_id).await {
+            warn!(run_id, error = %e, "Run queued but its job was not pushed; the reaper will push it.");
+        }
+        info!(run_id, flow_id, trigger, "Run queued.");
+        Ok(run_id)
+    }
+
+    /// Replays failed records of a flow on its current version: all of them, or those `keys`.
+    /// `None` when there is nothing to replay.
+    pub async fn replay(
+        &self,
+        flow_id: &str,
+        keys: Option<&[String]>,
+    ) -> Result<Option<(RunId, usize)>, RuntimeError> {
+        let inputs = self.store.failed_inputs(flow_id, keys).await?;
+        if inputs.is_empty() {
+            return Ok(None);
+        }
+        let texts: Vec<String> = inputs.into_iter().map(|(_, text)| text).collect();
+        let run_id = self.trigger(flow_id, "replay", &texts).await?;
+        Ok(Some((run_id, texts.len())))
+    }
+
+    /// Executes (or resumes) a queued run if this worker can claim it; the job handler.
+    /// `None` when another worker holds it or it already finished (a job delivered twice).
+    pub async fn execute_run(&self, run_id: RunId) -> Result<Option<RunSummary>, RuntimeError> {
+        let now = Utc::now();
+        let Some(run) = self
+            .store
+            .claim_run(
+                run_id,
+                &self.worker_id,
+                &stamp(now + self.settings.lease),
+                &stamp(now),
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        info!(run_id, flow_id = %run.flow_id, worker = %self.worker_id, "Run claimed.");
+        let prepared = self.prepare(&run.flow_id, run_id).await;
+        let (flow, source, target, records) = match prepared {
+            Ok(p) => p,
+            Err(e) => {
+                warn!(run_id, error = %e, "Run could not start.");
+                self.store
+                    .finish_run(run_id, RunStatus::Error, &run.counts, Some(&e))
+                    .await?;
+                return Ok(None);
+            }
+        };
+
+        let (stop_tx, stop) = watch::channel(false);
+        let keeper = tokio::spawn(keep_lease(
+            self.store.clone(),
+            run_id,
+            self.worker_id.clone(),
+            self.settings.lease,
+            self.shutdown.clone(),
+            stop_tx,
+        ));
+        let summary = execute(RunParams {
+            run_id: Some(run_id),
+            records,
+            store: self.store.clone(),
+            flow_version: run.flow_version.clone(),
+            flow: Arc::new(flow),
+            source,
+            target,
+            trigger: run.trigger.clone(),
+            progress: Arc::new(Progress::default()),
+            stop,
+        })
+        .await;
+        keeper.abort();
+        let summary = summary.map_err(|e| RuntimeError::InvalidFlow(e.to_string()))?;
+        if *self.shutdown.borrow() {
+            // Stopped by shutdown, not finished: give the run back so another worker (or this
+            // one after a restart) goes on; the ledger skips what was sent already.
+            if self.store.release_run(run_id, &self.worker_id).await? {
+                info!(run_id, "Run given back to the queue at shutdown.");
+                let _ = self.queue.push(run_id).await;
+            }
+        }
+        Ok(Some(summary))
+    }
+
+    async fn prepare(
+        &self,
+        flow_id: &str,
+        run_id: RunId,
+    ) -> Result<
+        (
+            CompiledFlow,
+            Arc<dyn ConnectorInstance>,
+            Arc<dyn ConnectorInstance>,
+            Option<Vec<serde_json::Value>>,
+        ),
+        String,
+    > {
+        let record = self
+            .store
+            .get_flow(flow_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("flow `{flow_id}` was deleted"))?;
+        let flow = parse_flow(&record.definition, flow_id).map_err(|e| e.to_string())?;
+        let compiled = CompiledFlow::compile(&flow)
+            .map_err(|issues| format!("flow `{flow_id}` does not compile: {}", issues[0]))?;
+        let base_dir = PathBuf::from(&record.base_dir);
+        let source = self
+            .connect
+            .connect(&flow, &flow.source.connection, &base_dir)
+            .await
+            .map_err(|e| format!("source connection: {e:#}"))?;
+        let target = self
+            .connect
+            .connect(&flow, &flow.target.connection, &base_dir)
+            .await
+            .map_err(|e| format!("target connection: {e:#}"))?;
+        let inputs = self
+            .store
+            .run_inputs(run_id)
+            .await
+            .map_err(|e| e.to_string())?;
+        let records = if inputs.is_empty() {
+            None
+        } else {
+            Some(
+                inputs
+                    .iter()
+                    .map(|text| serde_json::from_str(text))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| format!("stored input of run {run_id} is not JSON: {e}"))?,
+            )
+        };
+        Ok((compiled, source, target, records))
+    }
+
+    /// Whether the flow is triggered by webhooks, and its webhook settings.
+    pub fn webhook_trigger(flow: &FlowRecord) -> Option<Trigger> {
+        let parsed = parse_flow(&flow.definition, &flow.id).ok()?;
+        matches!(parsed.trigger, Trigger::Webhook { .. }).then_some(parsed.trigger)
+    }
+}
+
+/// Renews the run's lease every third of its length. Losing it (another worker took the run
+/// after this one stalled) or a shutdown stops the run's reading.
+async fn keep_lease(
+    store: Arc<dyn RuntimeStore>,
+    run_id: RunId,
+    owner: String,
+    lease: Duration,
+    mut shutdown: watch::Receiver<bool>,
+    stop: watch::Sender<bool>,
+) {
+    if *shutdown.borrow() {
+        let _ = stop.send(true);
+        return;
+    }
+    let mut every = tokio::time::interval(lease / 3);
+    every.tick().await;
+    loop {
+        let shutting_down = tokio::select! {
+            _ = every.tick() => false,
+            _ = shutdown.changed() => *shutdown.borrow(),
+        };
+        if shutting_down {
+            let _ = stop.send(true);
+            return;
+        }
+        let until = stamp(Utc::now() + lease);
+        match store.renew_lease(run_id, &owner, &until).await {
+            Ok(true) => {}
+            Ok(false) => {
+                warn!(
+                    run_id,
+                    "Lease lost: another worker took the run; stopping here."
+                );
+                let _ = stop.send(true);
+                return;
+            }
+            Err(e) => warn!(run_id, error = %e, "Lease renewal failed; retrying."),
+        }
+    }
+}
+
+/// A time as stored: RFC 3339 UTC with milliseconds (sorts as text).
+pub fn stamp(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+fn unique_worker_id() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "ferry".into());
+    format!(
+        "{host}-{}-{}",
+        std::process::id(),
+        &format!("{:032x}", rand::random::<u128>())[..8]
+    )
+}
+
+fn new_token() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}

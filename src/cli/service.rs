@@ -1,0 +1,206 @@
+//! `ferry serve` (HTTP server, scheduler and workers in one process) and `ferry worker`
+//! (workers only), and the runtime both build on.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use ferry_engine::connector::ConnectorInstance;
+use ferry_engine::flow::Flow;
+use ferry_engine::runtime::{Connect, Runtime, RuntimeSettings, run_loops, run_workers};
+use tracing::{info, warn};
+
+/// How long a stopping process waits for its runs to finish what they read and give the rest
+/// back to the queue.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// Options shared by `serve` and `worker`.
+#[derive(Debug, clap::Args)]
+pub struct RuntimeArgs {
+    /// Concurrent runs in this process.
+    #[arg(long, env = "FERRY_CONCURRENCY", default_value_t = 4)]
+    pub concurrency: usize,
+    /// Seconds a run stays this process's without a renewal; a killed process's runs are
+    /// resumed by another about this long after the kill.
+    #[arg(long, env = "FERRY_LEASE_SECS", default_value_t = 30)]
+    pub lease_secs: u64,
+    /// Days record payloads are kept (run summaries stay).
+    #[arg(long, env = "FERRY_RETENTION_DAYS", default_value_t = 14)]
+    pub retention_days: u32,
+}
+
+impl Default for RuntimeArgs {
+    fn default() -> Self {
+        RuntimeArgs {
+            concurrency: 4,
+            lease_secs: 30,
+            retention_days: 14,
+        }
+    }
+}
+
+impl RuntimeArgs {
+    fn settings(&self) -> RuntimeSettings {
+        RuntimeSettings {
+            lease: Duration::from_secs(self.lease_secs.max(1)),
+            concurrency: self.concurrency.max(1),
+            retention_days: self.retention_days,
+            ..RuntimeSettings::default()
+        }
+    }
+}
+
+/// Connections built by this binary's registry, secrets from the environment.
+pub struct EnvConnect {
+    http: reqwest::Client,
+}
+
+#[async_trait]
+impl Connect for EnvConnect {
+    async fn connect(
+        &self,
+        flow: &Flow,
+        name: &str,
+        base_dir: &Path,
+    ) -> anyhow::Result<Arc<dyn ConnectorInstance>> {
+        super::connect(flow, name, base_dir, &self.http, &super::process_env).await
+    }
+
+    fn resolve(&self, text: &str) -> Result<String, String> {
+        match crate::placeholders::resolve(
+            &serde_json::Value::String(text.into()),
+            &super::process_env,
+        )? {
+            serde_json::Value::String(s) => Ok(s),
+            _ => Err("not a string".into()),
+        }
+    }
+}
+
+/// Opens the runtime on `url` with this binary's connectors.
+pub async fn open_runtime(url: &str, args: &RuntimeArgs) -> anyhow::Result<Arc<Runtime>> {
+    let connect = Arc::new(EnvConnect {
+        http: super::http_client()?,
+    });
+    Runtime::open(url, connect, args.settings())
+        .await
+        .with_context(|| format!("opening the store and queue at {url}"))
+}
+
+/// Imports every flow file given (files, or directories of `*.json`).
+pub async fn import_flows(rt: &Runtime, paths: &[PathBuf]) -> anyhow::Result<usize> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+                .with_context(|| format!("reading {}", path.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    for file in &files {
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        let dir = file
+            .parent()
+            .map(|d| d.canonicalize().unwrap_or_else(|_| d.to_path_buf()))
+            .unwrap_or_default();
+        let registry = super::registry();
+        let name = file.display().to_string();
+        let record = rt
+            .import_flow(&text, &name, &dir, |flow, text| {
+                ferry_engine::flow::validate(flow, Some(&registry), Some(text))
+                    .iter()
+                    .map(|issue| format!("{name}:{issue}"))
+                    .collect()
+            })
+            .await?;
+        println!("imported {} ({})", record.id, file.display());
+    }
+    Ok(files.len())
+}
+
+/// `ferry serve`: HTTP server, scheduler, reaper and workers until SIGTERM or Ctrl-C.
+pub async fn serve(
+    url: &str,
+    listen: SocketAddr,
+    flows: &[PathBuf],
+    args: &RuntimeArgs,
+) -> anyhow::Result<ExitCode> {
+    let rt = open_runtime(url, args).await?;
+    import_flows(&rt, flows).await?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    println!(
+        "Ferry is serving on http://{} (worker {}); Ctrl-C stops it.",
+        listener.local_addr()?,
+        rt.worker_id
+    );
+    let server = {
+        let rt = rt.clone();
+        let app = ferry_engine::http::router(rt.clone());
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { rt.stopped().await })
+                .await
+        })
+    };
+    let loops = tokio::spawn(run_loops(rt.clone(), true));
+    let workers = tokio::spawn(run_workers(rt.clone()));
+    wait_for_signal().await;
+    stop(&rt, workers).await;
+    let _ = loops.await;
+    let _ = server.await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ferry worker`: workers and the reaper only (no HTTP, no scheduler).
+pub async fn worker(url: &str, args: &RuntimeArgs) -> anyhow::Result<ExitCode> {
+    let rt = open_runtime(url, args).await?;
+    println!("Ferry worker {} started; Ctrl-C stops it.", rt.worker_id);
+    let loops = tokio::spawn(run_loops(rt.clone(), false));
+    let workers = tokio::spawn(run_workers(rt.clone()));
+    wait_for_signal().await;
+    stop(&rt, workers).await;
+    let _ = loops.await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn stop(rt: &Runtime, workers: tokio::task::JoinHandle<anyhow::Result<()>>) {
+    info!("Stopping: finishing what was read and giving the rest back to the queue.");
+    rt.shutdown();
+    match tokio::time::timeout(SHUTDOWN_GRACE, workers).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => warn!(error = %e, "Worker stopped with an error."),
+        Ok(Err(e)) => warn!(error = %e, "Worker task failed."),
+        Err(_) => warn!(
+            "Runs still busy after {} s; their leases expire and another worker resumes them.",
+            SHUTDOWN_GRACE.as_secs()
+        ),
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
