@@ -26,7 +26,7 @@ pub struct RuntimeArgs {
     pub concurrency: usize,
     /// Seconds a run stays this process's without a renewal; a killed process's runs are
     /// resumed by another about this long after the kill.
-    #[arg(long, env = "FERRY_LEASE_SECS", default_value_t = 30)]
+    #[arg(long, env = "FERRY_LEASE_SECS", default_value_t = 15)]
     pub lease_secs: u64,
     /// Days record payloads are kept (run summaries stay).
     #[arg(long, env = "FERRY_RETENTION_DAYS", default_value_t = 14)]
@@ -37,7 +37,7 @@ impl Default for RuntimeArgs {
     fn default() -> Self {
         RuntimeArgs {
             concurrency: 4,
-            lease_secs: 30,
+            lease_secs: 15,
             retention_days: 14,
         }
     }

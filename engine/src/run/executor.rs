@@ -452,14 +452,15 @@ async fn resolve_intents(
     let target = &params.flow.flow.target;
     let mut held = HashSet::new();
     let mut absent = Vec::new();
+    let mut found = Vec::new();
     for intent in intents {
-        let found = params
+        let answer = params
             .target
             .lookup(&target.operation, &target.params, &intent.business_key)
             .await
             .map_err(|e| format!("looking up `{}` in the target: {e}", intent.business_key))?;
         let key = intent.business_key;
-        match found {
+        match answer {
             Lookup::Absent => absent.push(key),
             Lookup::Found(ack) => {
                 let seq = *next_seq;
@@ -483,11 +484,24 @@ async fn resolve_intents(
                     )),
                     ..scope.entry(seq, Some(key), String::new(), Outcome::Created)
                 };
-                scope.log(entry, Some(ledger)).await?;
+                found.push((entry, ledger));
             }
             Lookup::Unsupported => {
                 held.insert(key);
             }
+        }
+    }
+    // Committed here, not through the log writer: the source is read next, and its ledger
+    // check must already see these records as sent.
+    if !found.is_empty() {
+        let (entries, ledger): (Vec<_>, Vec<_>) = found.into_iter().unzip();
+        params
+            .store
+            .record_outcomes(&entries, &ledger)
+            .await
+            .map_err(|e| format!("recording recovered sends: {e}"))?;
+        for entry in &entries {
+            params.progress.add_outcome(entry.outcome);
         }
     }
     if !absent.is_empty() {

@@ -75,7 +75,7 @@ pub struct RuntimeSettings {
 impl Default for RuntimeSettings {
     fn default() -> Self {
         RuntimeSettings {
-            lease: Duration::from_secs(30),
+            lease: Duration::from_secs(15),
             tick: Duration::from_secs(1),
             stale_queued_after: Duration::from_secs(60),
             retention_days: 14,

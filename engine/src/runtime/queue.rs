@@ -75,9 +75,30 @@ impl JobQueue {
     }
 
     /// Same on Postgres.
+    ///
+    /// apalis' tables live in schema `apalis` whatever the connection's `search_path`, so their
+    /// migration record lives there too, and the `hstore` extension they need is created in
+    /// `public` first (created in a per-test schema, it would vanish with that schema).
     pub async fn postgres(pool: &sqlx::PgPool, queue: &str) -> Result<JobQueue, QueueError> {
+        let prepare = async {
+            let mut tx = pool.begin().await?;
+            // Serialises first starts of several processes at once.
+            sqlx::query("select pg_advisory_xact_lock(7461630)")
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("create schema if not exists apalis")
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("create extension if not exists hstore schema public")
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await
+        };
+        prepare
+            .await
+            .map_err(|e| QueueError(format!("preparing schema apalis: {e}")))?;
         let mut migrator = PostgresStorage::migrations();
-        migrator.dangerous_set_table_name("_apalis_migrations");
+        migrator.dangerous_set_table_name("apalis._ferry_migrations");
         migrator.set_ignore_missing(true);
         migrator
             .run(pool)
