@@ -1,5 +1,6 @@
 //! Command-line interface: one module per command group.
 
+mod alerts;
 mod map;
 mod run;
 mod runs;
@@ -101,6 +102,13 @@ enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Send a test alert to a flow's alert channels, or list alert deliveries.
+    Alerts {
+        #[command(subcommand)]
+        cmd: alerts::AlertsCommand,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// List the connectors this build knows and their operations.
     Connectors,
     /// Start a local mock shop and ERP, run the demo flow against them twice, and show the runs.
@@ -128,6 +136,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             limit,
             db,
         } => runs::runs(show, flow.as_deref(), limit, &db.open().await?).await,
+        Command::Alerts { cmd, db } => alerts::alerts(cmd, &db).await,
         Command::Connectors => {
             for kind in registry().kinds() {
                 if let Some(spec) = registry().spec(kind) {
