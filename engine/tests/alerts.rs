@@ -15,7 +15,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use chrono::{TimeDelta, Utc};
 use ferry_engine::alert::{
-    AlertChannel, AlertOn, AlertSettings, Alerter, FlowRef, SmtpSettings, first_errors,
+    AlertChannel, AlertOn, AlertSettings, Alerter, FlowRef, SmtpSettings, SmtpTls, first_errors,
 };
 use ferry_engine::run::RunSummary;
 use ferry_engine::store::{
@@ -660,6 +660,70 @@ async fn unreachable_smtp_server_fails_the_delivery_not_the_caller() {
     assert_eq!(deliveries[0].status, DeliveryStatus::Failed);
     assert!(
         deliveries[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains(&format!("127.0.0.1:{port}"))
+    );
+}
+
+#[tokio::test]
+async fn starttls_is_required_when_asked_for_never_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite_store(&dir).await;
+    // The sink does not offer STARTTLS: the message must not go out in plain text.
+    let sink = SmtpSink::start().await;
+    let mut smtp = sink_smtp(&sink);
+    smtp.tls = SmtpTls::Starttls;
+    smtp.host = "localhost".into();
+    let run = finished_run(&*store, RunStatus::Failed, 1).await;
+    let s = settings(vec![email("ops@shop.test", AlertOn::Failure)]);
+
+    let deliveries = alerter(Some(smtp))
+        .notify_run_finished(&*store, &FlowRef::new("orders", ""), &s, &run, &[])
+        .await;
+
+    assert_eq!(deliveries[0].status, DeliveryStatus::Failed);
+    assert!(sink.messages().is_empty());
+    let error = deliveries[0].error.as_deref().unwrap();
+    assert!(
+        error.contains(&format!("localhost:{}", sink.addr.port())),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_silent_smtp_server_fails_the_delivery_after_the_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite_store(&dir).await;
+    // Accepts connections and never says a word.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let held = Arc::new(Mutex::new(Vec::new()));
+    let keep = Arc::clone(&held);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            keep.lock().unwrap().push(stream);
+        }
+    });
+    let mut smtp = SmtpSettings::plain("127.0.0.1", port, "ferry@shop.test");
+    smtp.timeout_secs = 1;
+    let run = finished_run(&*store, RunStatus::Failed, 1).await;
+    let s = settings(vec![email("ops@shop.test", AlertOn::Failure)]);
+
+    let deliveries = alerter(Some(smtp))
+        .notify_run_finished(&*store, &FlowRef::new("orders", ""), &s, &run, &[])
+        .await;
+
+    assert_eq!(deliveries[0].status, DeliveryStatus::Failed);
+    assert_eq!(held.lock().unwrap().len(), 1, "the alerter did connect");
+    let logged = store
+        .alert_deliveries(&DeliveryFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(logged[0].status, DeliveryStatus::Failed);
+    assert!(
+        logged[0]
             .error
             .as_deref()
             .unwrap()
