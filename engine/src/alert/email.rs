@@ -21,7 +21,15 @@ pub(super) async fn send_email(
         .from
         .parse()
         .map_err(|e| format!("SMTP sender `{}` is not an email address ({e})", smtp.from))?;
+    // Message-ID under the sender's domain: lettre would use `localhost`, which spam filters
+    // hold against a message.
+    let message_id = format!(
+        "<{}@{}>",
+        uuid::Uuid::now_v7().simple(),
+        from.email.domain()
+    );
     let mut builder = Message::builder()
+        .message_id(Some(message_id))
         .from(from)
         .subject(subject)
         .header(ContentType::TEXT_PLAIN);

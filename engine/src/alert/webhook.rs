@@ -32,7 +32,8 @@ pub(super) async fn post_webhook(
 }
 
 /// A webhook URL as logged: scheme, host, port and first path segment. Chat webhooks keep their
-/// secret in the rest of the path or the query, which stays out of the log.
+/// secret in the rest of the path or the query, which stays out of the log; when something was
+/// left out, a short hash of the whole URL tells two such webhooks apart.
 pub fn redact_url(url: &str) -> String {
     let Ok(parsed) = reqwest::Url::parse(url) else {
         return "(invalid URL)".to_string();
@@ -51,11 +52,22 @@ pub fn redact_url(url: &str) -> String {
         out.push_str(first);
         if segments.next().is_some() || parsed.query().is_some() {
             out.push_str("/…");
+            out.push_str(&short_hash(url));
         }
     } else if parsed.query().is_some() {
         out.push_str("/…");
+        out.push_str(&short_hash(url));
     }
     out
+}
+
+/// ` #` and the first 8 hex digits of the URL's SHA-256: enough to tell URLs apart in a log,
+/// far too little to recover a secret.
+fn short_hash(url: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(url.as_bytes());
+    let hex: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    format!(" #{hex}")
 }
 
 #[cfg(test)]
@@ -64,15 +76,16 @@ mod tests {
 
     #[test]
     fn secrets_in_path_and_query_stay_out_of_the_log() {
-        assert_eq!(
-            redact_url("https://hooks.slack.com/services/T0/B0/secret"),
-            "https://hooks.slack.com/services/…"
-        );
+        let a = redact_url("https://hooks.slack.com/services/T0/B0/secret");
+        let b = redact_url("https://hooks.slack.com/services/T0/B0/other");
+        assert!(a.starts_with("https://hooks.slack.com/services/… #"), "{a}");
+        assert!(!a.contains("secret") && !a.contains("T0"), "{a}");
+        assert_ne!(a, b, "two webhooks on one host stay apart");
         assert_eq!(
             redact_url("http://127.0.0.1:9000/alerts"),
             "http://127.0.0.1:9000/alerts"
         );
-        assert_eq!(redact_url("http://h/a?token=x"), "http://h/a/…");
+        assert!(redact_url("http://h/a?token=x").starts_with("http://h/a/… #"));
         assert_eq!(redact_url("nope"), "(invalid URL)");
     }
 }
