@@ -679,7 +679,6 @@ async fn starttls_is_required_when_asked_for_never_skipped() {
     let sink = SmtpSink::start().await;
     let mut smtp = sink_smtp(&sink);
     smtp.tls = SmtpTls::Starttls;
-    smtp.host = "localhost".into();
     let run = finished_run(&*store, RunStatus::Failed, 1).await;
     let s = settings(vec![email("ops@shop.test", AlertOn::Failure)]);
 
@@ -690,10 +689,7 @@ async fn starttls_is_required_when_asked_for_never_skipped() {
     assert_eq!(deliveries[0].status, DeliveryStatus::Failed);
     assert!(sink.messages().is_empty());
     let error = deliveries[0].error.as_deref().unwrap();
-    assert!(
-        error.contains(&format!("localhost:{}", sink.addr.port())),
-        "{error}"
-    );
+    assert!(error.contains("STARTTLS is not supported"), "{error}");
 }
 
 #[tokio::test]
