@@ -14,3 +14,6 @@ create table alert_delivery (
     created_at text not null
 );
 create index alert_delivery_flow_idx on alert_delivery (tenant_id, flow_id, kind, created_at);
+
+-- Heartbeats ask for each flow's last successful run.
+create index run_flow_status_idx on run (tenant_id, flow_id, status, finished_at);
