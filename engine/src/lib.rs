@@ -4,6 +4,7 @@
 //!
 //! The engine knows connectors only through the [`connector`] API; the binary registers them.
 
+pub mod alert;
 pub mod connector;
 pub mod expr;
 pub mod flow;

@@ -1,5 +1,6 @@
 //! Command-line interface: one module per command group.
 
+mod alerts;
 mod map;
 mod operate;
 mod run;
@@ -108,6 +109,13 @@ enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Send a test alert to a flow's alert channels, or list alert deliveries.
+    Alerts {
+        #[command(subcommand)]
+        cmd: alerts::AlertsCommand,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// List the connectors this build knows and their operations.
     Connectors,
     /// Start a local mock shop and ERP, run the demo flow against them twice, and show the runs.
@@ -213,6 +221,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             limit,
             db,
         } => runs::runs(show, flow.as_deref(), limit, &db.open().await?).await,
+        Command::Alerts { cmd, db } => alerts::alerts(cmd, &db).await,
         Command::Connectors => {
             for kind in registry().kinds() {
                 if let Some(spec) = registry().spec(kind) {

@@ -7,6 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::alert::AlertSettings;
 use crate::expr::ScriptLimits;
 
 /// The flow file format version this build reads.
@@ -47,6 +48,10 @@ pub struct Flow {
     /// Limits for every script of this flow.
     #[serde(default)]
     pub script_limits: ScriptLimits,
+    /// Who hears about failed or successful runs and long silences (`docs/alerts.md`).
+    /// Replaces the tenant's default alert settings when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<AlertSettings>,
 }
 
 /// What starts a run.

@@ -213,6 +213,9 @@ fn structural_issues(flow: &Flow, registry: Option<&Registry>) -> Vec<FlowIssue>
             "max_attempts counts the first attempt and must be at least 1",
         ));
     }
+    if let Some(alerts) = &flow.alerts {
+        issues.extend(alerts.issues(&root.key("alerts")));
+    }
     for (name, map) in &flow.value_maps {
         if map.fail_if_unmapped && map.default.is_some() {
             issues.push(FlowIssue::new(
@@ -295,6 +298,15 @@ mod tests {
                 "target.retry.max_attempts",
                 "value_maps.m.default",
             ]
+        );
+    }
+
+    #[test]
+    fn alert_settings_are_checked_with_their_path() {
+        assert!(issues(json!({"alerts": {"channels": [{"type": "email", "to": "ops@shop.eu, b@y.fr"}], "heartbeat_hours": 6}})).is_empty());
+        assert_eq!(
+            issues(json!({"alerts": {"channels": [{"type": "webhook", "url": "mailto:x@y.z"}]}})),
+            ["alerts.channels[0].url: webhook URL must be http or https, not `mailto`"]
         );
     }
 }

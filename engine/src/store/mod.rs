@@ -5,6 +5,7 @@
 //! accept; the conformance suite `engine/tests/store_conformance.rs` runs the same tests on
 //! both. See `docs/adr/0001-database-strategy.md`.
 
+mod alert_sql;
 #[macro_use]
 mod sql;
 mod runtime;
@@ -17,6 +18,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use alert_sql::{
+    AlertDelivery, AlertKind, AlertStore, DeliveryFilter, DeliveryStatus, FlowRunTimes,
+    NewAlertDelivery, open_alert_store,
+};
 pub use runtime::{FailedRecord, FlowRecord, Pruned, RuntimeStore, ScheduleRow, SendIntent};
 pub use sql::{PgStore, SqliteStore, sqlite_path};
 
