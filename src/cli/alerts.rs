@@ -58,7 +58,7 @@ pub struct SmtpArgs {
 }
 
 impl SmtpArgs {
-    fn settings(&self) -> anyhow::Result<Option<SmtpSettings>> {
+    pub(crate) fn settings(&self) -> anyhow::Result<Option<SmtpSettings>> {
         let Some(host) = &self.smtp_host else {
             return Ok(None);
         };

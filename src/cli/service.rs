@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
+use ferry_engine::alert::Alerter;
 use ferry_engine::connector::ConnectorInstance;
 use ferry_engine::flow::Flow;
 use ferry_engine::runtime::{Connect, Runtime, RuntimeSettings, run_loops, run_workers};
@@ -31,6 +32,11 @@ pub struct RuntimeArgs {
     /// Days record payloads are kept (run summaries stay).
     #[arg(long, env = "FERRY_RETENTION_DAYS", default_value_t = 14)]
     pub retention_days: u32,
+    /// Address of Ferry as people reach it, for links to runs in alerts.
+    #[arg(long, env = "FERRY_BASE_URL", default_value = "http://localhost:8080")]
+    pub base_url: String,
+    #[command(flatten)]
+    pub smtp: Option<super::alerts::SmtpArgs>,
 }
 
 impl Default for RuntimeArgs {
@@ -39,18 +45,25 @@ impl Default for RuntimeArgs {
             concurrency: 4,
             lease_secs: 15,
             retention_days: 14,
+            base_url: "http://localhost:8080".into(),
+            smtp: None,
         }
     }
 }
 
 impl RuntimeArgs {
-    fn settings(&self) -> RuntimeSettings {
-        RuntimeSettings {
+    fn settings(&self) -> anyhow::Result<RuntimeSettings> {
+        let smtp = match &self.smtp {
+            Some(args) => args.settings()?,
+            None => None,
+        };
+        Ok(RuntimeSettings {
             lease: Duration::from_secs(self.lease_secs.max(1)),
             concurrency: self.concurrency.max(1),
             retention_days: self.retention_days,
+            alerter: Some(Alerter::new(smtp, super::http_client()?, &self.base_url)),
             ..RuntimeSettings::default()
-        }
+        })
     }
 }
 
@@ -86,7 +99,7 @@ pub async fn open_runtime(url: &str, args: &RuntimeArgs) -> anyhow::Result<Arc<R
     let connect = Arc::new(EnvConnect {
         http: super::http_client()?,
     });
-    Runtime::open(url, connect, args.settings())
+    Runtime::open(url, connect, args.settings()?)
         .await
         .with_context(|| format!("opening the store and queue at {url}"))
 }

@@ -9,6 +9,8 @@ use chrono::Utc;
 use tracing::{info, warn};
 
 use super::{Runtime, RuntimeError, Schedule, stamp};
+use crate::alert::FlowRef;
+use crate::flow::load::parse_flow;
 
 /// Fires every schedule due now. Each firing is claimed with a compare-and-set on its next
 /// fire time, so two nodes ticking at once start one run. Returns the runs started.
@@ -87,11 +89,32 @@ pub async fn prune_once(rt: &Runtime) -> Result<crate::store::Pruned, RuntimeErr
     Ok(pruned)
 }
 
+/// Sends heartbeat alerts for flows silent longer than their `heartbeat_hours`.
+pub async fn heartbeat_once(rt: &Runtime) -> Result<usize, RuntimeError> {
+    let Some(alerter) = &rt.settings.alerter else {
+        return Ok(0);
+    };
+    let mut flows = Vec::new();
+    for record in rt.store.list_flows().await? {
+        let Ok(flow) = parse_flow(&record.definition, &record.id) else {
+            continue;
+        };
+        if let Some(settings) = flow.alerts.or_else(|| rt.settings.default_alerts.clone()) {
+            flows.push((FlowRef::new(&flow.id, &flow.name), settings));
+        }
+    }
+    let sent = alerter
+        .check_heartbeats(&*rt.store, &flows, Utc::now())
+        .await?;
+    Ok(sent.len())
+}
+
 /// Runs the scheduler (when `schedule`), the reaper and retention until shutdown.
 pub async fn run_loops(rt: Arc<Runtime>, schedule: bool) {
     let mut tick = tokio::time::interval(rt.settings.tick);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_prune = None::<std::time::Instant>;
+    let mut last_heartbeat = None::<std::time::Instant>;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -107,6 +130,12 @@ pub async fn run_loops(rt: Arc<Runtime>, schedule: bool) {
             last_prune = Some(std::time::Instant::now());
             if let Err(e) = prune_once(&rt).await {
                 warn!(error = %e, "Retention pruning failed.");
+            }
+        }
+        if schedule && last_heartbeat.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
+            last_heartbeat = Some(std::time::Instant::now());
+            if let Err(e) = heartbeat_once(&rt).await {
+                warn!(error = %e, "Heartbeat check failed.");
             }
         }
     }

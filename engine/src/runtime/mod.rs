@@ -26,17 +26,18 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use crate::alert::{AlertSettings, Alerter, FlowRef, first_errors};
 use crate::connector::ConnectorInstance;
 use crate::flow::load::parse_flow;
 use crate::flow::model::{Flow, Trigger};
 use crate::plan::CompiledFlow;
 use crate::run::{Progress, RunParams, RunSummary, execute, executor::payload_hash};
 use crate::store::{
-    FlowRecord, NewRun, PgStore, RunId, RunStatus, RuntimeStore, SqliteStore, StoreError,
+    FlowRecord, NewRun, PgStore, RunId, RunStatus, RuntimeStore, ServiceStore, SqliteStore, StoreError,
     sqlite_path,
 };
 
-pub use loops::{prune_once, reap_once, run_loops, schedule_once};
+pub use loops::{heartbeat_once, prune_once, reap_once, run_loops, schedule_once};
 pub use queue::{JobQueue, QUEUE_NAME, QueueError, RunFlow};
 pub use schedule::Schedule;
 pub use worker::run_workers;
@@ -70,6 +71,10 @@ pub struct RuntimeSettings {
     pub retention_days: u32,
     /// Concurrent runs per worker process.
     pub concurrency: usize,
+    /// Sends alerts of finished runs and heartbeats; `None` sends none.
+    pub alerter: Option<Alerter>,
+    /// Alerts of flows without their own `alerts` (the tenant default).
+    pub default_alerts: Option<AlertSettings>,
 }
 
 impl Default for RuntimeSettings {
@@ -80,6 +85,8 @@ impl Default for RuntimeSettings {
             stale_queued_after: Duration::from_secs(60),
             retention_days: 14,
             concurrency: 4,
+            alerter: None,
+            default_alerts: None,
         }
     }
 }
@@ -103,8 +110,8 @@ pub enum RuntimeError {
 
 /// Everything a service process shares: store, queue, connectors, settings, shutdown signal.
 pub struct Runtime {
-    /// Flows, runs, schedules, leases.
-    pub store: Arc<dyn RuntimeStore>,
+    /// Flows, runs, schedules, leases, alert deliveries.
+    pub store: Arc<dyn ServiceStore>,
     /// Where jobs go.
     pub queue: JobQueue,
     /// Builds connections.
@@ -125,7 +132,7 @@ impl Runtime {
         connect: Arc<dyn Connect>,
         settings: RuntimeSettings,
     ) -> Result<Arc<Runtime>, RuntimeError> {
-        let (store, queue): (Arc<dyn RuntimeStore>, JobQueue) =
+        let (store, queue): (Arc<dyn ServiceStore>, JobQueue) =
             if url.starts_with("postgres://") || url.starts_with("postgresql://") {
                 let store = PgStore::connect(url).await?;
                 let queue = JobQueue::postgres(store.pool(), QUEUE_NAME).await?;
@@ -287,6 +294,8 @@ impl Runtime {
             }
         };
 
+        let flow = Arc::new(flow);
+        let flow_def = flow.flow.clone();
         let (stop_tx, stop) = watch::channel(false);
         let keeper = tokio::spawn(keep_lease(
             self.store.clone(),
@@ -301,7 +310,7 @@ impl Runtime {
             records,
             store: self.store.clone(),
             flow_version: run.flow_version.clone(),
-            flow: Arc::new(flow),
+            flow: flow.clone(),
             source,
             target,
             trigger: run.trigger.clone(),
@@ -311,7 +320,11 @@ impl Runtime {
         .await;
         keeper.abort();
         let summary = summary.map_err(|e| RuntimeError::InvalidFlow(e.to_string()))?;
-        if *self.shutdown.borrow() {
+        let released = *self.shutdown.borrow();
+        if !released {
+            self.alert(&flow_def, &summary);
+        }
+        if released {
             // Stopped by shutdown, not finished: give the run back so another worker (or this
             // one after a restart) goes on; the ledger skips what was sent already.
             if self.store.release_run(run_id, &self.worker_id).await? {
@@ -320,6 +333,31 @@ impl Runtime {
             }
         }
         Ok(Some(summary))
+    }
+
+    /// Sends the run's alerts in the background: a slow mail server never holds a worker.
+    fn alert(&self, flow: &Flow, summary: &RunSummary) {
+        let Some(alerter) = self.settings.alerter.clone() else {
+            return;
+        };
+        let Some(settings) = flow
+            .alerts
+            .clone()
+            .or_else(|| self.settings.default_alerts.clone())
+        else {
+            return;
+        };
+        let store = self.store.clone();
+        let flow_ref = FlowRef::new(&flow.id, &flow.name);
+        let summary = summary.clone();
+        tokio::spawn(async move {
+            let errors = first_errors(&*store, summary.run_id, 5)
+                .await
+                .unwrap_or_default();
+            alerter
+                .notify_run_finished(&*store, &flow_ref, &settings, &summary, &errors)
+                .await;
+        });
     }
 
     async fn prepare(

@@ -22,7 +22,9 @@ pub use alert_sql::{
     AlertDelivery, AlertKind, AlertStore, DeliveryFilter, DeliveryStatus, FlowRunTimes,
     NewAlertDelivery, open_alert_store,
 };
-pub use runtime::{FailedRecord, FlowRecord, Pruned, RuntimeStore, ScheduleRow, SendIntent};
+pub use runtime::{
+    FailedRecord, FlowRecord, Pruned, RuntimeStore, ScheduleRow, SendIntent, ServiceStore,
+};
 pub use sql::{PgStore, SqliteStore, sqlite_path};
 
 /// Id of a run.

@@ -150,3 +150,9 @@ pub trait RuntimeStore: Store {
     /// `before`, and deletes the inputs of runs created before it; run rows and counts stay.
     async fn prune_payloads(&self, before: &str) -> Result<Pruned>;
 }
+
+/// Everything a service process needs of the store: runs and the ledger, the runtime's state
+/// and the alert delivery log. Implemented by every store that has the parts.
+pub trait ServiceStore: RuntimeStore + super::AlertStore {}
+
+impl<T: RuntimeStore + super::AlertStore> ServiceStore for T {}
