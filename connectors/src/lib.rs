@@ -11,12 +11,18 @@
 
 pub mod file;
 pub mod http;
+mod json_api;
+pub mod shopify;
+mod webhook;
 
 use ferry_engine::connector::Registry;
 
-/// Every connector of this crate, registered by kind (`file`, `http`).
+/// Every connector of this crate, registered by kind (`file`, `http`, `shopify`).
 pub fn registry() -> Registry {
-    Registry::default().with(file::File).with(http::Http)
+    Registry::default()
+        .with(file::File)
+        .with(http::Http)
+        .with(shopify::Shopify)
 }
 
 /// Request or option parameters, where `null` (absent from the flow) means "all defaults".
@@ -58,7 +64,10 @@ mod tests {
     #[test]
     fn registry_knows_file_and_http_with_read_and_write() {
         let registry = registry();
-        assert_eq!(registry.kinds().collect::<Vec<_>>(), ["file", "http"]);
+        assert_eq!(
+            registry.kinds().collect::<Vec<_>>(),
+            ["file", "http", "shopify"]
+        );
         for kind in ["file", "http"] {
             let spec = registry
                 .spec(kind)
