@@ -14,15 +14,17 @@ pub mod http;
 mod json_api;
 pub mod shopify;
 mod webhook;
+pub mod woocommerce;
 
 use ferry_engine::connector::Registry;
 
-/// Every connector of this crate, registered by kind (`file`, `http`, `shopify`).
+/// Every connector of this crate, registered by kind (`file`, `http`, `shopify`, `woocommerce`).
 pub fn registry() -> Registry {
     Registry::default()
         .with(file::File)
         .with(http::Http)
         .with(shopify::Shopify)
+        .with(woocommerce::WooCommerce)
 }
 
 /// Request or option parameters, where `null` (absent from the flow) means "all defaults".
@@ -66,7 +68,7 @@ mod tests {
         let registry = registry();
         assert_eq!(
             registry.kinds().collect::<Vec<_>>(),
-            ["file", "http", "shopify"]
+            ["file", "http", "shopify", "woocommerce"]
         );
         for kind in ["file", "http"] {
             let spec = registry

@@ -123,7 +123,6 @@ impl HttpClient {
 
     /// Adds credentials sent as query parameters on every request (WooCommerce's
     /// `consumer_key`/`consumer_secret` over plain http). They are masked in messages.
-    #[allow(dead_code)] // Used by the WooCommerce connector.
     pub(crate) fn with_query_credentials(mut self, pairs: Vec<(String, String)>) -> Self {
         self.secret_query.extend(pairs);
         self
