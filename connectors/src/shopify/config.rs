@@ -115,6 +115,11 @@ pub struct GetOrdersParams {
     /// Only orders created at or after this time (ISO 8601).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at_min: Option<String>,
+    /// Sort order of the listing. Default: `updated_at asc` when `updated_at_min` is set, so an
+    /// incremental run that stops halfway has read the oldest changes first and resumes
+    /// without skipping any. Set `""` to leave Shopify's default order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<String>,
     /// Records per page, 1 to 250.
     #[serde(default = "default_limit")]
     pub limit: u32,
@@ -130,6 +135,11 @@ pub struct GetProductsParams {
     /// Only products modified at or after this time (ISO 8601); the incremental cursor's place.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_at_min: Option<String>,
+    /// Sort order of the listing. Default: `updated_at asc` when `updated_at_min` is set, so an
+    /// incremental run that stops halfway has read the oldest changes first and resumes
+    /// without skipping any. Set `""` to leave Shopify's default order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<String>,
     /// Records per page, 1 to 250.
     #[serde(default = "default_limit")]
     pub limit: u32,
@@ -142,6 +152,11 @@ pub struct GetCustomersParams {
     /// Only customers modified at or after this time (ISO 8601); the incremental cursor's place.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_at_min: Option<String>,
+    /// Sort order of the listing. Default: `updated_at asc` when `updated_at_min` is set, so an
+    /// incremental run that stops halfway has read the oldest changes first and resumes
+    /// without skipping any. Set `""` to leave Shopify's default order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<String>,
     /// Records per page, 1 to 250.
     #[serde(default = "default_limit")]
     pub limit: u32,

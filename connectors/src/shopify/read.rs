@@ -32,6 +32,7 @@ pub(crate) fn list_request(
             set("status", Some(p.status.as_str().into()));
             set("financial_status", p.financial_status);
             set("fulfillment_status", p.fulfillment_status);
+            set("order", sort_order(p.order, &p.updated_at_min));
             set("updated_at_min", p.updated_at_min);
             set("created_at_min", p.created_at_min);
             ("orders.json", "orders", p.limit)
@@ -39,11 +40,13 @@ pub(crate) fn list_request(
         "get_products" => {
             let p: GetProductsParams = crate::parse_params(KIND, operation, params)?;
             set("status", p.status);
+            set("order", sort_order(p.order, &p.updated_at_min));
             set("updated_at_min", p.updated_at_min);
             ("products.json", "products", p.limit)
         }
         "get_customers" => {
             let p: GetCustomersParams = crate::parse_params(KIND, operation, params)?;
+            set("order", sort_order(p.order, &p.updated_at_min));
             set("updated_at_min", p.updated_at_min);
             ("customers.json", "customers", p.limit)
         }
@@ -72,6 +75,16 @@ pub(crate) fn list_request(
         query,
         records_path: records.into(),
         pagination: Pagination::LinkHeader,
+    })
+}
+
+/// The `order` to send: the one asked for (`""`: none), else oldest change first for
+/// incremental reads.
+fn sort_order(asked: Option<String>, updated_at_min: &Option<String>) -> Option<String> {
+    asked.or_else(|| {
+        updated_at_min
+            .as_ref()
+            .map(|_| "updated_at asc".to_string())
     })
 }
 
@@ -104,6 +117,7 @@ mod tests {
             [
                 ("financial_status".into(), "paid".into()),
                 ("limit".into(), "250".into()),
+                ("order".into(), "updated_at asc".into()),
                 ("status".into(), "any".into()),
                 ("updated_at_min".into(), "2026-01-01T00:00:00Z".into()),
             ]

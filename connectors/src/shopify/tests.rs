@@ -331,6 +331,7 @@ async fn incremental_cursor_reaches_updated_at_min() {
     assert_eq!(ids(&pages), [7]);
     let seen = mock.seen();
     assert_eq!(seen[0].query["updated_at_min"], "2026-03-01T11:55:00Z");
+    assert_eq!(seen[0].query["order"], "updated_at asc");
     assert_eq!(seen[0].query["status"], "open");
 }
 
