@@ -36,6 +36,18 @@ pub(crate) trait Throttle: Send + Sync + std::fmt::Debug {
     fn after_response(&self, status: StatusCode, headers: &HeaderMap);
 }
 
+/// Query parameters that carry credentials; their values stay out of debug output.
+#[derive(Clone, Default)]
+struct SecretQuery(Vec<(String, String)>);
+
+impl std::fmt::Debug for SecretQuery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(name, _)| format!("{name}=***")))
+            .finish()
+    }
+}
+
 /// The configured API: base URL, headers, credentials and timeout over the shared client.
 #[derive(Debug)]
 pub(crate) struct HttpClient {
@@ -45,7 +57,7 @@ pub(crate) struct HttpClient {
     headers: HeaderMap,
     auth: Auth,
     /// Credentials sent as query parameters on every request, masked in messages.
-    secret_query: Vec<(String, String)>,
+    secret_query: SecretQuery,
     timeout: Duration,
     throttle: Option<Arc<dyn Throttle>>,
 }
@@ -107,8 +119,8 @@ impl HttpClient {
                 name,
                 value,
                 location: ApiKeyLocation::Query,
-            } => vec![(name.clone(), value.clone())],
-            _ => Vec::new(),
+            } => SecretQuery(vec![(name.clone(), value.clone())]),
+            _ => SecretQuery::default(),
         };
         Ok(HttpClient {
             http,
@@ -124,7 +136,7 @@ impl HttpClient {
     /// Adds credentials sent as query parameters on every request (WooCommerce's
     /// `consumer_key`/`consumer_secret` over plain http). They are masked in messages.
     pub(crate) fn with_query_credentials(mut self, pairs: Vec<(String, String)>) -> Self {
-        self.secret_query.extend(pairs);
+        self.secret_query.0.extend(pairs);
         self
     }
 
@@ -179,7 +191,7 @@ impl HttpClient {
     /// `url` for messages and logs, with query credentials masked.
     pub(crate) fn shown(&self, url: &Url) -> String {
         let mut shown = url.clone();
-        for (name, _) in &self.secret_query {
+        for (name, _) in &self.secret_query.0 {
             if shown.query_pairs().any(|(k, _)| k == *name) {
                 set_query_param(&mut shown, name, "***");
             }
@@ -197,7 +209,7 @@ impl HttpClient {
     ) -> Result<Response, ConnectorError> {
         let shown = format!("{method} {}", self.shown(&url));
         let mut url = url;
-        for (name, value) in &self.secret_query {
+        for (name, value) in &self.secret_query.0 {
             set_query_param(&mut url, name, value);
         }
         let mut request = self
@@ -374,5 +386,12 @@ mod tests {
             !shown.contains("s3cret") && shown.contains("page=2"),
             "{shown}"
         );
+        let c = c.with_query_credentials(vec![("consumer_secret".into(), "cs_hidden".into())]);
+        let debug = format!("{c:?}");
+        assert!(
+            !debug.contains("s3cret") && !debug.contains("cs_hidden"),
+            "{debug}"
+        );
+        assert!(debug.contains("consumer_secret=***"), "{debug}");
     }
 }

@@ -961,3 +961,27 @@ async fn upsert_customer_updates_by_target_id_or_email_and_creates_otherwise() {
         .unwrap();
     assert!(matches!(found, Lookup::Found(ack) if ack.target_id.as_deref() == Some("207119551")));
 }
+
+#[tokio::test]
+async fn graphql_throttling_during_a_sku_lookup_is_rate_limited() {
+    let mock = Mock::start(Router::new().route(
+        &route("graphql.json"),
+        post(|| async {
+            axum::Json(json!({
+                "errors": [{ "message": "Throttled", "extensions": { "code": "THROTTLED" } }],
+                "extensions": { "cost": { "requestedQueryCost": 3, "throttleStatus": { "maximumAvailable": 1000.0, "currentlyAvailable": 0.0, "restoreRate": 50.0 } } }
+            }))
+        }),
+    ))
+    .await;
+    let conn = mock.connect().await;
+    let err = conn
+        .lookup("upsert_product", &Value::Null, "IPOD2008PINK")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ConnectorError::RateLimited { message, .. } if message.contains("IPOD2008PINK")),
+        "{err}"
+    );
+    assert!(err.is_retryable());
+}
