@@ -4,8 +4,9 @@
 //! A connector module owns its configuration type (a `XxxConfig` struct whose doc comments become
 //! the UI help text), its operations and their parameter types, and the translation of the
 //! system's failures into [`ConnectorError`](ferry_engine::connector::ConnectorError) variants,
-//! which carry the retry decision. Connectors never retry or sleep themselves: the engine owns
-//! retries and reads them from the error variant.
+//! which carry the retry decision. Connectors never retry themselves: the engine owns retries and
+//! reads them from the error variant. The one wait allowed is a client-side rate limit in front
+//! of requests (Shopify's leaky bucket; ADR 0004).
 //!
 //! The binary registers the connectors explicitly with [`registry`].
 
