@@ -264,6 +264,17 @@ async fn bad_connection_settings_are_config_errors() {
 }
 
 #[test]
+fn key_pair_goes_as_basic_auth_over_https_and_in_the_query_otherwise() {
+    let mut config = WooCommerceConfig::example();
+    assert!(!credentials_in_query(&config), "https: HTTP Basic");
+    config.query_string_auth = true;
+    assert!(credentials_in_query(&config), "asked for");
+    config.query_string_auth = false;
+    config.store_url = "http://127.0.0.1:8080".into();
+    assert!(credentials_in_query(&config), "plain http");
+}
+
+#[test]
 fn webhook_signature_verifies_the_raw_body_only_with_the_right_secret() {
     let body = serde_json::to_vec(&fixture("orders.json")[0]).unwrap();
     let header = crate::webhook::sign_base64_hmac_sha256(b"wc-secret", &body);
