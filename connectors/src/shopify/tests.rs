@@ -986,3 +986,38 @@ async fn graphql_throttling_during_a_sku_lookup_is_rate_limited() {
     );
     assert!(err.is_retryable());
 }
+
+#[tokio::test]
+async fn changed_tracking_of_a_sent_fulfillment_updates_its_tracking() {
+    let fulfillment = fixture("fulfillment.json");
+    let mock = Mock::start(Router::new().route(
+        &route("fulfillments/255858046/update_tracking.json"),
+        post(move || async move { axum::Json(fulfillment) }),
+    ))
+    .await;
+    let conn = mock.connect().await;
+    let results = conn
+        .write(
+            "create_fulfillment",
+            &Value::Null,
+            &[rec(
+                "#1001",
+                WriteAction::Update {
+                    target_id: "255858046".into(),
+                },
+                json!({ "order_id": 450789469, "tracking_number": "1Z9999", "tracking_company": "UPS" }),
+            )],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        results[0].as_ref().unwrap().target_id.as_deref(),
+        Some("255858046")
+    );
+    let seen = mock.seen();
+    assert_eq!(seen.len(), 1, "no new fulfillment is made");
+    assert_eq!(
+        seen[0].body,
+        json!({ "fulfillment": { "tracking_info": { "number": "1Z9999", "company": "UPS" }, "notify_customer": false } })
+    );
+}

@@ -4,7 +4,7 @@
 //! | operation | request | target id | lookup by key |
 //! |---|---|---|---|
 //! | `set_inventory_level` | `POST inventory_levels/set.json` | `inventory_item_id` | none needed: absent, so it is sent again (setting an absolute quantity twice is harmless) |
-//! | `create_fulfillment` | `GET orders/{id}/fulfillment_orders.json`, then `POST fulfillments.json` | fulfillment id | order id or name (`#1001`): its fulfillments |
+//! | `create_fulfillment` | `GET orders/{id}/fulfillment_orders.json`, then `POST fulfillments.json`; for a fulfillment sent before, `POST fulfillments/{id}/update_tracking.json` | fulfillment id | order id or name (`#1001`): its fulfillments |
 //! | `upsert_product` | `PUT products/{id}.json` or `POST products.json` | product id | SKU (GraphQL `productVariants`) |
 //! | `upsert_customer` | `PUT customers/{id}.json` or `POST customers.json` | customer id | email (`customers/search.json`) |
 
@@ -209,6 +209,31 @@ async fn create_fulfillment(
     record: &WriteRecord,
     payload: &Map<String, Value>,
 ) -> Result<WriteAck, ConnectorError> {
+    let tracking = tracking_info(payload);
+    let notify = payload
+        .get("notify_customer")
+        .and_then(Value::as_bool)
+        .unwrap_or(params.notify_customer);
+    // A fulfillment Ferry made earlier: only its tracking can change.
+    if let WriteAction::Update { target_id } = &record.action {
+        let body =
+            json!({ "fulfillment": { "tracking_info": tracking, "notify_customer": notify } });
+        let (ack, answer) = api
+            .request(
+                Method::POST,
+                &format!(
+                    "fulfillments/{}/update_tracking.json",
+                    encode_segment(target_id)
+                ),
+                &[],
+                Some(&body),
+            )
+            .await?;
+        return Ok(WriteAck {
+            target_id: id_text(&answer["fulfillment"]["id"]).or(Some(target_id.clone())),
+            ..ack
+        });
+    }
     let order = required_id(record, payload, "order_id")?;
     let answer = api
         .get(&format!("orders/{order}/fulfillment_orders.json"), &[])
@@ -235,26 +260,6 @@ async fn create_fulfillment(
             ),
         ));
     }
-    let text = |field: &str| {
-        payload
-            .get(field)
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    };
-    let mut tracking = Map::new();
-    for (field, name) in [
-        ("tracking_number", "number"),
-        ("tracking_company", "company"),
-        ("tracking_url", "url"),
-    ] {
-        if let Some(value) = text(field) {
-            tracking.insert(name.into(), Value::String(value));
-        }
-    }
-    let notify = payload
-        .get("notify_customer")
-        .and_then(Value::as_bool)
-        .unwrap_or(params.notify_customer);
     let body = json!({ "fulfillment": {
         "line_items_by_fulfillment_order": open,
         "tracking_info": tracking,
@@ -267,6 +272,22 @@ async fn create_fulfillment(
         target_id: id_text(&answer["fulfillment"]["id"]),
         ..ack
     })
+}
+
+/// Shopify's `tracking_info` from the record's `tracking_number`, `tracking_company` and
+/// `tracking_url`.
+fn tracking_info(payload: &Map<String, Value>) -> Map<String, Value> {
+    let mut tracking = Map::new();
+    for (field, name) in [
+        ("tracking_number", "number"),
+        ("tracking_company", "company"),
+        ("tracking_url", "url"),
+    ] {
+        if let Some(value) = payload.get(field).and_then(Value::as_str) {
+            tracking.insert(name.into(), Value::String(value.to_string()));
+        }
+    }
+    tracking
 }
 
 async fn upsert_product(
