@@ -1021,3 +1021,76 @@ async fn changed_tracking_of_a_sent_fulfillment_updates_its_tracking() {
         json!({ "fulfillment": { "tracking_info": { "number": "1Z9999", "company": "UPS" }, "notify_customer": false } })
     );
 }
+
+#[tokio::test]
+async fn partial_shipment_fulfills_only_the_lines_and_quantities_given() {
+    let fulfillment_orders = fixture("fulfillment_orders.json");
+    let order = fixture("order.json");
+    let fulfillment = fixture("fulfillment.json");
+    let mock = Mock::start(
+        Router::new()
+            .route(
+                &route("orders/450789469/fulfillment_orders.json"),
+                get(move || async move { axum::Json(fulfillment_orders) }),
+            )
+            .route(
+                &route("orders/450789469.json"),
+                get(move || async move { axum::Json(order) }),
+            )
+            .route(
+                &route("fulfillments.json"),
+                post(move || async move { (StatusCode::CREATED, axum::Json(fulfillment)) }),
+            ),
+    )
+    .await;
+    let conn = mock.connect().await;
+    let results = conn
+        .write(
+            "create_fulfillment",
+            &Value::Null,
+            &[
+                rec(
+                    "#1001",
+                    WriteAction::Create,
+                    json!({ "order_id": 450789469, "tracking_number": "1Z1", "line_items": [{ "sku": "IPOD2008RED", "quantity": 1 }] }),
+                ),
+                rec(
+                    "#1001-b",
+                    WriteAction::Create,
+                    json!({ "order_id": 450789469, "line_items": [{ "line_item_id": 466157049, "quantity": 2 }] }),
+                ),
+                rec(
+                    "#1001-c",
+                    WriteAction::Create,
+                    json!({ "order_id": 450789469, "line_items": [{ "sku": "IPOD2008RED" }] }),
+                ),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        results[0].as_ref().unwrap().target_id.as_deref(),
+        Some("255858046")
+    );
+    let too_many = results[1].as_ref().unwrap_err().to_string();
+    assert!(
+        too_many.contains("record `#1001-b`")
+            && too_many.contains("line item 466157049: 2 to ship but only 1 left"),
+        "{too_many}"
+    );
+    let no_quantity = results[2].as_ref().unwrap_err().to_string();
+    assert!(
+        no_quantity.contains("`line_items[0].quantity`"),
+        "{no_quantity}"
+    );
+    let posted: Vec<Seen> = mock
+        .seen()
+        .into_iter()
+        .filter(|s| s.method == "POST")
+        .collect();
+    assert_eq!(posted.len(), 1, "records with bad lines are not sent");
+    assert_eq!(
+        posted[0].body["fulfillment"]["line_items_by_fulfillment_order"],
+        json!([{ "fulfillment_order_id": 1046000778, "fulfillment_order_line_items": [{ "id": 1058737483, "quantity": 1 }] }])
+    );
+}

@@ -248,7 +248,7 @@ async fn create_fulfillment(
                         .location_id
                         .is_none_or(|l| fo["assigned_location_id"].as_u64() == Some(l))
                 })
-                .map(|fo| json!({ "fulfillment_order_id": fo["id"] }))
+                .cloned()
                 .collect()
         })
         .unwrap_or_default();
@@ -260,8 +260,23 @@ async fn create_fulfillment(
             ),
         ));
     }
+    let by_fulfillment_order = match payload.get("line_items") {
+        None | Some(Value::Null) => open
+            .iter()
+            .map(|fo| json!({ "fulfillment_order_id": fo["id"] }))
+            .collect(),
+        Some(Value::Array(wanted)) => partial_lines(api, record, &order, wanted, &open).await?,
+        Some(other) => {
+            return Err(bad_record(
+                &record.key,
+                format!(
+                    "field `line_items` must be a list of {{sku or line_item_id, quantity}}, found {other}"
+                ),
+            ));
+        }
+    };
     let body = json!({ "fulfillment": {
-        "line_items_by_fulfillment_order": open,
+        "line_items_by_fulfillment_order": by_fulfillment_order,
         "tracking_info": tracking,
         "notify_customer": notify,
     }});
@@ -272,6 +287,117 @@ async fn create_fulfillment(
         target_id: id_text(&answer["fulfillment"]["id"]),
         ..ack
     })
+}
+
+/// The lines of a partial shipment (`line_items: [{sku or line_item_id, quantity}]`) spread
+/// over the open fulfillment orders' lines, as `line_items_by_fulfillment_order` entries.
+async fn partial_lines(
+    api: &JsonApi,
+    record: &WriteRecord,
+    order: &str,
+    wanted: &[Value],
+    open: &[Value],
+) -> Result<Vec<Value>, ConnectorError> {
+    // SKUs are on the order's lines, not on the fulfillment orders'.
+    let by_sku: Vec<(String, String)> = if wanted.iter().any(|w| w.get("sku").is_some()) {
+        let answer = api
+            .get(
+                &format!("orders/{order}.json"),
+                &[("fields", "id,line_items".into())],
+            )
+            .await?;
+        answer["order"]["line_items"]
+            .as_array()
+            .map(|lines| {
+                lines
+                    .iter()
+                    .filter_map(|l| Some((l["sku"].as_str()?.to_string(), id_text(&l["id"])?)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    // What is left to fulfill on each fulfillment order line, in order.
+    let mut left: Vec<(Value, Value, String, i64)> = open
+        .iter()
+        .flat_map(|fo| {
+            fo["line_items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(move |line| {
+                    (
+                        fo["id"].clone(),
+                        line["id"].clone(),
+                        id_text(&line["line_item_id"]).unwrap_or_default(),
+                        line["fulfillable_quantity"].as_i64().unwrap_or(0),
+                    )
+                })
+        })
+        .collect();
+    let mut taken: Vec<(Value, Value, i64)> = Vec::new();
+    for (i, item) in wanted.iter().enumerate() {
+        let field = |name: &str| format!("`line_items[{i}].{name}`");
+        let quantity = item["quantity"]
+            .as_i64()
+            .filter(|q| *q > 0)
+            .ok_or_else(|| {
+                bad_record(
+                    &record.key,
+                    format!("{} must be a whole number above 0", field("quantity")),
+                )
+            })?;
+        let (what, line_ids): (String, Vec<String>) =
+            if let Some(id) = id_text(&item["line_item_id"]) {
+                (format!("line item {id}"), vec![id])
+            } else if let Some(sku) = item["sku"].as_str() {
+                let ids = by_sku
+                    .iter()
+                    .filter(|(s, _)| s == sku)
+                    .map(|(_, id)| id.clone())
+                    .collect();
+                (format!("SKU {sku:?}"), ids)
+            } else {
+                return Err(bad_record(
+                    &record.key,
+                    format!("`line_items[{i}]` needs `sku` or `line_item_id`"),
+                ));
+            };
+        let mut needed = quantity;
+        for (fo, fo_line, line_item, available) in left.iter_mut() {
+            if needed == 0 {
+                break;
+            }
+            if *available > 0 && line_ids.contains(line_item) {
+                let n = needed.min(*available);
+                *available -= n;
+                needed -= n;
+                taken.push((fo.clone(), fo_line.clone(), n));
+            }
+        }
+        if needed > 0 {
+            return Err(bad_record(
+                &record.key,
+                format!(
+                    "{what}: {quantity} to ship but only {} left to fulfill on order {order}",
+                    quantity - needed
+                ),
+            ));
+        }
+    }
+    let mut grouped: Vec<(Value, Vec<Value>)> = Vec::new();
+    for (fo, fo_line, quantity) in taken {
+        let line = json!({ "id": fo_line, "quantity": quantity });
+        match grouped.iter_mut().find(|(id, _)| *id == fo) {
+            Some((_, lines)) => lines.push(line),
+            None => grouped.push((fo, vec![line])),
+        }
+    }
+    Ok(grouped
+        .into_iter()
+        .map(|(fo, lines)| json!({ "fulfillment_order_id": fo, "fulfillment_order_line_items": lines }))
+        .collect())
 }
 
 /// Shopify's `tracking_info` from the record's `tracking_number`, `tracking_company` and
