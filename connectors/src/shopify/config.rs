@@ -191,8 +191,9 @@ pub struct SetInventoryLevelParams {
 }
 
 /// Parameters of `create_fulfillment`. Each record carries `order_id` and optionally
-/// `tracking_number`, `tracking_company`, `tracking_url` and `notify_customer`; every open
-/// fulfillment order of the order is fulfilled.
+/// `tracking_number`, `tracking_company`, `tracking_url`, `notify_customer` and `line_items`
+/// (`[{"sku" or "line_item_id", "quantity"}]` for a partial shipment); without `line_items`,
+/// every open fulfillment order of the order is fulfilled.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateFulfillmentParams {

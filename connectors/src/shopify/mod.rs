@@ -135,6 +135,7 @@ impl Connector for Shopify {
                         "tracking_company": "UPS",
                         "tracking_url": "https://www.ups.com/track?tracknum=1Z2345",
                         "notify_customer": true,
+                        "line_items": [{ "sku": "IPOD2008GREEN", "quantity": 1 }],
                     }),
                 ),
                 op(
