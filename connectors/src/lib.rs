@@ -4,19 +4,28 @@
 //! A connector module owns its configuration type (a `XxxConfig` struct whose doc comments become
 //! the UI help text), its operations and their parameter types, and the translation of the
 //! system's failures into [`ConnectorError`](ferry_engine::connector::ConnectorError) variants,
-//! which carry the retry decision. Connectors never retry or sleep themselves: the engine owns
-//! retries and reads them from the error variant.
+//! which carry the retry decision. Connectors never retry themselves: the engine owns retries and
+//! reads them from the error variant. The one wait allowed is a client-side rate limit in front
+//! of requests (Shopify's leaky bucket; ADR 0004).
 //!
 //! The binary registers the connectors explicitly with [`registry`].
 
 pub mod file;
 pub mod http;
+mod json_api;
+pub mod shopify;
+mod webhook;
+pub mod woocommerce;
 
 use ferry_engine::connector::Registry;
 
-/// Every connector of this crate, registered by kind (`file`, `http`).
+/// Every connector of this crate, registered by kind (`file`, `http`, `shopify`, `woocommerce`).
 pub fn registry() -> Registry {
-    Registry::default().with(file::File).with(http::Http)
+    Registry::default()
+        .with(file::File)
+        .with(http::Http)
+        .with(shopify::Shopify)
+        .with(woocommerce::WooCommerce)
 }
 
 /// Request or option parameters, where `null` (absent from the flow) means "all defaults".
@@ -58,7 +67,10 @@ mod tests {
     #[test]
     fn registry_knows_file_and_http_with_read_and_write() {
         let registry = registry();
-        assert_eq!(registry.kinds().collect::<Vec<_>>(), ["file", "http"]);
+        assert_eq!(
+            registry.kinds().collect::<Vec<_>>(),
+            ["file", "http", "shopify", "woocommerce"]
+        );
         for kind in ["file", "http"] {
             let spec = registry
                 .spec(kind)

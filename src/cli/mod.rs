@@ -227,7 +227,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 if let Some(spec) = registry().spec(kind) {
                     println!("{kind}: {}", spec.summary);
                     for op in &spec.operations {
-                        println!("  {:<12} {:?}  {}", op.name, op.direction, op.summary);
+                        println!("  {:<22} {:?}  {}", op.name, op.direction, op.summary);
                     }
                 }
             }

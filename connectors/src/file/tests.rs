@@ -253,7 +253,7 @@ async fn reads_json_array_in_pages_and_single_object_as_one_record() {
     // WooCommerce's documented list response: a real array of full order objects.
     let samples = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/samples/woocommerce/orders_2.json"
+        "/src/woocommerce/fixtures/orders.json"
     );
     let woo: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(samples).unwrap()).unwrap();
     let mut orders = Vec::new();

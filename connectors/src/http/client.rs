@@ -6,7 +6,10 @@
 
 use std::collections::BTreeMap;
 use std::error::Error as _;
+use std::sync::Arc;
 use std::time::Duration;
+
+use async_trait::async_trait;
 
 use ferry_engine::connector::ConnectorError;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
@@ -23,6 +26,28 @@ pub(crate) struct Response {
     pub(crate) body: Vec<u8>,
 }
 
+/// A client-side rate limit wrapped around every request of one connection (Shopify's leaky
+/// bucket). It may wait before a request; it never retries.
+#[async_trait]
+pub(crate) trait Throttle: Send + Sync + std::fmt::Debug {
+    /// Waits until one more request may go out, and counts it.
+    async fn before_request(&self);
+    /// Learns from an answer (usage headers, a 429).
+    fn after_response(&self, status: StatusCode, headers: &HeaderMap);
+}
+
+/// Query parameters that carry credentials; their values stay out of debug output.
+#[derive(Clone, Default)]
+struct SecretQuery(Vec<(String, String)>);
+
+impl std::fmt::Debug for SecretQuery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(name, _)| format!("{name}=***")))
+            .finish()
+    }
+}
+
 /// The configured API: base URL, headers, credentials and timeout over the shared client.
 #[derive(Debug)]
 pub(crate) struct HttpClient {
@@ -31,7 +56,10 @@ pub(crate) struct HttpClient {
     /// Config headers plus an API key sent as a header (marked sensitive).
     headers: HeaderMap,
     auth: Auth,
+    /// Credentials sent as query parameters on every request, masked in messages.
+    secret_query: SecretQuery,
     timeout: Duration,
+    throttle: Option<Arc<dyn Throttle>>,
 }
 
 impl HttpClient {
@@ -86,13 +114,36 @@ impl HttpClient {
                 }
             }
         }
+        let secret_query = match &config.auth {
+            Auth::ApiKey {
+                name,
+                value,
+                location: ApiKeyLocation::Query,
+            } => SecretQuery(vec![(name.clone(), value.clone())]),
+            _ => SecretQuery::default(),
+        };
         Ok(HttpClient {
             http,
             base_url,
             headers,
             auth: config.auth.clone(),
+            secret_query,
             timeout: Duration::from_millis(config.timeout_ms),
+            throttle: None,
         })
+    }
+
+    /// Adds credentials sent as query parameters on every request (WooCommerce's
+    /// `consumer_key`/`consumer_secret` over plain http). They are masked in messages.
+    pub(crate) fn with_query_credentials(mut self, pairs: Vec<(String, String)>) -> Self {
+        self.secret_query.0.extend(pairs);
+        self
+    }
+
+    /// Puts `throttle` in front of every request of this client.
+    pub(crate) fn with_throttle(mut self, throttle: Arc<dyn Throttle>) -> Self {
+        self.throttle = Some(throttle);
+        self
     }
 
     /// `path` appended to the base URL (or taken as is when it is an absolute URL), with
@@ -137,20 +188,15 @@ impl HttpClient {
         url.origin() == self.base_url.origin()
     }
 
-    /// `url` for messages and logs, with a query API key masked.
+    /// `url` for messages and logs, with query credentials masked.
     pub(crate) fn shown(&self, url: &Url) -> String {
-        match &self.auth {
-            Auth::ApiKey {
-                name,
-                location: ApiKeyLocation::Query,
-                ..
-            } if url.query_pairs().any(|(k, _)| k == *name) => {
-                let mut shown = url.clone();
+        let mut shown = url.clone();
+        for (name, _) in &self.secret_query.0 {
+            if shown.query_pairs().any(|(k, _)| k == *name) {
                 set_query_param(&mut shown, name, "***");
-                shown.to_string()
             }
-            _ => url.to_string(),
         }
+        shown.to_string()
     }
 
     /// Sends one request with the configured headers, credentials and timeout. `json` is a
@@ -163,12 +209,7 @@ impl HttpClient {
     ) -> Result<Response, ConnectorError> {
         let shown = format!("{method} {}", self.shown(&url));
         let mut url = url;
-        if let Auth::ApiKey {
-            name,
-            value,
-            location: ApiKeyLocation::Query,
-        } = &self.auth
-        {
+        for (name, value) in &self.secret_query.0 {
             set_query_param(&mut url, name, value);
         }
         let mut request = self
@@ -186,6 +227,9 @@ impl HttpClient {
                 .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
                 .body(json);
         }
+        if let Some(throttle) = &self.throttle {
+            throttle.before_request().await;
+        }
         tracing::debug!(request = %shown, "http connector request");
         let response = request
             .send()
@@ -193,6 +237,9 @@ impl HttpClient {
             .map_err(|e| self.transport_error(&shown, e))?;
         let status = response.status();
         let headers = response.headers().clone();
+        if let Some(throttle) = &self.throttle {
+            throttle.after_response(status, &headers);
+        }
         let body = response
             .bytes()
             .await
@@ -339,5 +386,12 @@ mod tests {
             !shown.contains("s3cret") && shown.contains("page=2"),
             "{shown}"
         );
+        let c = c.with_query_credentials(vec![("consumer_secret".into(), "cs_hidden".into())]);
+        let debug = format!("{c:?}");
+        assert!(
+            !debug.contains("s3cret") && !debug.contains("cs_hidden"),
+            "{debug}"
+        );
+        assert!(debug.contains("consumer_secret=***"), "{debug}");
     }
 }

@@ -17,12 +17,12 @@
 //!
 //! Credentials go only to the base URL's host: a `Link` header pointing elsewhere is refused.
 
-mod client;
+pub(crate) mod client;
 mod config;
-mod dot_path;
-mod pagination;
-mod status;
-mod write;
+pub(crate) mod dot_path;
+pub(crate) mod pagination;
+pub(crate) mod status;
+pub(crate) mod write;
 
 #[cfg(test)]
 mod tests;

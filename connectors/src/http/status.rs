@@ -97,11 +97,18 @@ fn describe(status: StatusCode, excerpt: &str) -> String {
 }
 
 /// The wait a `Retry-After` header asks for: delay-seconds or an HTTP date (a past date is no
-/// wait). `None` when the header is absent or unreadable.
+/// wait). Fractional seconds (`2.0`, as Shopify sends them) are accepted. `None` when the
+/// header is absent or unreadable.
 pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
+    }
+    if let Ok(seconds) = value.parse::<f64>()
+        && seconds.is_finite()
+        && seconds >= 0.0
+    {
+        return Some(Duration::from_secs_f64(seconds.min(86_400.0)));
     }
     let at = httpdate::parse_http_date(value).ok()?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
@@ -168,6 +175,8 @@ mod tests {
         assert_eq!(err.retry_after(), Some(Duration::from_secs(30)));
         let err = run(429, Some("Tue, 14 Nov 2023 22:00:00 GMT"), "").unwrap_err();
         assert_eq!(err.retry_after(), Some(Duration::ZERO));
+        let err = run(429, Some("2.5"), "").unwrap_err();
+        assert_eq!(err.retry_after(), Some(Duration::from_millis(2500)));
         let err = run(429, None, "").unwrap_err();
         assert!(matches!(
             err,

@@ -99,9 +99,12 @@ async fn connect(config: Value) -> Arc<dyn ConnectorInstance> {
     Http.build(&config, &cx).await.unwrap()
 }
 
+/// A vendor payload from the connector fixtures: `shopify/orders.json` is
+/// `src/shopify/fixtures/orders.json`.
 fn sample(relative: &str) -> Value {
+    let (vendor, file) = relative.split_once('/').unwrap();
     let path = format!(
-        "{}/../../shared/samples/{relative}",
+        "{}/src/{vendor}/fixtures/{file}",
         env!("CARGO_MANIFEST_DIR")
     );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
@@ -122,7 +125,7 @@ fn shopify_orders(n: u64, first: u64) -> Vec<Value> {
 
 /// `n` WooCommerce orders (the documented list response) with ids `first..first+n`.
 fn woo_orders(n: u64, first: u64) -> Vec<Value> {
-    let list = sample("woocommerce/orders_2.json");
+    let list = sample("woocommerce/orders.json");
     let list = list.as_array().unwrap();
     (0..n)
         .map(|i| {

@@ -144,7 +144,7 @@ fn request_for(
 
 /// Percent-encodes everything but RFC 3986 unreserved characters, so a key like `A/B 1`
 /// stays one path segment.
-fn encode_segment(text: &str) -> String {
+pub(crate) fn encode_segment(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {

@@ -137,10 +137,12 @@ pub struct Source {
 #[serde(deny_unknown_fields)]
 pub struct Incremental {
     /// JSONPath to the value the cursor follows in each record (`$.updated_at`, `$.id`).
-    /// RFC 3339 dates compare as instants, numbers as numbers.
+    /// RFC 3339 dates compare as instants, numbers as numbers; a date without an offset is
+    /// read as UTC (WooCommerce's `$.date_modified_gmt`).
     pub field: String,
     /// Dot path in the source `params` where the cursor is written before reading
-    /// (`query.updated_at_min` for the `http` connector, `updated_at_min` for `shopify`).
+    /// (`query.updated_at_min` for the `http` connector, `updated_at_min` for `shopify`,
+    /// `modified_after` for `woocommerce`).
     pub param: String,
     /// Minutes read again before the cursor (dates only), so records written late are not
     /// missed; the ledger skips the ones already sent.

@@ -5,7 +5,7 @@
 //! is committed ([`CursorTracker`]), so a run stopped at any point re-reads what was not logged.
 //! Dates are compared as instants (RFC 3339 with any offset), numbers as numbers.
 
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use chrono::{DateTime, Duration, NaiveDateTime, SecondsFormat, Utc};
 use serde_json::Value;
 
 use crate::flow::Incremental;
@@ -21,12 +21,19 @@ pub enum CursorValue {
 
 impl CursorValue {
     /// Reads a record's field value: a number, or a text that is an RFC 3339 date or a number.
+    /// A date and time without an offset (`2017-03-22T19:28:08`, WooCommerce's
+    /// `date_modified_gmt`) is read as UTC.
     pub fn parse(value: &Value) -> Option<CursorValue> {
         match value {
             Value::Number(n) => n.as_f64().map(CursorValue::Number),
             Value::String(s) => DateTime::parse_from_rfc3339(s)
                 .map(|d| CursorValue::Date(d.with_timezone(&Utc)))
                 .ok()
+                .or_else(|| {
+                    NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+                        .ok()
+                        .map(|d| CursorValue::Date(d.and_utc()))
+                })
                 .or_else(|| s.parse::<f64>().ok().map(CursorValue::Number)),
             _ => None,
         }
@@ -168,6 +175,8 @@ mod tests {
         let a = CursorValue::parse(&json!("2026-01-01T10:00:00+02:00")).unwrap();
         let b = CursorValue::parse(&json!("2026-01-01T09:00:00Z")).unwrap();
         assert_eq!(a.clone().max(b).to_json(), json!("2026-01-01T09:00:00Z"));
+        let naive = CursorValue::parse(&json!("2017-03-22T19:28:08")).unwrap();
+        assert_eq!(naive.to_json(), json!("2017-03-22T19:28:08Z"));
         let n = CursorValue::parse(&json!("42")).unwrap();
         assert_eq!(n.max(CursorValue::Number(7.0)).to_json(), json!(42));
     }
