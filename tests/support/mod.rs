@@ -228,3 +228,61 @@ pub async fn wait_finished(
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// A fresh Postgres schema for one test (dropped at the end); its URL puts the schema first
+/// and `public` second (apalis' `hstore` type lives there).
+pub struct PgSchema {
+    pub name: String,
+    pub url: String,
+}
+
+pub fn pg_base_url() -> String {
+    std::env::var("FERRY_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
+}
+
+impl PgSchema {
+    pub async fn create() -> PgSchema {
+        use sqlx::Executor;
+        let name = format!("ferry_svc_{:016x}", rand::random::<u64>());
+        let admin = sqlx::PgPool::connect(&pg_base_url()).await.unwrap();
+        admin
+            .execute(sqlx::AssertSqlSafe(format!("create schema {name}")))
+            .await
+            .unwrap();
+        let url = format!("{}?options=-csearch_path%3D{name}%2Cpublic", pg_base_url());
+        PgSchema { name, url }
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                use sqlx::Executor;
+                if let Ok(pool) = sqlx::PgPool::connect(&pg_base_url()).await {
+                    let _ = pool
+                        .execute(sqlx::AssertSqlSafe(format!(
+                            "drop schema if exists {name} cascade"
+                        )))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A free port on 127.0.0.1 (bound, then released for the server under test).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
