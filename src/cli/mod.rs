@@ -160,6 +160,9 @@ enum Command {
         /// Wait until the run finished and print it; exit code 1 unless it succeeded.
         #[arg(long)]
         wait: bool,
+        /// Queue this many runs at once (load tests, benchmarks).
+        #[arg(long, default_value_t = 1)]
+        count: u32,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -246,8 +249,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             flow,
             input,
             wait,
+            count,
             db,
-        } => operate::trigger(&*db.runtime().await?, &flow, input.as_ref(), wait).await,
+        } => operate::trigger(&*db.runtime().await?, &flow, input.as_ref(), wait, count).await,
         Command::Schedules { db } => operate::schedules(&*db.runtime().await?).await,
         Command::Failed { flow, limit, db } => {
             operate::failed(&*db.runtime().await?, &flow, limit).await

@@ -82,6 +82,7 @@ pub async fn trigger(
     flow: &str,
     input: Option<&PathBuf>,
     wait: bool,
+    count: u32,
 ) -> anyhow::Result<ExitCode> {
     let inputs = match input {
         Some(path) => {
@@ -95,6 +96,18 @@ pub async fn trigger(
         }
         None => Vec::new(),
     };
+    if count > 1 {
+        let started = std::time::Instant::now();
+        for _ in 0..count {
+            rt.trigger(flow, "manual", &inputs).await?;
+        }
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "{count} runs queued for flow {flow} in {secs:.2} s ({:.0} runs/s).",
+            f64::from(count) / secs
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let run_id = rt.trigger(flow, "manual", &inputs).await?;
     println!("Run {run_id} queued for flow {flow}.");
     if wait {

@@ -33,8 +33,7 @@ use crate::flow::model::{Flow, Trigger};
 use crate::plan::CompiledFlow;
 use crate::run::{Progress, RunParams, RunSummary, execute, executor::payload_hash};
 use crate::store::{
-    FlowRecord, NewRun, PgStore, RunId, RunStatus, RuntimeStore, ServiceStore, SqliteStore,
-    StoreError, sqlite_path,
+    Database, FlowRecord, NewRun, RunId, RunStatus, RuntimeStore, ServiceStore, StoreError,
 };
 
 pub use loops::{heartbeat_once, prune_once, reap_once, run_loops, schedule_once};
@@ -132,24 +131,22 @@ impl Runtime {
         connect: Arc<dyn Connect>,
         settings: RuntimeSettings,
     ) -> Result<Arc<Runtime>, RuntimeError> {
-        let (store, queue): (Arc<dyn ServiceStore>, JobQueue) = if url.starts_with("postgres://")
-            || url.starts_with("postgresql://")
-        {
-            let store = PgStore::connect(url).await?;
-            // apalis' tables are shared by the whole database (schema `apalis`); the queue
-            // is named after Ferry's schema so two installations never take each other's jobs.
-            let schema: String = sqlx::query_scalar("select current_schema()")
-                .fetch_one(store.pool())
-                .await
-                .map_err(StoreError::from)?;
-            let queue = JobQueue::postgres(store.pool(), &format!("{QUEUE_NAME}:{schema}")).await?;
-            (Arc::new(store), queue)
-        } else if url.contains("://") && !url.starts_with("sqlite:") {
-            return Err(StoreError::UnsupportedUrl(url.to_string()).into());
-        } else {
-            let store = SqliteStore::open(&sqlite_path(url)).await?;
-            let queue = JobQueue::sqlite(store.pool(), QUEUE_NAME).await?;
-            (Arc::new(store), queue)
+        let (store, queue): (Arc<dyn ServiceStore>, JobQueue) = match Database::open(url).await? {
+            Database::Postgres(store) => {
+                // apalis' tables are shared by the whole database (schema `apalis`); the queue
+                // is named after Ferry's schema so two installations never take each other's jobs.
+                let schema: String = sqlx::query_scalar("select current_schema()")
+                    .fetch_one(store.pool())
+                    .await
+                    .map_err(StoreError::from)?;
+                let queue =
+                    JobQueue::postgres(store.pool(), &format!("{QUEUE_NAME}:{schema}")).await?;
+                (Arc::new(store), queue)
+            }
+            Database::Sqlite(store) => {
+                let queue = JobQueue::sqlite(store.pool(), QUEUE_NAME).await?;
+                (Arc::new(store), queue)
+            }
         };
         let (shutdown_tx, shutdown) = watch::channel(false);
         Ok(Arc::new(Runtime {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use sqlx::FromRow;
 
-use super::{PgStore, SqliteStore, sqlite_path};
+use super::{PgStore, SqliteStore};
 use super::{Result, RunId, Store, StoreError, now};
 
 /// Why an alert was sent.
@@ -153,13 +153,10 @@ pub trait AlertStore: Store {
 
 /// Opens the store at `url` like [`super::open`], as an [`AlertStore`].
 pub async fn open_alert_store(url: &str) -> Result<Arc<dyn AlertStore>> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PgStore::connect(url).await?))
-    } else if url.contains("://") && !url.starts_with("sqlite:") {
-        Err(StoreError::UnsupportedUrl(url.to_string()))
-    } else {
-        Ok(Arc::new(SqliteStore::open(&sqlite_path(url)).await?))
-    }
+    Ok(match super::Database::open(url).await? {
+        super::Database::Sqlite(store) => Arc::new(store),
+        super::Database::Postgres(store) => Arc::new(store),
+    })
 }
 
 #[derive(FromRow)]

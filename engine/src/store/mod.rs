@@ -321,12 +321,33 @@ pub trait Store: Send + Sync {
 /// Opens the store at `url` (`sqlite://FILE`, a plain file path, or `postgres://…`) and applies
 /// migrations.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PgStore::connect(url).await?))
-    } else if url.contains("://") && !url.starts_with("sqlite:") {
-        Err(StoreError::UnsupportedUrl(url.to_string()))
-    } else {
-        Ok(Arc::new(SqliteStore::open(&sqlite_path(url)).await?))
+    Ok(match Database::open(url).await? {
+        Database::Sqlite(store) => Arc::new(store),
+        Database::Postgres(store) => Arc::new(store),
+    })
+}
+
+/// An opened store, by kind: for callers that need the pool (the job queue) or more than
+/// [`Store`].
+pub enum Database {
+    /// A SQLite file.
+    Sqlite(SqliteStore),
+    /// A Postgres database.
+    Postgres(PgStore),
+}
+
+impl Database {
+    /// Opens `sqlite://FILE` (or a bare path) or `postgres://…`, applying migrations.
+    pub async fn open(url: &str) -> Result<Database> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Database::Postgres(PgStore::connect(url).await?))
+        } else if url.contains("://") && !url.starts_with("sqlite:") {
+            Err(StoreError::UnsupportedUrl(url.to_string()))
+        } else {
+            Ok(Database::Sqlite(
+                SqliteStore::open(&sqlite_path(url)).await?,
+            ))
+        }
     }
 }
 

@@ -261,6 +261,14 @@ fn keys_by_target<'a>(updates: &[&'a LedgerUpdate]) -> HashMap<(&'a str, &'a str
     by_target
 }
 
+/// Whether the target answered a record with a definite refusal (4xx other than 408 and 429).
+fn refused(r: &RecordEntry) -> bool {
+    r.outcome == Outcome::Failed
+        && r.source_key.is_some()
+        && r.response_status
+            .is_some_and(|s| (400..500).contains(&s) && s != 408 && s != 429)
+}
+
 /// Error-queue changes of a batch of outcomes: failures to upsert (the last of each key), and
 /// keys of each flow that succeeded (their earlier failures are resolved).
 fn error_queue_changes(records: &[RecordEntry]) -> (Vec<&RecordEntry>, HashMap<&str, Vec<&str>>) {
@@ -379,6 +387,15 @@ macro_rules! impl_store {
                         q.push(")");
                         q.build().execute(&mut *tx).await?;
                     }
+                }
+                // Refused with a definite 4xx: nothing was created, so the intent is resolved too
+                // (a flow has one target). Timeouts, 408, 429 and 5xx stay uncertain.
+                for r in records.iter().filter(|r| refused(r)) {
+                    sqlx::query("delete from send_intent where tenant_id = 'default' and flow_id = $1 and business_key = $2")
+                        .bind(&r.flow_id)
+                        .bind(&r.source_key)
+                        .execute(&mut *tx)
+                        .await?;
                 }
                 // The error queue: a failure enters it, a later success of the key resolves it.
                 let (failed, resolved) = error_queue_changes(records);

@@ -1,0 +1,210 @@
+//! The runtime's store on both databases: run claims and leases, schedule claims, webhook
+//! delivery ids, send intents, the error queue and payload pruning. Same body, SQLite file and
+//! real Postgres (`FERRY_TEST_POSTGRES_URL`), each Postgres test in its own schema.
+
+use std::sync::Arc;
+
+use ferry_engine::store::{
+    FlowRecord, LedgerUpdate, NewRun, Outcome, PgStore, RecordEntry, RunCounts, RunStatus,
+    ServiceStore, SqliteStore,
+};
+use sqlx::Executor;
+
+fn pg_url() -> String {
+    std::env::var("FERRY_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
+}
+
+struct PgSchema(String);
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let name = self.0.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(pool) = sqlx::PgPool::connect(&pg_url()).await {
+                    let _ = pool
+                        .execute(sqlx::AssertSqlSafe(format!(
+                            "drop schema if exists {name} cascade"
+                        )))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+async fn pg_store() -> (Arc<dyn ServiceStore>, PgSchema) {
+    let name = format!("ferry_rt_{}", uuid::Uuid::now_v7().simple());
+    let admin = sqlx::PgPool::connect(&pg_url()).await.expect("Postgres");
+    admin
+        .execute(sqlx::AssertSqlSafe(format!("create schema {name}")))
+        .await
+        .unwrap();
+    let url = format!("{}?options=-csearch_path%3D{name}", pg_url());
+    (
+        Arc::new(PgStore::connect(&url).await.unwrap()),
+        PgSchema(name),
+    )
+}
+
+async fn sqlite_store(dir: &tempfile::TempDir) -> Arc<dyn ServiceStore> {
+    Arc::new(
+        SqliteStore::open(&dir.path().join("ferry.db"))
+            .await
+            .unwrap(),
+    )
+}
+
+macro_rules! both {
+    ($($name:ident => $body:expr;)*) => {
+        mod sqlite {
+            use super::*;
+            $(#[tokio::test] async fn $name() { let dir = tempfile::tempdir().unwrap(); ($body)(sqlite_store(&dir).await).await; })*
+        }
+        mod postgres {
+            use super::*;
+            $(#[tokio::test] async fn $name() { let (store, _schema) = pg_store().await; ($body)(store).await; })*
+        }
+    };
+}
+
+const T0: &str = "2026-11-23T10:00:00.000Z";
+const T1: &str = "2026-11-23T10:00:10.000Z";
+const T2: &str = "2026-11-23T10:00:20.000Z";
+
+fn new_run() -> NewRun {
+    NewRun {
+        flow_id: "orders".into(),
+        flow_version: "v1".into(),
+        trigger: "webhook".into(),
+    }
+}
+
+fn entry(run_id: i64, seq: i64, key: &str, outcome: Outcome) -> RecordEntry {
+    RecordEntry {
+        run_id,
+        seq,
+        flow_id: "orders".into(),
+        source_key: Some(key.into()),
+        outcome,
+        step_id: None,
+        input: Some(format!("{{\"id\":\"{key}\"}}")),
+        output: Some("{}".into()),
+        response_status: Some(if outcome == Outcome::Failed { 422 } else { 201 }),
+        response_body: Some("{}".into()),
+        target_id: (outcome != Outcome::Failed).then(|| format!("T-{key}")),
+        error: (outcome == Outcome::Failed).then(|| "rejected: HTTP 422".into()),
+        attempts: 1,
+    }
+}
+
+fn ledger(key: &str, run_id: i64) -> LedgerUpdate {
+    LedgerUpdate {
+        flow_id: "orders".into(),
+        target: "erp/write".into(),
+        business_key: key.into(),
+        target_id: Some(format!("T-{key}")),
+        payload_hash: "h".into(),
+        outcome: Outcome::Created,
+        run_id,
+    }
+}
+
+both! {
+    a_run_is_claimed_by_one_worker_until_its_lease_expires => |store: Arc<dyn ServiceStore>| async move {
+        let id = store.create_queued_run(&new_run(), &["{\"id\":1}".into(), "{\"id\":2}".into()]).await.unwrap();
+        assert_eq!(store.get_run(id).await.unwrap().unwrap().status, RunStatus::Queued);
+        assert_eq!(store.run_inputs(id).await.unwrap(), vec!["{\"id\":1}", "{\"id\":2}"]);
+        let run = store.claim_run(id, "a", T1, T0).await.unwrap().expect("a claims");
+        assert_eq!(run.status, RunStatus::Running);
+        assert!(store.claim_run(id, "b", T1, T0).await.unwrap().is_none(), "b cannot while a holds it");
+        assert!(!store.renew_lease(id, "b", T2).await.unwrap());
+        assert!(store.renew_lease(id, "a", T1).await.unwrap());
+        // a stops renewing: at T2 its lease is over, the reaper re-queues, b claims.
+        assert_eq!(store.requeue_expired(T2).await.unwrap(), vec![id]);
+        assert!(store.claim_run(id, "b", "2026-11-23T10:00:40.000Z", T2).await.unwrap().is_some());
+        assert!(!store.release_run(id, "a").await.unwrap(), "a no longer holds it");
+        assert!(store.release_run(id, "b").await.unwrap());
+        assert_eq!(store.get_run(id).await.unwrap().unwrap().status, RunStatus::Queued);
+        // A finished run is never claimed again (a job delivered twice).
+        store.claim_run(id, "b", T2, T1).await.unwrap().unwrap();
+        store.finish_run(id, RunStatus::Succeeded, &RunCounts::default(), None).await.unwrap();
+        assert!(store.claim_run(id, "c", T2, T1).await.unwrap().is_none());
+        assert!(store.requeue_expired("2030-01-01T00:00:00.000Z").await.unwrap().is_empty());
+    };
+
+    a_schedule_firing_is_claimed_once => |store: Arc<dyn ServiceStore>| async move {
+        store.upsert_flow(&FlowRecord {
+            id: "orders".into(), name: "Orders".into(), definition: "{}".into(), version: "v1".into(),
+            base_dir: String::new(), enabled: true, webhook_token: "t".into(),
+        }).await.unwrap();
+        store.set_schedule("orders", "{\"type\":\"schedule\",\"interval\":\"5m\"}", T0).await.unwrap();
+        let due = store.due_schedules(T1).await.unwrap();
+        assert_eq!(due.len(), 1);
+        assert!(store.due_schedules("2026-11-23T09:59:00.000Z").await.unwrap().is_empty());
+        assert!(store.claim_schedule("orders", T0, T2, T1).await.unwrap());
+        assert!(!store.claim_schedule("orders", T0, T2, T1).await.unwrap(), "the second node loses");
+        // Re-importing the same spec keeps the next fire time.
+        store.set_schedule("orders", "{\"type\":\"schedule\",\"interval\":\"5m\"}", T0).await.unwrap();
+        assert_eq!(store.list_schedules().await.unwrap()[0].next_run_at, T2);
+    };
+
+    webhook_delivery_ids_are_seen_once_per_flow => |store: Arc<dyn ServiceStore>| async move {
+        assert!(store.record_webhook_delivery("orders", "d-1").await.unwrap());
+        assert!(!store.record_webhook_delivery("orders", "d-1").await.unwrap());
+        assert!(store.record_webhook_delivery("stock", "d-1").await.unwrap());
+    };
+
+    answered_sends_clear_intents_and_a_later_success_resolves_the_error_queue => |store: Arc<dyn ServiceStore>| async move {
+        let run = store.create_run(&new_run()).await.unwrap();
+        let intents = vec![("k1".to_string(), "h".to_string()), ("k2".to_string(), "h".to_string()), ("k3".to_string(), "h".to_string())];
+        store.record_intents("orders", "erp/write", run, &intents).await.unwrap();
+        assert_eq!(store.pending_intents("orders", "erp/write").await.unwrap().len(), 3);
+        store.record_outcomes(
+            &[entry(run, 0, "k1", Outcome::Created), entry(run, 1, "k2", Outcome::Failed)],
+            &[ledger("k1", run)],
+        ).await.unwrap();
+        let open: Vec<String> = store.pending_intents("orders", "erp/write").await.unwrap().into_iter().map(|i| i.business_key).collect();
+        assert_eq!(open, vec!["k3"], "k3 was sent but never answered; k2 was refused");
+        let failed = store.failed_records("orders", 10).await.unwrap();
+        assert_eq!(failed.len(), 1);
+        assert_eq!((failed[0].business_key.as_str(), failed[0].error.as_deref()), ("k2", Some("rejected: HTTP 422")));
+        assert_eq!(store.failed_inputs("orders", None).await.unwrap(), vec![("k2".to_string(), "{\"id\":\"k2\"}".to_string())]);
+        assert!(store.failed_inputs("orders", Some(&["k9".to_string()])).await.unwrap().is_empty());
+        // A replay run succeeds for k2: the error queue is empty.
+        let replay = store.create_run(&new_run()).await.unwrap();
+        store.record_outcomes(&[entry(replay, 0, "k2", Outcome::Created)], &[ledger("k2", replay)]).await.unwrap();
+        assert!(store.failed_records("orders", 10).await.unwrap().is_empty());
+        store.clear_intents("orders", "erp/write", &["k3".to_string()]).await.unwrap();
+        assert!(store.pending_intents("orders", "erp/write").await.unwrap().is_empty());
+    };
+
+    pruning_clears_old_payloads_and_keeps_runs => |store: Arc<dyn ServiceStore>| async move {
+        let run = store.create_queued_run(&new_run(), &["{\"id\":1}".into()]).await.unwrap();
+        store.record_outcomes(&[entry(run, 0, "k1", Outcome::Created)], &[ledger("k1", run)]).await.unwrap();
+        let nothing = store.prune_payloads("2000-01-01T00:00:00.000Z").await.unwrap();
+        assert_eq!((nothing.records, nothing.inputs), (0, 0));
+        let pruned = store.prune_payloads("2100-01-01T00:00:00.000Z").await.unwrap();
+        assert_eq!((pruned.records, pruned.inputs), (1, 1));
+        let records = store.run_records(run, &Default::default()).await.unwrap();
+        assert_eq!(records.len(), 1, "the outcome stays");
+        assert_eq!((records[0].outcome, records[0].input.as_deref()), (Outcome::Created, None));
+        assert!(store.get_run(run).await.unwrap().is_some());
+        assert!(store.run_inputs(run).await.unwrap().is_empty());
+    };
+
+    cursors_are_kept_per_flow => |store: Arc<dyn ServiceStore>| async move {
+        assert_eq!(store.load_cursor("orders").await.unwrap(), None);
+        store.save_cursor("orders", "\"2026-11-01T00:00:00Z\"").await.unwrap();
+        store.save_cursor("orders", "\"2026-11-02T00:00:00Z\"").await.unwrap();
+        assert_eq!(store.load_cursor("orders").await.unwrap().as_deref(), Some("\"2026-11-02T00:00:00Z\""));
+        store.delete_cursor("orders").await.unwrap();
+        assert_eq!(store.load_cursor("orders").await.unwrap(), None);
+    };
+}
