@@ -120,7 +120,7 @@ fn write_flow(dir: &Path, base_url: &str) -> std::path::PathBuf {
         ],
         "target": {"connection": "erp", "operation": "write", "concurrency": 4,
             "params": {"path": "/salesorders", "update_path": "/salesorders/{target_id}", "update_method": "PUT", "id_path": "id"},
-            "retry": {"max_attempts": 3, "initial_interval_ms": 50, "max_interval_ms": 200}}
+            "retry": {"max_attempts": 3, "initial_interval_ms": 1000, "max_interval_ms": 2000}}
     });
     let path = dir.join("orders-to-erp.json");
     std::fs::write(&path, serde_json::to_string_pretty(&flow).unwrap()).unwrap();

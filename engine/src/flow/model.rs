@@ -214,7 +214,8 @@ impl Default for Retry {
     fn default() -> Self {
         Retry {
             max_attempts: 4,
-            initial_interval_ms: 1_000,
+            // 0 s, 2 s, 6 s, 14 s: never more than 3 attempts in a record's first 10 s.
+            initial_interval_ms: 2_000,
             max_interval_ms: 30_000,
         }
     }

@@ -213,6 +213,24 @@ fn structural_issues(flow: &Flow, registry: Option<&Registry>) -> Vec<FlowIssue>
             "max_attempts counts the first attempt and must be at least 1",
         ));
     }
+    let retry = &flow.target.retry;
+    if retry.initial_interval_ms < 1_000 {
+        issues.push(FlowIssue::new(
+            root.key("target").key("retry").key("initial_interval_ms"),
+            None,
+            "the first retry waits at least 1000 ms",
+        ));
+    } else if retry.max_attempts >= 4
+        && (1..=3).map(|a| retry.interval(a, 0.0)).sum::<std::time::Duration>()
+            < std::time::Duration::from_secs(10)
+    {
+        // Targets are not hammered: one record gets at most 3 attempts in its first 10 s.
+        issues.push(FlowIssue::new(
+            root.key("target").key("retry"),
+            None,
+            "with these waits a record gets a 4th attempt within 10 s: raise initial_interval_ms (2000 gives 0 s, 2 s, 6 s, 14 s) or lower max_attempts to 3",
+        ));
+    }
     if let Some(alerts) = &flow.alerts {
         issues.extend(alerts.issues(&root.key("alerts")));
     }
@@ -254,6 +272,19 @@ mod tests {
             .iter()
             .map(ToString::to_string)
             .collect()
+    }
+
+    #[test]
+    fn retries_wait_at_least_a_second_and_never_make_four_attempts_in_ten_seconds() {
+        let retry = |r: serde_json::Value| {
+            issues(json!({"target": {"connection": "a", "operation": "write", "retry": r}}))
+        };
+        assert!(retry(json!({"max_attempts": 4, "initial_interval_ms": 2000, "max_interval_ms": 30000})).is_empty());
+        assert!(retry(json!({"max_attempts": 3, "initial_interval_ms": 1000, "max_interval_ms": 2000})).is_empty());
+        let fast = retry(json!({"max_attempts": 3, "initial_interval_ms": 200, "max_interval_ms": 2000}));
+        assert!(fast[0].contains("target.retry.initial_interval_ms") && fast[0].contains("1000 ms"), "{fast:?}");
+        let hammering = retry(json!({"max_attempts": 5, "initial_interval_ms": 1000, "max_interval_ms": 2000}));
+        assert!(hammering[0].contains("4th attempt within 10 s"), "{hammering:?}");
     }
 
     #[test]
