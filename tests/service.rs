@@ -297,3 +297,56 @@ async fn two_worker_processes_share_one_postgres_queue_and_survive_a_kill() {
     );
     assert!(owners >= 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_gives_the_run_back_and_another_worker_finishes_it() {
+    let (mock, mock_url) = support::start(5_000).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("ferry.db").display());
+    let flow = support::write_flow(dir.path(), "term", &mock_url, json!({"type": "manual"}));
+    let (code, out) = support::ferry(&db, &["flows", "import", flow.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = support::ferry(&db, &["trigger", "term"]);
+    assert_eq!(code, 0, "{out}");
+    let log = dir.path().join("workers.log");
+    let mut first = support::spawn_ferry(&db, &["worker"], &log);
+    let mut rx = mock.answered.subscribe();
+    tokio::time::timeout(Duration::from_secs(120), rx.wait_for(|n| *n >= 300))
+        .await
+        .expect("the worker sends")
+        .unwrap();
+    let stopping = std::time::Instant::now();
+    std::process::Command::new("kill")
+        .args(["-TERM", &first.id().to_string()])
+        .status()
+        .unwrap();
+    let status = first.wait().unwrap();
+    let took = stopping.elapsed();
+    assert!(status.success(), "{status}");
+    assert!(took < Duration::from_secs(30), "stopping took {took:?}");
+    let sent_before = mock.answered();
+    assert!(
+        sent_before < 5_000,
+        "the run had not finished when it was stopped"
+    );
+    let store = ferry_engine::store::open(&db).await.unwrap();
+    let run = store.get_run(1).await.unwrap().unwrap();
+    assert_eq!(
+        run.status.as_str(),
+        "queued",
+        "given back to the queue, not closed"
+    );
+
+    let mut second = support::spawn_ferry(&db, &["worker"], &log);
+    let run = support::wait_finished(&db, 1, Duration::from_secs(180)).await;
+    second.kill().unwrap();
+    second.wait().unwrap();
+    assert_eq!(run.status.as_str(), "succeeded", "{:?}", run.error);
+    let effects = mock.effects();
+    assert_eq!(effects.len(), 5_000);
+    assert!(effects.values().all(|n| *n == 1), "nothing sent twice");
+    println!(
+        "SIGTERM: worker stopped in {:.1} s after {sent_before} of 5000 records; the next worker finished the run",
+        took.as_secs_f64()
+    );
+}

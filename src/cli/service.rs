@@ -192,7 +192,12 @@ pub async fn worker(url: &str, args: &RuntimeArgs) -> anyhow::Result<ExitCode> {
 async fn stop(rt: &Runtime, workers: tokio::task::JoinHandle<anyhow::Result<()>>) {
     info!("Stopping: finishing what was read and giving the rest back to the queue.");
     rt.shutdown();
-    match tokio::time::timeout(SHUTDOWN_GRACE, workers).await {
+    let drained = async {
+        let stopped = workers.await;
+        rt.drained().await;
+        stopped
+    };
+    match tokio::time::timeout(SHUTDOWN_GRACE, drained).await {
         Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(e))) => warn!(error = %e, "Worker stopped with an error."),
         Ok(Err(e)) => warn!(error = %e, "Worker task failed."),

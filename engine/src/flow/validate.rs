@@ -221,7 +221,9 @@ fn structural_issues(flow: &Flow, registry: Option<&Registry>) -> Vec<FlowIssue>
             "the first retry waits at least 1000 ms",
         ));
     } else if retry.max_attempts >= 4
-        && (1..=3).map(|a| retry.interval(a, 0.0)).sum::<std::time::Duration>()
+        && (1..=3)
+            .map(|a| retry.interval(a, 0.0))
+            .sum::<std::time::Duration>()
             < std::time::Duration::from_secs(10)
     {
         // Targets are not hammered: one record gets at most 3 attempts in its first 10 s.
@@ -279,12 +281,28 @@ mod tests {
         let retry = |r: serde_json::Value| {
             issues(json!({"target": {"connection": "a", "operation": "write", "retry": r}}))
         };
-        assert!(retry(json!({"max_attempts": 4, "initial_interval_ms": 2000, "max_interval_ms": 30000})).is_empty());
-        assert!(retry(json!({"max_attempts": 3, "initial_interval_ms": 1000, "max_interval_ms": 2000})).is_empty());
-        let fast = retry(json!({"max_attempts": 3, "initial_interval_ms": 200, "max_interval_ms": 2000}));
-        assert!(fast[0].contains("target.retry.initial_interval_ms") && fast[0].contains("1000 ms"), "{fast:?}");
-        let hammering = retry(json!({"max_attempts": 5, "initial_interval_ms": 1000, "max_interval_ms": 2000}));
-        assert!(hammering[0].contains("4th attempt within 10 s"), "{hammering:?}");
+        assert!(
+            retry(
+                json!({"max_attempts": 4, "initial_interval_ms": 2000, "max_interval_ms": 30000})
+            )
+            .is_empty()
+        );
+        assert!(
+            retry(json!({"max_attempts": 3, "initial_interval_ms": 1000, "max_interval_ms": 2000}))
+                .is_empty()
+        );
+        let fast =
+            retry(json!({"max_attempts": 3, "initial_interval_ms": 200, "max_interval_ms": 2000}));
+        assert!(
+            fast[0].contains("target.retry.initial_interval_ms") && fast[0].contains("1000 ms"),
+            "{fast:?}"
+        );
+        let hammering =
+            retry(json!({"max_attempts": 5, "initial_interval_ms": 1000, "max_interval_ms": 2000}));
+        assert!(
+            hammering[0].contains("4th attempt within 10 s"),
+            "{hammering:?}"
+        );
     }
 
     #[test]

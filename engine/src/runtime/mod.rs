@@ -122,6 +122,8 @@ pub struct Runtime {
     pub worker_id: String,
     shutdown: watch::Receiver<bool>,
     shutdown_tx: watch::Sender<bool>,
+    /// Runs executing in this process; shutdown waits for it to reach 0.
+    in_flight: watch::Sender<usize>,
 }
 
 impl Runtime {
@@ -157,6 +159,7 @@ impl Runtime {
             worker_id: unique_worker_id(),
             shutdown,
             shutdown_tx,
+            in_flight: watch::channel(0).0,
         }))
     }
 
@@ -267,6 +270,30 @@ impl Runtime {
         let texts: Vec<String> = inputs.into_iter().map(|(_, text)| text).collect();
         let run_id = self.trigger(flow_id, "replay", &texts).await?;
         Ok(Some((run_id, texts.len())))
+    }
+
+    /// [`Runtime::execute_run`] on a task of its own, so that apalis dropping the job's future
+    /// at shutdown does not cut a run short: it still finishes what it read and gives the rest
+    /// back. [`Runtime::drained`] waits for these.
+    pub async fn execute_run_detached(
+        self: &Arc<Self>,
+        run_id: RunId,
+    ) -> Result<Option<RunSummary>, RuntimeError> {
+        self.in_flight.send_modify(|n| *n += 1);
+        let rt = self.clone();
+        let task = tokio::spawn(async move {
+            let result = rt.execute_run(run_id).await;
+            rt.in_flight.send_modify(|n| *n -= 1);
+            result
+        });
+        task.await
+            .unwrap_or_else(|e| Err(RuntimeError::InvalidFlow(format!("run task stopped: {e}"))))
+    }
+
+    /// Resolves when no run executes in this process.
+    pub async fn drained(&self) {
+        let mut rx = self.in_flight.subscribe();
+        let _ = rx.wait_for(|n| *n == 0).await;
     }
 
     /// Executes (or resumes) a queued run if this worker can claim it; the job handler.

@@ -10,7 +10,7 @@ use super::{JobQueue, RunFlow, Runtime};
 /// The job handler: thin, and never an error. apalis retries failed jobs at once without
 /// backoff; recovery is ours (leases, reaper), so failures are logged and the job is done.
 async fn handle(job: RunFlow, rt: Data<Arc<Runtime>>) -> Result<(), BoxDynError> {
-    match rt.execute_run(job.run_id).await {
+    match rt.execute_run_detached(job.run_id).await {
         Ok(Some(summary)) => info!(
             run_id = summary.run_id,
             status = summary.status.as_str(),
