@@ -47,12 +47,15 @@ async fn webhooks_start_runs_once_and_replay_resolves_the_error_queue() {
     let db = format!("sqlite://{}", dir.path().join("ferry.db").display());
     let flows = dir.path().join("flows");
     std::fs::create_dir(&flows).unwrap();
-    support::write_flow(
+    let flow = support::write_flow(
         &flows,
         "hooked",
         &mock_url,
         json!({"type": "webhook", "secret": "${HOOK_SECRET}", "max_body_kib": 1}),
     );
+    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&flow).unwrap()).unwrap();
+    doc["alerts"] = json!({"channels": [{"type": "webhook", "url": format!("{mock_url}/alerts"), "on": "failure"}]});
+    std::fs::write(&flow, doc.to_string()).unwrap();
     let port = support::free_port();
     let url = format!("http://127.0.0.1:{port}");
     let log = dir.path().join("serve.log");
@@ -108,6 +111,28 @@ async fn webhooks_start_runs_once_and_replay_resolves_the_error_queue() {
     let run = support::wait_finished(&db, run_id, Duration::from_secs(60)).await;
     assert_eq!(run.status.as_str(), "failed", "13 is refused by the target");
     assert_eq!((run.counts.created, run.counts.failed), (2, 1));
+
+    // The failure alert reaches the flow's webhook channel, naming the refused record.
+    let mut alert = None;
+    for _ in 0..100 {
+        alert = mock.state.lock().unwrap().alerts.first().cloned();
+        if alert.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let alert = alert.expect("a failure alert");
+    assert_eq!(alert["kind"], "failure");
+    assert_eq!(alert["flow"]["id"], "hooked");
+    assert_eq!(alert["run"]["id"], run_id);
+    assert_eq!(alert["failed"], 1);
+    assert_eq!(alert["first_errors"][0]["key"], "13");
+    assert!(
+        alert["run"]["url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/runs/{run_id}"))
+    );
 
     // The same delivery again: acknowledged, ignored.
     let again = post(body.clone(), sign("s3cret", &body), "delivery-1")

@@ -27,6 +27,8 @@ pub struct Target {
     pub refuse: HashSet<String>,
     /// Records received by webhook-triggered or replayed runs, in arrival order.
     pub received: Vec<Value>,
+    /// Alert webhooks Ferry posted to `/alerts`.
+    pub alerts: Vec<Value>,
 }
 
 /// The mock and a counter of answered writes, watched by tests that act right after an answer.
@@ -95,6 +97,11 @@ async fn create(State(mock): State<Mock>, axum::Json(body): axum::Json<Value>) -
         .into_response()
 }
 
+async fn alert(State(mock): State<Mock>, axum::Json(body): axum::Json<Value>) -> StatusCode {
+    mock.state.lock().unwrap().alerts.push(body);
+    StatusCode::NO_CONTENT
+}
+
 async fn lookup(State(mock): State<Mock>, UrlPath(key): UrlPath<String>) -> Response {
     if mock.state.lock().unwrap().effects.contains_key(&key) {
         axum::Json(json!({"id": format!("T-{key}")})).into_response()
@@ -116,6 +123,7 @@ pub async fn start(orders: usize) -> (Mock, String) {
         .route("/orders", get(list_orders))
         .route("/sink", post(create))
         .route("/sink/{key}", get(lookup))
+        .route("/alerts", post(alert))
         .with_state(mock.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
