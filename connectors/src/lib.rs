@@ -10,6 +10,7 @@
 //!
 //! The binary registers the connectors explicitly with [`registry`].
 
+pub mod eaccounting;
 pub mod exact_online;
 pub mod file;
 pub mod http;
@@ -24,10 +25,11 @@ pub mod woocommerce;
 
 use ferry_engine::connector::Registry;
 
-/// Every connector of this crate, registered by kind (`exact_online`, `file`, `http`,
+/// Every connector of this crate, registered by kind (`eaccounting`, `exact_online`, `file`, `http`,
 /// `shopify`, `woocommerce`).
 pub fn registry() -> Registry {
     Registry::default()
+        .with(eaccounting::EAccounting)
         .with(exact_online::ExactOnline)
         .with(file::File)
         .with(http::Http)
@@ -76,7 +78,14 @@ mod tests {
         let registry = registry();
         assert_eq!(
             registry.kinds().collect::<Vec<_>>(),
-            ["exact_online", "file", "http", "shopify", "woocommerce"]
+            [
+                "eaccounting",
+                "exact_online",
+                "file",
+                "http",
+                "shopify",
+                "woocommerce"
+            ]
         );
         for kind in ["file", "http"] {
             let spec = registry
