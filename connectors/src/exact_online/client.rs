@@ -30,6 +30,7 @@ pub(crate) struct ExactApi {
     pub(crate) client: Arc<HttpClient>,
     /// `api/v1/<division>`.
     pub(crate) division_path: String,
+    limit: Arc<MinutelyLimit>,
     clock: Arc<dyn WallClock>,
 }
 
@@ -63,12 +64,14 @@ pub(crate) fn build(
         timeout_ms: config.timeout_ms,
         health_path: None,
     };
+    let limit = Arc::new(MinutelyLimit::new(clock.clone()));
     let client = HttpClient::new(&http_config, http)?
         .with_token_source(Arc::new(session))
-        .with_throttle(Arc::new(MinutelyLimit::new(clock.clone())));
+        .with_throttle(limit.clone());
     Ok(ExactApi {
         client: Arc::new(client),
         division_path: format!("api/v1/{}", config.division),
+        limit,
         clock,
     })
 }
@@ -104,6 +107,16 @@ impl ExactApi {
                 .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
         }
         let shown = format!("{method} {}", self.client.shown(&url));
+        // A call now would only collect a 429.
+        if let Some(wait) = self.limit.daily_wait() {
+            return Err(ConnectorError::RateLimited {
+                retry_after: Some(wait),
+                message: format!(
+                    "{shown}: not sent, Exact Online's daily API limit is used up (X-RateLimit-Remaining: 0)"
+                ),
+                status: None,
+            });
+        }
         let body =
             body.map(serde_json::to_vec)
                 .transpose()

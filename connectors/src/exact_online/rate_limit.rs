@@ -6,8 +6,9 @@
 //! - `X-RateLimit-Remaining` / `X-RateLimit-Reset`: the same for the daily limit.
 //!
 //! When no call is left in the minute, requests wait until the reset instead of collecting
-//! 429s. The daily limit is not waited for (that can be hours): its 429 becomes
-//! `RateLimited` with the wait until `X-RateLimit-Reset`, and the engine reschedules.
+//! 429s. The daily limit is not waited for (that can be hours): once Exact says no call is
+//! left today, requests fail at once with `RateLimited` until `X-RateLimit-Reset`
+//! ([`MinutelyLimit::daily_wait`]), and a 429 does the same; the engine reschedules.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -39,10 +40,12 @@ struct Window {
     reset: Option<Duration>,
 }
 
-/// The per-minute window of one connection.
+/// The per-minute window of one connection, and the end of the day window when Exact said
+/// no call is left today.
 #[derive(Debug)]
 pub(crate) struct MinutelyLimit {
     window: Mutex<Window>,
+    day_exhausted_until: Mutex<Option<Duration>>,
     clock: Arc<dyn WallClock>,
 }
 
@@ -50,8 +53,22 @@ impl MinutelyLimit {
     pub(crate) fn new(clock: Arc<dyn WallClock>) -> Self {
         MinutelyLimit {
             window: Mutex::new(Window::default()),
+            day_exhausted_until: Mutex::new(None),
             clock,
         }
+    }
+
+    /// How long until the daily limit opens again, when Exact said it is used up.
+    pub(crate) fn daily_wait(&self) -> Option<Duration> {
+        let until = (*self.day_lock())?;
+        let now = self.clock.unix_now();
+        (until > now).then(|| until - now)
+    }
+
+    fn day_lock(&self) -> std::sync::MutexGuard<'_, Option<Duration>> {
+        self.day_exhausted_until
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// Counts one call if the minute has room; otherwise says how long until it ends.
@@ -92,6 +109,13 @@ impl Throttle for MinutelyLimit {
     }
 
     fn after_response(&self, _status: StatusCode, headers: &HeaderMap) {
+        if let Some(daily) = number(headers, DAILY_REMAINING) {
+            *self.day_lock() = if daily == 0 {
+                number(headers, DAILY_RESET).map(Duration::from_millis)
+            } else {
+                None
+            };
+        }
         let remaining = number(headers, MINUTELY_REMAINING);
         let reset = number(headers, MINUTELY_RESET).map(Duration::from_millis);
         if remaining.is_none() && reset.is_none() {
@@ -158,6 +182,24 @@ mod tests {
         assert_eq!(limit.try_take(), Err(Duration::from_secs(1)));
         clock.advance(Duration::from_secs(1));
         limit.try_take().unwrap();
+    }
+
+    #[test]
+    fn a_used_up_day_is_reported_until_its_reset() {
+        let clock = Arc::new(ManualWallClock::default());
+        let limit = MinutelyLimit::new(clock.clone());
+        assert_eq!(limit.daily_wait(), None);
+        let reset = clock.unix_now() + Duration::from_secs(7200);
+        limit.after_response(
+            StatusCode::OK,
+            &headers(&[
+                (DAILY_REMAINING, "0".into()),
+                (DAILY_RESET, reset.as_millis().to_string()),
+            ]),
+        );
+        assert_eq!(limit.daily_wait(), Some(Duration::from_secs(7200)));
+        clock.advance(Duration::from_secs(7200));
+        assert_eq!(limit.daily_wait(), None);
     }
 
     #[test]

@@ -497,14 +497,25 @@ async fn an_exhausted_minute_makes_the_next_request_wait_for_the_reset() {
 }
 
 #[tokio::test]
-async fn a_429_is_rate_limited_until_exacts_reset_with_the_message_kept() {
+async fn a_429_on_the_daily_limit_is_rate_limited_until_its_reset_and_stops_further_calls() {
     let clock = Arc::new(ManualWallClock::default());
-    let c = clock.clone();
+    let received = Arc::new(AtomicUsize::new(0));
+    let (c, r) = (clock.clone(), received.clone());
     let router = Router::new().route(
         &route("system/Divisions"),
         get(move || {
-            let reset = (c.unix_now() + Duration::from_secs(3600)).as_millis().to_string();
+            let n = r.fetch_add(1, Ordering::SeqCst) + 1;
+            let reset = (c.unix_now() + Duration::from_secs(3600))
+                .as_millis()
+                .to_string();
             async move {
+                if n > 1 {
+                    return (
+                        [("x-ratelimit-remaining", "4999".to_string())],
+                        axum::Json(json!({ "d": { "results": [] } })),
+                    )
+                        .into_response();
+                }
                 (
                     StatusCode::TOO_MANY_REQUESTS,
                     [
@@ -514,6 +525,7 @@ async fn a_429_is_rate_limited_until_exacts_reset_with_the_message_kept() {
                     ],
                     axum::Json(json!({ "error": { "code": "", "message": { "lang": "", "value": "API rate limit exceeded" } } })),
                 )
+                    .into_response()
             }
         }),
     );
@@ -525,6 +537,18 @@ async fn a_429_is_rate_limited_until_exacts_reset_with_the_message_kept() {
             if *wait == Duration::from_secs(3600) && message.contains("API rate limit exceeded")),
         "{err:?}"
     );
+    // The day is used up: later calls fail at once, without a request, until the reset.
+    clock.advance(Duration::from_secs(600));
+    let err = conn.health_check().await.unwrap_err();
+    assert!(
+        matches!(&err, ConnectorError::RateLimited { retry_after: Some(wait), status: None, message }
+            if *wait == Duration::from_secs(3000) && message.contains("daily")),
+        "{err:?}"
+    );
+    assert_eq!(received.load(Ordering::SeqCst), 1);
+    clock.advance(Duration::from_secs(3000));
+    conn.health_check().await.unwrap();
+    assert_eq!(received.load(Ordering::SeqCst), 2);
 }
 
 // ---------------------------------------------------------------------------------------------
