@@ -322,6 +322,79 @@ mod tests {
         );
     }
 
+    /// A token endpoint that fails with 503 once, then answers RFC-style (numeric
+    /// `expires_in`, no new refresh token).
+    async fn flaky_token_endpoint() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+        use axum::routing::post;
+        let calls: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+        let seen = calls.clone();
+        let app = axum::Router::new().route(
+            "/token",
+            post(move |body: String| {
+                let seen = seen.clone();
+                async move {
+                    let n = {
+                        let mut seen = seen.lock().unwrap();
+                        seen.push(body);
+                        seen.len()
+                    };
+                    if n == 1 {
+                        return (StatusCode::SERVICE_UNAVAILABLE, "busy".to_string());
+                    }
+                    (
+                        StatusCode::OK,
+                        format!(
+                            r#"{{"access_token":"at-{n}","token_type":"Bearer","expires_in":3600}}"#
+                        ),
+                    )
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (format!("http://{addr}/token"), calls)
+    }
+
+    #[tokio::test]
+    async fn a_failing_token_endpoint_is_retryable_and_a_kept_refresh_token_is_reused() {
+        use crate::wall_clock::tests::ManualWallClock;
+        let (token_url, calls) = flaky_token_endpoint().await;
+        let clock = Arc::new(ManualWallClock::default());
+        let session = OAuth2Session::new(
+            OAuth2Config {
+                token_url,
+                client_id: "cid".into(),
+                client_secret: "cs".into(),
+                refresh_token: "rt-original".into(),
+                access_token: None,
+                expires_at: None,
+            },
+            reqwest::Client::new(),
+            Duration::from_secs(5),
+            clock.clone(),
+        );
+        let err = session.token().await.unwrap_err();
+        assert!(
+            matches!(&err, ConnectorError::Transient { status: Some(503), message, .. } if message.contains("refreshing the access token")),
+            "{err:?}"
+        );
+        assert_eq!(session.token().await.unwrap(), "at-2");
+        // Valid for an hour: no refresh before 59 minutes have passed.
+        clock.advance(Duration::from_secs(3530));
+        assert_eq!(session.token().await.unwrap(), "at-2");
+        clock.advance(Duration::from_secs(20));
+        assert_eq!(session.token().await.unwrap(), "at-3");
+        let calls = calls.lock().unwrap();
+        assert_eq!(calls.len(), 3);
+        assert!(
+            calls
+                .iter()
+                .all(|body| body.contains("refresh_token=rt-original")),
+            "a vendor that does not rotate keeps the first refresh token: {calls:?}"
+        );
+    }
+
     #[test]
     fn refused_refresh_says_to_reconnect_unless_the_client_is_wrong() {
         let err = refused(
