@@ -10,18 +10,27 @@
 //!
 //! The binary registers the connectors explicitly with [`registry`].
 
+pub mod eaccounting;
+pub mod exact_online;
 pub mod file;
 pub mod http;
 mod json_api;
+pub mod oauth2;
 pub mod shopify;
+#[cfg(test)]
+mod test_support;
+mod wall_clock;
 mod webhook;
 pub mod woocommerce;
 
 use ferry_engine::connector::Registry;
 
-/// Every connector of this crate, registered by kind (`file`, `http`, `shopify`, `woocommerce`).
+/// Every connector of this crate, registered by kind (`eaccounting`, `exact_online`, `file`, `http`,
+/// `shopify`, `woocommerce`).
 pub fn registry() -> Registry {
     Registry::default()
+        .with(eaccounting::EAccounting)
+        .with(exact_online::ExactOnline)
         .with(file::File)
         .with(http::Http)
         .with(shopify::Shopify)
@@ -69,7 +78,14 @@ mod tests {
         let registry = registry();
         assert_eq!(
             registry.kinds().collect::<Vec<_>>(),
-            ["file", "http", "shopify", "woocommerce"]
+            [
+                "eaccounting",
+                "exact_online",
+                "file",
+                "http",
+                "shopify",
+                "woocommerce"
+            ]
         );
         for kind in ["file", "http"] {
             let spec = registry

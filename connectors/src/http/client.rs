@@ -36,6 +36,18 @@ pub(crate) trait Throttle: Send + Sync + std::fmt::Debug {
     fn after_response(&self, status: StatusCode, headers: &HeaderMap);
 }
 
+/// Where a connection's bearer token comes from when it changes over time (OAuth2 access
+/// tokens, [`crate::oauth2`]). The client asks for it before every request and tells it when
+/// the API refused it (401), then sends the request once more with the token it gets back.
+#[async_trait]
+pub(crate) trait TokenSource: Send + Sync + std::fmt::Debug {
+    /// The token to send now (refreshed first if it is about to expire).
+    async fn token(&self) -> Result<String, ConnectorError>;
+    /// `token` was refused: a token to try instead (refreshed, or already replaced by another
+    /// request).
+    async fn rejected(&self, token: &str) -> Result<String, ConnectorError>;
+}
+
 /// Query parameters that carry credentials; their values stay out of debug output.
 #[derive(Clone, Default)]
 struct SecretQuery(Vec<(String, String)>);
@@ -60,6 +72,7 @@ pub(crate) struct HttpClient {
     secret_query: SecretQuery,
     timeout: Duration,
     throttle: Option<Arc<dyn Throttle>>,
+    tokens: Option<Arc<dyn TokenSource>>,
 }
 
 impl HttpClient {
@@ -130,6 +143,7 @@ impl HttpClient {
             secret_query,
             timeout: Duration::from_millis(config.timeout_ms),
             throttle: None,
+            tokens: None,
         })
     }
 
@@ -143,6 +157,13 @@ impl HttpClient {
     /// Puts `throttle` in front of every request of this client.
     pub(crate) fn with_throttle(mut self, throttle: Arc<dyn Throttle>) -> Self {
         self.throttle = Some(throttle);
+        self
+    }
+
+    /// Sends `Authorization: Bearer <token>` from `tokens` on every request, and retries a
+    /// request refused with 401 once with the token `tokens` gives after the refusal.
+    pub(crate) fn with_token_source(mut self, tokens: Arc<dyn TokenSource>) -> Self {
+        self.tokens = Some(tokens);
         self
     }
 
@@ -200,12 +221,34 @@ impl HttpClient {
     }
 
     /// Sends one request with the configured headers, credentials and timeout. `json` is a
-    /// serialized JSON body. Any status is returned; only transport failures are errors.
+    /// serialized JSON body. Any status is returned; only transport failures are errors. With a
+    /// token source, a 401 is retried once with the token it gives after the refusal.
     pub(crate) async fn send(
         &self,
         method: Method,
         url: Url,
         json: Option<Vec<u8>>,
+    ) -> Result<Response, ConnectorError> {
+        let Some(tokens) = &self.tokens else {
+            return self.send_once(method, url, json, None).await;
+        };
+        let token = tokens.token().await?;
+        let response = self
+            .send_once(method.clone(), url.clone(), json.clone(), Some(&token))
+            .await?;
+        if response.status != StatusCode::UNAUTHORIZED {
+            return Ok(response);
+        }
+        let fresh = tokens.rejected(&token).await?;
+        self.send_once(method, url, json, Some(&fresh)).await
+    }
+
+    async fn send_once(
+        &self,
+        method: Method,
+        url: Url,
+        json: Option<Vec<u8>>,
+        bearer: Option<&str>,
     ) -> Result<Response, ConnectorError> {
         let shown = format!("{method} {}", self.shown(&url));
         let mut url = url;
@@ -222,6 +265,9 @@ impl HttpClient {
             Auth::Basic { username, password } => request.basic_auth(username, Some(password)),
             Auth::None | Auth::ApiKey { .. } => request,
         };
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
         if let Some(json) = json {
             request = request
                 .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))

@@ -1,0 +1,267 @@
+//! The write operations: `create_sales_order`, `create_account`, `create_contact` and
+//! `upsert_item`, one record per request, acked with Exact's id (a GUID); and `lookup` by
+//! business key for each, which the engine asks after a crash left a send unanswered.
+//!
+//! A record with a target id in the ledger (`WriteAction::Update`) is updated with a PUT on
+//! `Entity(guid'…')`; Exact answers 204 without a body. Sales order lines are not updated
+//! that way (Exact takes them only on creation), so they are left out of the PUT.
+
+use ferry_engine::connector::{ConnectorError, Lookup, WriteAck, WriteAction, WriteRecord};
+use reqwest::Method;
+use serde_json::{Map, Value};
+
+use super::KIND;
+use super::client::{ExactApi, odata_string};
+use super::config::WriteParams;
+use crate::json_api::{bad_record, within};
+
+/// A write operation: its entity set, id field, and the field its business key is in.
+pub(crate) struct WriteOp {
+    pub(crate) name: &'static str,
+    pub(crate) entity: &'static str,
+    pub(crate) id_field: &'static str,
+    /// Lines sent on creation only.
+    lines: Option<&'static str>,
+}
+
+/// Every write operation.
+pub(crate) const WRITE_OPS: &[WriteOp] = &[
+    WriteOp {
+        name: "create_sales_order",
+        entity: "salesorder/SalesOrders",
+        id_field: "OrderID",
+        lines: Some("SalesOrderLines"),
+    },
+    WriteOp {
+        name: "create_account",
+        entity: "crm/Accounts",
+        id_field: "ID",
+        lines: None,
+    },
+    WriteOp {
+        name: "create_contact",
+        entity: "crm/Contacts",
+        id_field: "ID",
+        lines: None,
+    },
+    WriteOp {
+        name: "upsert_item",
+        entity: "logistics/Items",
+        id_field: "ID",
+        lines: None,
+    },
+];
+
+fn write_op(name: &str) -> Result<&'static WriteOp, ConnectorError> {
+    WRITE_OPS
+        .iter()
+        .find(|op| op.name == name)
+        .ok_or_else(|| super::unknown_operation(name))
+}
+
+/// Sends `records` with `operation`, one request each.
+pub(crate) async fn write(
+    api: &ExactApi,
+    operation: &str,
+    params: &Value,
+    records: &[WriteRecord],
+) -> Result<Vec<Result<WriteAck, ConnectorError>>, ConnectorError> {
+    let op = write_op(operation)?;
+    let _: WriteParams = crate::parse_params(KIND, operation, params)?;
+    let mut results = Vec::with_capacity(records.len());
+    for record in records {
+        let result = write_one(api, op, record)
+            .await
+            .map_err(|e| within(e, &format!("record `{}`", record.key)));
+        results.push(result);
+    }
+    Ok(results)
+}
+
+async fn write_one(
+    api: &ExactApi,
+    op: &WriteOp,
+    record: &WriteRecord,
+) -> Result<WriteAck, ConnectorError> {
+    let Value::Object(fields) = &record.payload else {
+        return Err(bad_record(
+            &record.key,
+            "the payload must be an object of Exact fields",
+        ));
+    };
+    check(op, &record.key, fields)?;
+    let target = match &record.action {
+        WriteAction::Update { target_id } => Some(target_id.clone()),
+        // Items are matched by code so a second run updates instead of failing on a duplicate.
+        WriteAction::Create if op.name == "upsert_item" => {
+            let code = fields.get("Code").and_then(Value::as_str).unwrap_or("");
+            find(api, op, "Code", code).await?
+        }
+        WriteAction::Create => None,
+    };
+    match target {
+        Some(id) => {
+            let mut fields = fields.clone();
+            fields.remove(op.id_field);
+            if let Some(lines) = op.lines {
+                fields.remove(lines);
+            }
+            let path = format!("{}(guid{})", api.path(op.entity), odata_string(&id));
+            let (mut ack, _) = api
+                .request(Method::PUT, &path, &[], Some(&Value::Object(fields)))
+                .await?;
+            ack.target_id = Some(id);
+            Ok(ack)
+        }
+        None => {
+            let mut fields = fields.clone();
+            if op.name == "create_account" {
+                // `C`: customer. Without a status Exact makes a plain relation that the sales
+                // screens do not list.
+                fields
+                    .entry("Status")
+                    .or_insert_with(|| Value::String("C".into()));
+            }
+            let (mut ack, answer) = api
+                .request(
+                    Method::POST,
+                    &api.path(op.entity),
+                    &[],
+                    Some(&Value::Object(fields)),
+                )
+                .await?;
+            ack.target_id = answer["d"][op.id_field].as_str().map(str::to_string);
+            if ack.target_id.is_none() {
+                return Err(ConnectorError::Permanent {
+                    message: format!(
+                        "Exact accepted the record but its answer has no `d.{}`",
+                        op.id_field
+                    ),
+                    status: ack.status,
+                    body: ack.body,
+                });
+            }
+            Ok(ack)
+        }
+    }
+}
+
+/// What Exact refuses anyway, caught before sending and named by field.
+fn check(op: &WriteOp, key: &str, fields: &Map<String, Value>) -> Result<(), ConnectorError> {
+    let text = |name: &str| {
+        fields
+            .get(name)
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.trim().is_empty())
+    };
+    match op.name {
+        "create_sales_order" => {
+            if !text("OrderedBy") {
+                return Err(bad_record(
+                    key,
+                    "field `OrderedBy` (the customer's account ID) is required",
+                ));
+            }
+            let lines = fields.get("SalesOrderLines").and_then(Value::as_array);
+            let Some(lines) = lines.filter(|l| !l.is_empty()) else {
+                return Err(bad_record(
+                    key,
+                    "field `SalesOrderLines` must be a non-empty list",
+                ));
+            };
+            for (i, line) in lines.iter().enumerate() {
+                if line["Item"].as_str().is_none_or(|s| s.trim().is_empty()) {
+                    return Err(bad_record(
+                        key,
+                        format!("`SalesOrderLines[{i}].Item` (the item's ID) is required"),
+                    ));
+                }
+                if !line["Quantity"].is_number() {
+                    return Err(bad_record(
+                        key,
+                        format!("`SalesOrderLines[{i}].Quantity` must be a number"),
+                    ));
+                }
+            }
+        }
+        "create_account" if !text("Name") => {
+            return Err(bad_record(key, "field `Name` is required"));
+        }
+        "create_contact" if !text("LastName") && !text("FirstName") => {
+            return Err(bad_record(
+                key,
+                "field `LastName` or `FirstName` is required",
+            ));
+        }
+        "create_contact" if !text("Account") => {
+            return Err(bad_record(
+                key,
+                "field `Account` (the account ID the contact belongs to) is required",
+            ));
+        }
+        "upsert_item" if !text("Code") || !text("Description") => {
+            return Err(bad_record(
+                key,
+                "fields `Code` and `Description` are required",
+            ));
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The id of the entity whose `field` equals `value`, if any.
+async fn find(
+    api: &ExactApi,
+    op: &WriteOp,
+    field: &str,
+    value: &str,
+) -> Result<Option<String>, ConnectorError> {
+    if value.trim().is_empty() {
+        return Ok(None);
+    }
+    let answer = api
+        .get(
+            &api.path(op.entity),
+            &[
+                (
+                    "$filter",
+                    format!("{field} eq {}", odata_string(value.trim_end())),
+                ),
+                ("$select", op.id_field.to_string()),
+                ("$top", "1".into()),
+            ],
+        )
+        .await?;
+    let first = &answer["d"]["results"][0][op.id_field];
+    Ok(first.as_str().map(str::to_string))
+}
+
+/// Finds what `operation` made for business key `key`: a sales order by `YourRef`, an account
+/// by email (a key with `@`) or code, a contact by email, an item by code.
+pub(crate) async fn lookup(
+    api: &ExactApi,
+    operation: &str,
+    key: &str,
+) -> Result<Lookup, ConnectorError> {
+    let op = write_op(operation)?;
+    let found = match op.name {
+        "create_sales_order" => find(api, op, "YourRef", key).await?,
+        "create_account" if key.contains('@') => find(api, op, "Email", key).await?,
+        // Exact keeps numeric account codes right-aligned in 18 characters.
+        "create_account" if key.trim().chars().all(|c| c.is_ascii_digit()) => {
+            find(api, op, "Code", &format!("{:>18}", key.trim())).await?
+        }
+        "create_account" => find(api, op, "Code", key).await?,
+        "create_contact" => find(api, op, "Email", key).await?,
+        _ => find(api, op, "Code", key).await?,
+    };
+    Ok(match found {
+        Some(id) => Lookup::Found(WriteAck {
+            status: Some(200),
+            body: None,
+            target_id: Some(id),
+        }),
+        None => Lookup::Absent,
+    })
+}

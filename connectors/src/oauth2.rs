@@ -1,0 +1,419 @@
+//! OAuth2 access tokens from a refresh token, shared by the connectors of systems that use the
+//! authorization-code flow (Exact Online, Visma eAccounting).
+//!
+//! An [`OAuth2Session`] belongs to one connection and hands out its access token
+//! ([`TokenSource`]) to every request of it:
+//!
+//! - the token is refreshed **ahead** of its expiry, when less than [`REFRESH_MARGIN`] is
+//!   left (Exact's tokens live 10 minutes), so requests do not collect 401s;
+//! - a 401 on a request refreshes once and the request is sent again (the token may have been
+//!   revoked early); a second 401 is the vendor's `Auth` answer;
+//! - the state sits behind one async mutex: eight concurrent requests that find the token
+//!   stale cause one refresh, the others wait for it and use its result;
+//! - vendors that rotate refresh tokens (Exact returns a new one with every refresh and
+//!   invalidates the old one) get the new one used for the next refresh.
+//!
+//! Not done yet: the rotated refresh token lives in memory for the connection's life only.
+//! Ferry does not write it back to the stored connection, so after a restart the connection
+//! starts from the refresh token it was configured with — which Exact has invalidated by then
+//! if a refresh happened. The refresh then fails with an `Auth` error that says to reconnect.
+//! Persisting it needs a secret-store write path from connectors, which the connector API
+//! does not offer yet.
+//!
+//! A refused refresh token (`invalid_grant`: expired, revoked or already rotated) is an
+//! [`ConnectorError::Auth`] that tells the user to reconnect the connection.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use ferry_engine::connector::ConnectorError;
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
+use serde_json::Value;
+
+use crate::http::client::TokenSource;
+use crate::http::status::{classify, excerpt};
+use crate::wall_clock::WallClock;
+
+/// A token with less than this left is refreshed before it is used.
+pub(crate) const REFRESH_MARGIN: Duration = Duration::from_secs(60);
+
+/// Lifetime assumed when the token endpoint does not say (`expires_in` absent).
+const DEFAULT_LIFETIME: Duration = Duration::from_secs(600);
+
+/// Where and how to refresh a connection's access token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OAuth2Config {
+    /// The token endpoint (Exact: `https://start.exactonline.nl/api/oauth2/token`).
+    pub token_url: String,
+    /// The app's client id.
+    pub client_id: String,
+    /// The app's client secret.
+    pub client_secret: String,
+    /// The refresh token obtained when the user authorized the app.
+    pub refresh_token: String,
+    /// An access token still valid, if one is known; otherwise the first request refreshes.
+    pub access_token: Option<String>,
+    /// When `access_token` expires, in seconds since 1970-01-01 UTC. Unknown: the token is
+    /// used until the vendor refuses it.
+    pub expires_at: Option<u64>,
+}
+
+/// Secrets stay out of logs.
+impl fmt::Debug for OAuth2Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OAuth2Config")
+            .field("token_url", &self.token_url)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"***")
+            .field("refresh_token", &"***")
+            .field("access_token", &self.access_token.as_ref().map(|_| "***"))
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+impl OAuth2Config {
+    /// Checks that the required fields are there. `what` names the connector for messages.
+    pub(crate) fn check(&self, what: &str) -> Result<(), ConnectorError> {
+        let url = url::Url::parse(self.token_url.trim()).map_err(|e| {
+            ConnectorError::Config(format!(
+                "`{what}` token URL {:?} is not a URL: {e}",
+                self.token_url
+            ))
+        })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(ConnectorError::Config(format!(
+                "`{what}` token URL {:?} must be http or https",
+                self.token_url
+            )));
+        }
+        for (name, value) in [
+            ("client_id", &self.client_id),
+            ("client_secret", &self.client_secret),
+            ("refresh_token", &self.refresh_token),
+        ] {
+            if value.trim().is_empty() {
+                return Err(ConnectorError::Config(format!(
+                    "`{what}` connection: `{name}` is required; connect the app to get a refresh token"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The mutable part: the current tokens.
+#[derive(Debug)]
+struct Tokens {
+    access_token: Option<String>,
+    /// Since the Unix epoch.
+    expires_at: Option<Duration>,
+    refresh_token: String,
+}
+
+/// A connection's OAuth2 tokens, refreshed when needed; see the module docs.
+pub(crate) struct OAuth2Session {
+    config: OAuth2Config,
+    http: reqwest::Client,
+    timeout: Duration,
+    clock: Arc<dyn WallClock>,
+    /// An async mutex: it is held across the refresh request so concurrent callers wait for
+    /// one refresh instead of each starting their own.
+    tokens: tokio::sync::Mutex<Tokens>,
+}
+
+impl fmt::Debug for OAuth2Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OAuth2Session")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OAuth2Session {
+    /// A session starting from `config`'s tokens. No I/O.
+    pub(crate) fn new(
+        config: OAuth2Config,
+        http: reqwest::Client,
+        timeout: Duration,
+        clock: Arc<dyn WallClock>,
+    ) -> Self {
+        let tokens = Tokens {
+            access_token: config.access_token.clone().filter(|t| !t.trim().is_empty()),
+            expires_at: config.expires_at.map(Duration::from_secs),
+            refresh_token: config.refresh_token.clone(),
+        };
+        OAuth2Session {
+            config,
+            http,
+            timeout,
+            clock,
+            tokens: tokio::sync::Mutex::new(tokens),
+        }
+    }
+
+    /// Whether `tokens` holds an access token that is not about to expire.
+    fn usable(&self, tokens: &Tokens) -> Option<String> {
+        let token = tokens.access_token.clone()?;
+        match tokens.expires_at {
+            Some(at) if at.saturating_sub(self.clock.unix_now()) < REFRESH_MARGIN => None,
+            _ => Some(token),
+        }
+    }
+
+    /// Asks the token endpoint for a new access token and keeps the answer in `tokens`.
+    async fn refresh(&self, tokens: &mut Tokens) -> Result<String, ConnectorError> {
+        let shown = format!("POST {}", self.config.token_url.trim());
+        let form = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("grant_type", "refresh_token")
+            .append_pair("refresh_token", &tokens.refresh_token)
+            .append_pair("client_id", &self.config.client_id)
+            .append_pair("client_secret", &self.config.client_secret)
+            .finish();
+        let response = self
+            .http
+            .post(self.config.token_url.trim())
+            .header(ACCEPT, HeaderValue::from_static("application/json"))
+            .header(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/x-www-form-urlencoded"),
+            )
+            .body(form)
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(|e| transport_error(&shown, e))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| transport_error(&shown, e))?;
+        if matches!(status, StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED) {
+            return Err(refused(&shown, status, &body));
+        }
+        classify(status, &headers, &body, SystemTime::now()).map_err(|e| {
+            crate::json_api::within(e, &format!("refreshing the access token: {shown}"))
+        })?;
+        let answer: Value =
+            serde_json::from_slice(&body).map_err(|e| ConnectorError::Permanent {
+                message: format!("{shown}: the token answer is not JSON: {e}"),
+                status: Some(status.as_u16()),
+                body: Some(excerpt(&body)),
+            })?;
+        let Some(access_token) = answer["access_token"].as_str().filter(|t| !t.is_empty()) else {
+            return Err(ConnectorError::Permanent {
+                message: format!("{shown}: the token answer has no `access_token`"),
+                status: Some(status.as_u16()),
+                body: None,
+            });
+        };
+        // Exact sends `expires_in` as a string ("600"); the RFC says a number.
+        let lifetime = match &answer["expires_in"] {
+            Value::Number(n) => n.as_u64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+        .map(Duration::from_secs)
+        .unwrap_or(DEFAULT_LIFETIME);
+        tokens.access_token = Some(access_token.to_string());
+        tokens.expires_at = Some(self.clock.unix_now() + lifetime);
+        if let Some(rotated) = answer["refresh_token"].as_str().filter(|t| !t.is_empty()) {
+            tokens.refresh_token = rotated.to_string();
+        }
+        tracing::debug!(token_url = %self.config.token_url, "OAuth2 access token refreshed.");
+        Ok(access_token.to_string())
+    }
+}
+
+#[async_trait]
+impl TokenSource for OAuth2Session {
+    async fn token(&self) -> Result<String, ConnectorError> {
+        let mut tokens = self.tokens.lock().await;
+        if let Some(token) = self.usable(&tokens) {
+            return Ok(token);
+        }
+        self.refresh(&mut tokens).await
+    }
+
+    async fn rejected(&self, token: &str) -> Result<String, ConnectorError> {
+        let mut tokens = self.tokens.lock().await;
+        // Another request already replaced the refused token: use the new one.
+        if let Some(current) = tokens.access_token.as_deref()
+            && current != token
+        {
+            return Ok(current.to_string());
+        }
+        self.refresh(&mut tokens).await
+    }
+}
+
+/// The token endpoint refused the refresh (400/401): the user has to connect the app again,
+/// except when the app's own credentials are wrong.
+fn refused(shown: &str, status: StatusCode, body: &[u8]) -> ConnectorError {
+    let answer: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let code = answer["error"].as_str().unwrap_or("");
+    let description = answer["error_description"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| excerpt(body));
+    let hint = if code == "invalid_client" {
+        "the client id or client secret is wrong; check the app's credentials"
+    } else {
+        "the refresh token was refused (expired, revoked or already used); reconnect the connection to authorize Ferry again"
+    };
+    let code = if code.is_empty() {
+        String::new()
+    } else {
+        format!(" `{code}`")
+    };
+    ConnectorError::Auth(format!(
+        "{shown}: HTTP {}{code}: {hint}{}",
+        status.as_u16(),
+        if description.trim().is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", description.trim())
+        }
+    ))
+}
+
+fn transport_error(shown: &str, error: reqwest::Error) -> ConnectorError {
+    let error = error.without_url();
+    if error.is_connect() {
+        ConnectorError::NotConnected(format!("{shown}: {error}"))
+    } else {
+        ConnectorError::Transient {
+            message: format!("{shown}: {error}"),
+            status: None,
+            body: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_stay_out_of_debug_output() {
+        let config = OAuth2Config {
+            token_url: "https://start.exactonline.nl/api/oauth2/token".into(),
+            client_id: "cid".into(),
+            client_secret: "csecret".into(),
+            refresh_token: "rtoken".into(),
+            access_token: Some("atoken".into()),
+            expires_at: Some(1),
+        };
+        let shown = format!("{config:?}");
+        for secret in ["csecret", "rtoken", "atoken"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(config.check("exact_online").is_ok());
+        let missing = OAuth2Config {
+            refresh_token: " ".into(),
+            ..config
+        };
+        assert!(
+            matches!(missing.check("exact_online"), Err(ConnectorError::Config(m)) if m.contains("refresh_token"))
+        );
+    }
+
+    /// A token endpoint that fails with 503 once, then answers RFC-style (numeric
+    /// `expires_in`, no new refresh token).
+    async fn flaky_token_endpoint() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+        use axum::routing::post;
+        let calls: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+        let seen = calls.clone();
+        let app = axum::Router::new().route(
+            "/token",
+            post(move |body: String| {
+                let seen = seen.clone();
+                async move {
+                    let n = {
+                        let mut seen = seen.lock().unwrap();
+                        seen.push(body);
+                        seen.len()
+                    };
+                    if n == 1 {
+                        return (StatusCode::SERVICE_UNAVAILABLE, "busy".to_string());
+                    }
+                    (
+                        StatusCode::OK,
+                        format!(
+                            r#"{{"access_token":"at-{n}","token_type":"Bearer","expires_in":3600}}"#
+                        ),
+                    )
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (format!("http://{addr}/token"), calls)
+    }
+
+    #[tokio::test]
+    async fn a_failing_token_endpoint_is_retryable_and_a_kept_refresh_token_is_reused() {
+        use crate::wall_clock::tests::ManualWallClock;
+        let (token_url, calls) = flaky_token_endpoint().await;
+        let clock = Arc::new(ManualWallClock::default());
+        let session = OAuth2Session::new(
+            OAuth2Config {
+                token_url,
+                client_id: "cid".into(),
+                client_secret: "cs".into(),
+                refresh_token: "rt-original".into(),
+                access_token: None,
+                expires_at: None,
+            },
+            reqwest::Client::new(),
+            Duration::from_secs(5),
+            clock.clone(),
+        );
+        let err = session.token().await.unwrap_err();
+        assert!(
+            matches!(&err, ConnectorError::Transient { status: Some(503), message, .. } if message.contains("refreshing the access token")),
+            "{err:?}"
+        );
+        assert_eq!(session.token().await.unwrap(), "at-2");
+        // Valid for an hour: no refresh before 59 minutes have passed.
+        clock.advance(Duration::from_secs(3530));
+        assert_eq!(session.token().await.unwrap(), "at-2");
+        clock.advance(Duration::from_secs(20));
+        assert_eq!(session.token().await.unwrap(), "at-3");
+        let calls = calls.lock().unwrap();
+        assert_eq!(calls.len(), 3);
+        assert!(
+            calls
+                .iter()
+                .all(|body| body.contains("refresh_token=rt-original")),
+            "a vendor that does not rotate keeps the first refresh token: {calls:?}"
+        );
+    }
+
+    #[test]
+    fn refused_refresh_says_to_reconnect_unless_the_client_is_wrong() {
+        let err = refused(
+            "POST t",
+            StatusCode::BAD_REQUEST,
+            br#"{"error":"invalid_grant","error_description":"expired"}"#,
+        );
+        assert!(
+            matches!(&err, ConnectorError::Auth(m) if m.contains("reconnect") && m.contains("invalid_grant") && m.contains("expired")),
+            "{err}"
+        );
+        let err = refused(
+            "POST t",
+            StatusCode::UNAUTHORIZED,
+            br#"{"error":"invalid_client"}"#,
+        );
+        assert!(
+            matches!(&err, ConnectorError::Auth(m) if m.contains("client secret")),
+            "{err}"
+        );
+    }
+}
