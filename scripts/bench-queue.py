@@ -86,7 +86,8 @@ def main():
                 rate, enq = measure(a.bin, db, workers, a.runs, d)
                 results.append((f"Postgres, {workers} worker process(es)", rate, enq))
             finally:
-                subprocess.run(["psql", PG, "-qc", f"drop schema {schema} cascade"], check=True)
+                subprocess.run(["psql", PG, "-qc", f"drop schema {schema} cascade"], check=True,
+                           env=dict(os.environ, PGOPTIONS="-c client_min_messages=warning"))
     base = results[0][1]
     print(f"Queue throughput, trivial flow, {a.runs} runs each (enqueue -> finished):")
     for name, rate, enq in results:
