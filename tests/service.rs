@@ -375,3 +375,68 @@ async fn sigterm_gives_the_run_back_and_another_worker_finishes_it() {
         took.as_secs_f64()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_told_to_wait_an_hour_is_parked_and_retried_when_its_time_comes() {
+    let (mock, mock_url) = support::start(20).await;
+    mock.state.lock().unwrap().throttle.insert("7".into());
+    let dir = tempfile::tempdir().unwrap();
+    let db_file = dir.path().join("ferry.db");
+    let db = format!("sqlite://{}", db_file.display());
+    let flows = dir.path().join("flows");
+    std::fs::create_dir(&flows).unwrap();
+    support::write_flow(&flows, "parked", &mock_url, json!({"type": "manual"}));
+    let port = support::free_port();
+    let log = dir.path().join("serve.log");
+    let mut serve = support::spawn_ferry(
+        &db,
+        &[
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--flows",
+            flows.to_str().unwrap(),
+        ],
+        &log,
+    );
+    wait_healthy(&format!("http://127.0.0.1:{port}"), &log).await;
+    let (code, out) = support::ferry(&db, &["trigger", "parked", "--wait"]);
+    // The run ends at once (no hour-long sleep), with record 7 parked in the error queue.
+    assert_eq!(code, 1, "{out}");
+    let (_, failed) = support::ferry(&db, &["failed", "parked"]);
+    assert!(
+        failed.contains("parked: retried automatically at"),
+        "{failed}"
+    );
+    assert!(!mock.effects().contains_key("7"));
+    let sent_first = mock.effects().len();
+
+    // An hour later (moved forward in the database), the service retries it by itself.
+    mock.state.lock().unwrap().throttle.clear();
+    let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
+    sqlx::query("update failed_record set retry_at = '2000-01-01T00:00:00.000Z'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let store = ferry_engine::store::open(&db).await.unwrap();
+    let mut retried = None;
+    for _ in 0..100 {
+        let runs = store.list_runs(Some("parked"), 10).await.unwrap();
+        if let Some(run) = runs.iter().find(|r| r.trigger == "retry") {
+            retried = Some(run.id);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let run_id = retried.expect("a retry run");
+    let run = support::wait_finished(&db, run_id, Duration::from_secs(60)).await;
+    assert_eq!(run.status.as_str(), "succeeded", "{:?}", run.error);
+    // Every record once: those sent at first, and the parked ones (7 and those after the pause).
+    let effects = mock.effects();
+    assert_eq!(effects.len(), 20, "sent at first: {sent_first}");
+    assert!(effects.values().all(|n| *n == 1));
+    let (_, failed) = support::ferry(&db, &["failed", "parked"]);
+    assert!(failed.contains("No failed records"), "{failed}");
+    serve.kill().unwrap();
+    serve.wait().unwrap();
+}

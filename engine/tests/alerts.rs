@@ -178,6 +178,7 @@ fn failed_record(run_id: i64, seq: i64, key: &str, error: &str) -> RecordEntry {
         target_id: None,
         error: Some(error.into()),
         attempts: 1,
+        retry_at: None,
     }
 }
 

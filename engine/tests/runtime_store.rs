@@ -101,6 +101,7 @@ fn entry(run_id: i64, seq: i64, key: &str, outcome: Outcome) -> RecordEntry {
         target_id: (outcome != Outcome::Failed).then(|| format!("T-{key}")),
         error: (outcome == Outcome::Failed).then(|| "rejected: HTTP 422".into()),
         attempts: 1,
+        retry_at: None,
     }
 }
 
@@ -183,6 +184,28 @@ both! {
         assert!(store.failed_records("orders", 10).await.unwrap().is_empty());
         store.clear_intents("orders", "erp/write", &["k3".to_string()]).await.unwrap();
         assert!(store.pending_intents("orders", "erp/write").await.unwrap().is_empty());
+    };
+
+    parked_records_are_handed_out_once_when_due_and_only_a_few_times => |store: Arc<dyn ServiceStore>| async move {
+        let parked = |run, at: &str| RecordEntry { retry_at: Some(at.to_string()), ..entry(run, 0, "k1", Outcome::Failed) };
+        let run = store.create_run(&new_run()).await.unwrap();
+        store.record_outcomes(&[parked(run, T1)], &[]).await.unwrap();
+        let listed = store.failed_records("orders", 10).await.unwrap();
+        assert_eq!((listed[0].retry_at.as_deref(), listed[0].parked_count), (Some(T1), 1));
+        assert!(store.take_due_retries(T0).await.unwrap().is_empty(), "not yet");
+        assert_eq!(store.take_due_retries(T2).await.unwrap(), vec![("orders".to_string(), "k1".to_string())]);
+        assert!(store.take_due_retries(T2).await.unwrap().is_empty(), "handed out once");
+        // Parked again and again: after 5 times it waits for a person.
+        for n in 0..5 {
+            let run = store.create_run(&new_run()).await.unwrap();
+            store.record_outcomes(&[parked(run, T1)], &[]).await.unwrap();
+            let f = &store.failed_records("orders", 10).await.unwrap()[0];
+            assert_eq!(f.retry_at.is_some(), n < 4, "park {}", n + 2);
+        }
+        // A plain failure resets the count.
+        let run = store.create_run(&new_run()).await.unwrap();
+        store.record_outcomes(&[entry(run, 0, "k1", Outcome::Failed)], &[]).await.unwrap();
+        assert_eq!(store.failed_records("orders", 10).await.unwrap()[0].parked_count, 0);
     };
 
     pruning_clears_old_payloads_and_keeps_runs => |store: Arc<dyn ServiceStore>| async move {

@@ -105,6 +105,7 @@ fn record(run_id: i64, seq: i64, key: &str, outcome: Outcome) -> RecordEntry {
         target_id: Some(format!("T-{key}")),
         error: (outcome == Outcome::Failed).then(|| "rejected: 422".into()),
         attempts: 2,
+        retry_at: None,
     }
 }
 

@@ -183,8 +183,12 @@ pub async fn failed(rt: &Runtime, flow: &str, limit: i64) -> anyhow::Result<Exit
         "key", "run", "seq", "failed at"
     );
     for f in &failed {
+        let parked = match &f.retry_at {
+            Some(at) => format!(" [parked: retried automatically at {at}]"),
+            None => String::new(),
+        };
         println!(
-            "{:<20} {:>6} {:>6} {:<24} {}",
+            "{:<20} {:>6} {:>6} {:<24} {}{parked}",
             f.business_key,
             f.run_id,
             f.seq,

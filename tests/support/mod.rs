@@ -25,6 +25,8 @@ pub struct Target {
     pub effects: HashMap<String, u32>,
     /// Keys the target refuses with 422.
     pub refuse: HashSet<String>,
+    /// Keys the target answers 429 with `Retry-After: 3600` (a used-up daily limit).
+    pub throttle: HashSet<String>,
     /// Records received by webhook-triggered or replayed runs, in arrival order.
     pub received: Vec<Value>,
     /// Alert webhooks Ferry posted to `/alerts`.
@@ -72,6 +74,14 @@ async fn list_orders(
 /// had its effect or did not.
 async fn create(State(mock): State<Mock>, axum::Json(body): axum::Json<Value>) -> Response {
     let key = body["external_id"].as_str().unwrap_or_default().to_string();
+    if mock.state.lock().unwrap().throttle.contains(&key) {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("Retry-After", "3600")],
+            axum::Json(json!({"error": "daily limit reached"})),
+        )
+            .into_response();
+    }
     let refused = {
         let mut t = mock.state.lock().unwrap();
         if t.refuse.contains(&key) {

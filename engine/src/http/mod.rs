@@ -203,6 +203,7 @@ async fn failed_records(
     Ok(Json(json!({"failed": failed.iter().map(|f| json!({
         "business_key": f.business_key, "run_id": f.run_id, "seq": f.seq,
         "step_id": f.step_id, "error": f.error, "failed_at": f.failed_at,
+        "retry_at": f.retry_at, "parked_count": f.parked_count,
     })).collect::<Vec<_>>()})))
 }
 

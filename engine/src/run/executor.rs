@@ -145,6 +145,7 @@ impl RunScope {
             target_id: None,
             error: None,
             attempts: 0,
+            retry_at: None,
         }
     }
 
@@ -730,6 +731,9 @@ async fn send_batch(scope: &RunScope, mut batch: Vec<Item>) {
             response_body: body.map(|b| excerpt(b, BODY_EXCERPT)),
             target_id,
             attempts: i64::from(sent.attempts),
+            retry_at: sent
+                .retry_in
+                .map(|d| crate::runtime::stamp(chrono::Utc::now() + d)),
             ..scope.entry(item.seq, item.key, item.input, outcome)
         };
         if scope.log(entry, Some(ledger)).await.is_err() {

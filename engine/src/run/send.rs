@@ -41,6 +41,11 @@ impl RateGate {
         }
     }
 
+    /// How long the gate stays closed from now.
+    fn remaining(&self) -> Duration {
+        self.not_before().saturating_duration_since(Instant::now())
+    }
+
     /// Keeps the gate closed for `wait` from now (never shortens an existing wait).
     fn hold(&self, wait: Duration) {
         let mut at = self
@@ -63,10 +68,17 @@ pub(crate) struct Sender {
     pub(crate) gate: RateGate,
 }
 
+/// Waits longer than this are not slept in the worker: the record is parked (failed, with the
+/// time it is retried automatically) and the run goes on.
+pub(crate) const PARK_AFTER: Duration = Duration::from_secs(60);
+
 /// One record's final answer and how many attempts it took.
 pub(crate) struct Sent {
     pub(crate) result: Result<WriteAck, ConnectorError>,
     pub(crate) attempts: u32,
+    /// For a record that ended on a retryable failure: how long from now to retry it (the
+    /// target's `Retry-After`, or the next backoff step).
+    pub(crate) retry_in: Option<Duration>,
 }
 
 impl Sender {
@@ -76,6 +88,25 @@ impl Sender {
         let mut pending: Vec<usize> = (0..records.len()).collect();
         let mut attempt = 0u32;
         while !pending.is_empty() {
+            // The target asked for a long pause: no request until it ends; park the records.
+            let closed = self.gate.remaining();
+            if closed > PARK_AFTER {
+                for &i in &pending {
+                    done[i] = Some(Sent {
+                        result: Err(ConnectorError::RateLimited {
+                            retry_after: Some(closed),
+                            message: format!(
+                                "not sent: the target asked to wait {} s before the next request",
+                                closed.as_secs()
+                            ),
+                            status: None,
+                        }),
+                        attempts: attempt,
+                        retry_in: Some(closed),
+                    });
+                }
+                break;
+            }
             attempt += 1;
             self.gate.wait().await;
             // The first attempt sends the records as given; retries send the ones still pending.
@@ -113,29 +144,48 @@ impl Sender {
             };
             let mut retry_after = None::<Duration>;
             let mut still_pending = Vec::new();
+            let backoff = self.retry.interval(attempt, rand::rng().random::<f64>());
             for (&i, result) in pending.iter().zip(results) {
                 match result {
                     Err(e) if e.is_retryable() && attempt < self.retry.max_attempts => {
                         retry_after = retry_after.max(e.retry_after());
-                        still_pending.push(i);
+                        still_pending.push((i, e));
                     }
                     result => {
+                        // Out of attempts on a retryable failure: parked for a later run.
+                        let retry_in = match &result {
+                            Err(e) if e.is_retryable() => {
+                                Some(e.retry_after().map_or(backoff, |ra| ra.max(backoff)))
+                            }
+                            _ => None,
+                        };
                         done[i] = Some(Sent {
                             result,
                             attempts: attempt,
+                            retry_in,
                         })
                     }
                 }
             }
             if !still_pending.is_empty() {
-                let backoff = self.retry.interval(attempt, rand::rng().random::<f64>());
                 let wait = retry_after.map_or(backoff, |ra| ra.max(backoff));
                 if let Some(ra) = retry_after {
                     self.gate.hold(ra);
                 }
+                if wait > PARK_AFTER {
+                    // Never sleep long in a worker: park these and let the run go on.
+                    for (i, e) in still_pending {
+                        done[i] = Some(Sent {
+                            result: Err(e),
+                            attempts: attempt,
+                            retry_in: Some(wait),
+                        });
+                    }
+                    break;
+                }
                 tokio::time::sleep(wait).await;
             }
-            pending = still_pending;
+            pending = still_pending.into_iter().map(|(i, _)| i).collect();
         }
         done.into_iter()
             .map(|s| {
@@ -146,6 +196,7 @@ impl Sender {
                         body: None,
                     }),
                     attempts: attempt,
+                    retry_in: None,
                 })
             })
             .collect()
@@ -266,6 +317,58 @@ mod tests {
         let times = flaky.times.lock().unwrap().clone();
         assert_eq!(times.len(), 3);
         assert!(times[1] - times[0] >= Duration::from_secs(7));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_long_retry_after_parks_the_record_instead_of_sleeping() {
+        let error = ConnectorError::RateLimited {
+            retry_after: Some(Duration::from_secs(3600)),
+            message: "daily limit".into(),
+            status: Some(429),
+        };
+        let flaky = Arc::new(Flaky {
+            calls: 0.into(),
+            failures: 10,
+            error,
+            times: Mutex::default(),
+        });
+        let started = Instant::now();
+        let target = sender(flaky.clone(), 4);
+        let sent = target.send(&record()).await;
+        assert_eq!(flaky.times.lock().unwrap().len(), 1, "no second request");
+        assert!(
+            started.elapsed() < PARK_AFTER,
+            "the worker did not sleep an hour"
+        );
+        assert_eq!(sent[0].retry_in, Some(Duration::from_secs(3600)));
+        // Later records of the run: no request while the pause runs, parked as well.
+        let later = target.send(&record()).await;
+        assert_eq!(
+            flaky.times.lock().unwrap().len(),
+            1,
+            "zero requests during Retry-After"
+        );
+        assert!(later[0].retry_in.unwrap() > Duration::from_secs(3500));
+        // Used-up attempts on a retryable failure are parked too; a refusal is not.
+        assert!(
+            sender(
+                Arc::new(Flaky {
+                    calls: 0.into(),
+                    failures: 10,
+                    error: ConnectorError::Transient {
+                        message: "503".into(),
+                        status: Some(503),
+                        body: None
+                    },
+                    times: Mutex::default(),
+                }),
+                2
+            )
+            .send(&record())
+            .await[0]
+                .retry_in
+                .is_some()
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -74,6 +74,23 @@ pub async fn reap_once(rt: &Runtime) -> Result<Vec<i64>, RuntimeError> {
     Ok(pushed)
 }
 
+/// Starts retry runs for parked records whose time has come, one run per flow.
+pub async fn retry_once(rt: &Runtime) -> Result<Vec<i64>, RuntimeError> {
+    let due = rt.store.take_due_retries(&stamp(Utc::now())).await?;
+    let mut by_flow: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for (flow_id, key) in due {
+        by_flow.entry(flow_id).or_default().push(key);
+    }
+    let mut started = Vec::new();
+    for (flow_id, keys) in by_flow {
+        if let Some((run_id, n)) = rt.replay_as(&flow_id, Some(&keys), "retry").await? {
+            info!(run_id, flow_id, records = n, "Parked records retried.");
+            started.push(run_id);
+        }
+    }
+    Ok(started)
+}
+
 /// Clears record payloads older than the retention period. Run rows and counts stay.
 pub async fn prune_once(rt: &Runtime) -> Result<crate::store::Pruned, RuntimeError> {
     let before = Utc::now() - chrono::Duration::days(i64::from(rt.settings.retention_days));
@@ -125,6 +142,9 @@ pub async fn run_loops(rt: Arc<Runtime>, schedule: bool) {
         }
         if let Err(e) = reap_once(&rt).await {
             warn!(error = %e, "Reaper tick failed.");
+        }
+        if schedule && let Err(e) = retry_once(&rt).await {
+            warn!(error = %e, "Retrying parked records failed.");
         }
         if last_prune.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
             last_prune = Some(std::time::Instant::now());

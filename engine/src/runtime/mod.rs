@@ -36,7 +36,7 @@ use crate::store::{
     Database, FlowRecord, NewRun, RunId, RunStatus, RuntimeStore, ServiceStore, StoreError,
 };
 
-pub use loops::{heartbeat_once, prune_once, reap_once, run_loops, schedule_once};
+pub use loops::{heartbeat_once, prune_once, reap_once, retry_once, run_loops, schedule_once};
 pub use queue::{JobQueue, QUEUE_NAME, QueueError, RunFlow};
 pub use schedule::Schedule;
 pub use worker::run_workers;
@@ -263,12 +263,22 @@ impl Runtime {
         flow_id: &str,
         keys: Option<&[String]>,
     ) -> Result<Option<(RunId, usize)>, RuntimeError> {
+        self.replay_as(flow_id, keys, "replay").await
+    }
+
+    /// [`Runtime::replay`] with the trigger recorded on the run (`replay`, `retry`).
+    pub async fn replay_as(
+        &self,
+        flow_id: &str,
+        keys: Option<&[String]>,
+        trigger: &str,
+    ) -> Result<Option<(RunId, usize)>, RuntimeError> {
         let inputs = self.store.failed_inputs(flow_id, keys).await?;
         if inputs.is_empty() {
             return Ok(None);
         }
         let texts: Vec<String> = inputs.into_iter().map(|(_, text)| text).collect();
-        let run_id = self.trigger(flow_id, "replay", &texts).await?;
+        let run_id = self.trigger(flow_id, trigger, &texts).await?;
         Ok(Some((run_id, texts.len())))
     }
 

@@ -201,6 +201,9 @@ pub struct RecordEntry {
     pub error: Option<String>,
     /// Send attempts made.
     pub attempts: i64,
+    /// For a failed record parked after a retryable failure: when a retry run picks it up
+    /// again (RFC 3339 UTC). Kept in the error queue, not in the activity log.
+    pub retry_at: Option<String>,
 }
 
 /// What the ledger knows of one business key.

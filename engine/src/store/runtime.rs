@@ -60,6 +60,10 @@ pub struct FailedRecord {
     pub error: Option<String>,
     /// When, RFC 3339 UTC.
     pub failed_at: String,
+    /// When a retry run picks it up again, if it was parked after a retryable failure.
+    pub retry_at: Option<String>,
+    /// How many times in a row it was parked.
+    pub parked_count: i64,
 }
 
 /// A send whose answer was not committed: the process stopped between sending and logging.
@@ -139,6 +143,9 @@ pub trait RuntimeStore: Store {
 
     /// The error queue of a flow, oldest failure first.
     async fn failed_records(&self, flow_id: &str, limit: i64) -> Result<Vec<FailedRecord>>;
+    /// Parked records whose retry time has come, as (flow id, business key); each is handed
+    /// out once (its retry time is cleared).
+    async fn take_due_retries(&self, now: &str) -> Result<Vec<(String, String)>>;
     /// Input texts of failed records to replay: all of the flow, or only `keys`.
     async fn failed_inputs(
         &self,

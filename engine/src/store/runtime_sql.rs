@@ -63,6 +63,8 @@ struct FailedDbRow {
     step_id: Option<String>,
     error: Option<String>,
     updated_at: String,
+    retry_at: Option<String>,
+    parked_count: i64,
 }
 
 // Column lists as macros so queries stay `&'static str` (as in `sql.rs`).
@@ -279,7 +281,7 @@ macro_rules! impl_runtime_store {
 
             async fn failed_records(&self, flow_id: &str, limit: i64) -> Result<Vec<FailedRecord>> {
                 let rows: Vec<FailedDbRow> = sqlx::query_as(
-                    "select flow_id, business_key, run_id, seq, step_id, error, updated_at from failed_record \
+                    "select flow_id, business_key, run_id, seq, step_id, error, updated_at, retry_at, cast(parked_count as bigint) as parked_count from failed_record \
                      where tenant_id = 'default' and flow_id = $1 order by updated_at, business_key limit $2",
                 )
                 .bind(flow_id)
@@ -296,8 +298,20 @@ macro_rules! impl_runtime_store {
                         step_id: r.step_id,
                         error: r.error,
                         failed_at: r.updated_at,
+                        retry_at: r.retry_at,
+                        parked_count: r.parked_count,
                     })
                     .collect())
+            }
+
+            async fn take_due_retries(&self, now_at: &str) -> Result<Vec<(String, String)>> {
+                Ok(sqlx::query_as(
+                    "update failed_record set retry_at = null \
+                     where tenant_id = 'default' and retry_at is not null and retry_at <= $1 returning flow_id, business_key",
+                )
+                .bind(now_at)
+                .fetch_all(&self.pool)
+                .await?)
             }
 
             async fn failed_inputs(&self, flow_id: &str, keys: Option<&[String]>) -> Result<Vec<(String, String)>> {

@@ -181,6 +181,7 @@ impl TryFrom<RecordDbRow> for RecordEntry {
             target_id: r.target_id,
             error: r.error,
             attempts: r.attempts,
+            retry_at: None,
         })
     }
 }
@@ -260,6 +261,9 @@ fn keys_by_target<'a>(updates: &[&'a LedgerUpdate]) -> HashMap<(&'a str, &'a str
     }
     by_target
 }
+
+/// How many times one record is parked and retried automatically before it waits for a person.
+pub(super) const MAX_PARKED: i64 = 5;
 
 /// Whether the target answered a record with a definite refusal (4xx other than 408 and 429).
 fn refused(r: &RecordEntry) -> bool {
@@ -400,10 +404,15 @@ macro_rules! impl_store {
                 // The error queue: a failure enters it, a later success of the key resolves it.
                 let (failed, resolved) = error_queue_changes(records);
                 for r in failed {
+                    // A parked record is retried automatically up to MAX_PARKED times, then stays
+                    // in the error queue for a person.
                     sqlx::query(
-                        "insert into failed_record (flow_id, business_key, run_id, seq, step_id, error, created_at, updated_at) \
-                         values ($1, $2, $3, $4, $5, $6, $7, $7) on conflict (tenant_id, flow_id, business_key) do update set \
-                         run_id = excluded.run_id, seq = excluded.seq, step_id = excluded.step_id, error = excluded.error, updated_at = excluded.updated_at",
+                        "insert into failed_record (flow_id, business_key, run_id, seq, step_id, error, retry_at, parked_count, created_at, updated_at) \
+                         values ($1, $2, $3, $4, $5, $6, $8, case when $8 is null then 0 else 1 end, $7, $7) \
+                         on conflict (tenant_id, flow_id, business_key) do update set \
+                         run_id = excluded.run_id, seq = excluded.seq, step_id = excluded.step_id, error = excluded.error, updated_at = excluded.updated_at, \
+                         retry_at = case when failed_record.parked_count >= $9 then null else excluded.retry_at end, \
+                         parked_count = case when excluded.retry_at is null then 0 else failed_record.parked_count + 1 end",
                     )
                     .bind(&r.flow_id)
                     .bind(&r.source_key)
@@ -412,6 +421,8 @@ macro_rules! impl_store {
                     .bind(&r.step_id)
                     .bind(&r.error)
                     .bind(&at)
+                    .bind(&r.retry_at)
+                    .bind(MAX_PARKED)
                     .execute(&mut *tx)
                     .await?;
                 }
