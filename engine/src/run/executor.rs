@@ -199,6 +199,7 @@ pub async fn execute(params: RunParams) -> Result<RunSummary, RunError> {
         params.progress.clone(),
         cursor.clone().map(|c| (flow.flow.id.clone(), c)),
     ));
+    let gate = RateGate::shared(&format!("{}|{target}", flow.flow.id));
     let mut scope = RunScope {
         run_id,
         flow_id: flow.flow.id.clone(),
@@ -208,7 +209,7 @@ pub async fn execute(params: RunParams) -> Result<RunSummary, RunError> {
             operation: flow.flow.target.operation.clone(),
             params: flow.flow.target.params.clone(),
             retry: flow.flow.target.retry.clone(),
-            gate: RateGate::new(),
+            gate,
         },
         log_tx,
         held: HashSet::new(),

@@ -23,6 +23,20 @@ impl RateGate {
         RateGate(Arc::new(Mutex::new(Instant::now())))
     }
 
+    /// The gate of `target` in this process: concurrent runs of a flow (a schedule firing while
+    /// a replay runs) respect the same `Retry-After`.
+    pub(crate) fn shared(target: &str) -> Self {
+        static GATES: std::sync::OnceLock<Mutex<std::collections::HashMap<String, RateGate>>> =
+            std::sync::OnceLock::new();
+        GATES
+            .get_or_init(Mutex::default)
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .entry(target.to_string())
+            .or_insert_with(RateGate::new)
+            .clone()
+    }
+
     fn not_before(&self) -> Instant {
         *self
             .0
@@ -368,6 +382,17 @@ mod tests {
             .await[0]
                 .retry_in
                 .is_some()
+        );
+    }
+
+    #[test]
+    fn runs_of_one_flow_and_target_share_their_pause() {
+        let first = RateGate::shared("orders|erp/write");
+        first.hold(Duration::from_secs(120));
+        assert!(RateGate::shared("orders|erp/write").remaining() > Duration::from_secs(100));
+        assert_eq!(
+            RateGate::shared("stock|erp/write").remaining(),
+            Duration::ZERO
         );
     }
 
