@@ -411,13 +411,22 @@ async fn a_record_told_to_wait_an_hour_is_parked_and_retried_when_its_time_comes
     assert!(!mock.effects().contains_key("7"));
     let sent_first = mock.effects().len();
 
-    // An hour later (moved forward in the database), the service retries it by itself.
+    // An hour later: the process is restarted (its in-memory pause of the target is over) and
+    // the retry time moved into the past; the service retries the parked records by itself.
+    serve.kill().unwrap();
+    serve.wait().unwrap();
     mock.state.lock().unwrap().throttle.clear();
     let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
     sqlx::query("update failed_record set retry_at = '2000-01-01T00:00:00.000Z'")
         .execute(&pool)
         .await
         .unwrap();
+    let mut serve = support::spawn_ferry(
+        &db,
+        &["serve", "--listen", &format!("127.0.0.1:{port}")],
+        &log,
+    );
+    wait_healthy(&format!("http://127.0.0.1:{port}"), &log).await;
     let store = ferry_engine::store::open(&db).await.unwrap();
     let mut retried = None;
     for _ in 0..100 {

@@ -361,17 +361,15 @@ impl Runtime {
         .await;
         keeper.abort();
         let summary = summary.map_err(|e| RuntimeError::InvalidFlow(e.to_string()))?;
-        let released = *self.shutdown.borrow();
-        if !released {
+        // Stopped early by shutdown (a run that got to its end is left finished): give it back
+        // so another worker, or this one after a restart, goes on; the ledger skips what was
+        // sent already.
+        let interrupted = *self.shutdown.borrow() && summary.status == RunStatus::Error;
+        if !interrupted {
             self.alert(&flow_def, &summary);
-        }
-        if released {
-            // Stopped by shutdown, not finished: give the run back so another worker (or this
-            // one after a restart) goes on; the ledger skips what was sent already.
-            if self.store.release_run(run_id, &self.worker_id).await? {
-                info!(run_id, "Run given back to the queue at shutdown.");
-                let _ = self.queue.push(run_id).await;
-            }
+        } else if self.store.release_run(run_id, &self.worker_id).await? {
+            info!(run_id, "Run given back to the queue at shutdown.");
+            let _ = self.queue.push(run_id).await;
         }
         Ok(Some(summary))
     }
