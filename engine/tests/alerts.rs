@@ -24,39 +24,8 @@ use ferry_engine::store::{
 };
 use serde_json::Value;
 use sqlx::Executor;
+use support::pg_schema::PgSchema;
 use support::smtp_sink::SmtpSink;
-
-fn pg_url() -> String {
-    std::env::var("FERRY_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
-}
-
-/// A Postgres schema for one test; dropped with the guard.
-struct PgSchema {
-    name: String,
-}
-
-impl Drop for PgSchema {
-    fn drop(&mut self) {
-        let (url, name) = (pg_url(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                if let Ok(pool) = sqlx::PgPool::connect(&url).await {
-                    let _ = pool
-                        .execute(sqlx::AssertSqlSafe(format!(
-                            "drop schema if exists {name} cascade"
-                        )))
-                        .await;
-                }
-            });
-        })
-        .join();
-    }
-}
 
 /// Raw access to a test database, to move stored times into the past: heartbeats are about
 /// hours of silence, and tests do not wait.
@@ -96,18 +65,10 @@ fn stored(t: chrono::DateTime<Utc>) -> String {
 }
 
 async fn pg_store() -> (Arc<dyn AlertStore>, Db, PgSchema) {
-    let name = format!("ferry_test_{}", uuid::Uuid::now_v7().simple());
-    let admin = sqlx::PgPool::connect(&pg_url())
-        .await
-        .expect("Postgres for the alert store tests (see FERRY_TEST_POSTGRES_URL)");
-    admin
-        .execute(sqlx::AssertSqlSafe(format!("create schema {name}")))
-        .await
-        .unwrap();
-    let url = format!("{}?options=-csearch_path%3D{name}", pg_url());
-    let store = PgStore::connect(&url).await.unwrap();
+    let schema = PgSchema::create().await;
+    let store = PgStore::connect(&schema.url).await.unwrap();
     let db = Db::Pg(store.pool().clone());
-    (Arc::new(store), db, PgSchema { name })
+    (Arc::new(store), db, schema)
 }
 
 async fn sqlite_store(dir: &tempfile::TempDir) -> Arc<dyn AlertStore> {

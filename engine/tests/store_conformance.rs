@@ -9,54 +9,16 @@ use ferry_engine::store::{
     LedgerUpdate, NewRun, Outcome, PgStore, RecordEntry, RecordFilter, RunCounts, RunStatus,
     SqliteStore, Store,
 };
-use sqlx::Executor;
+#[path = "support/pg_schema.rs"]
+mod pg_schema;
 
-fn pg_url() -> String {
-    std::env::var("FERRY_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
-}
-
-/// A Postgres store in a fresh schema; dropping the guard drops the schema.
-struct PgSchema {
-    name: String,
-}
-
-impl Drop for PgSchema {
-    fn drop(&mut self) {
-        let (url, name) = (pg_url(), self.name.clone());
-        // Drop runs outside the test's runtime; a short-lived one is enough for one statement.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                if let Ok(pool) = sqlx::PgPool::connect(&url).await {
-                    let _ = pool
-                        .execute(sqlx::AssertSqlSafe(format!(
-                            "drop schema if exists {name} cascade"
-                        )))
-                        .await;
-                }
-            });
-        })
-        .join();
-    }
-}
+use pg_schema::PgSchema;
 
 async fn pg_store() -> (Arc<dyn Store>, PgSchema) {
-    let name = format!("ferry_test_{}", uuid::Uuid::now_v7().simple());
-    let admin = sqlx::PgPool::connect(&pg_url())
-        .await
-        .expect("Postgres for the conformance suite (see FERRY_TEST_POSTGRES_URL)");
-    admin
-        .execute(sqlx::AssertSqlSafe(format!("create schema {name}")))
-        .await
-        .unwrap();
-    let url = format!("{}?options=-csearch_path%3D{name}", pg_url());
+    let schema = PgSchema::create().await;
     (
-        Arc::new(PgStore::connect(&url).await.unwrap()),
-        PgSchema { name },
+        Arc::new(PgStore::connect(&schema.url).await.unwrap()),
+        schema,
     )
 }
 
