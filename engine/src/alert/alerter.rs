@@ -131,7 +131,7 @@ impl Alerter {
                     limit: 1_000,
                 })
                 .await?;
-            let retry_after = stored_time(now - HEARTBEAT_RETRY);
+            let retry_after = crate::store::stamp(now - HEARTBEAT_RETRY);
             let due: Vec<&AlertChannel> = settings
                 .channels
                 .iter()
@@ -233,9 +233,4 @@ pub fn recipient_label(channel: &AlertChannel) -> String {
             .join(", "),
         AlertChannel::Webhook { url, .. } => redact_url(url),
     }
-}
-
-/// A time in the store's text format (RFC 3339 UTC with milliseconds), so text comparison works.
-fn stored_time(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }

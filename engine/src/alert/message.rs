@@ -150,12 +150,6 @@ pub fn run_link(base_url: &str, run_id: RunId) -> String {
     format!("{}/runs/{run_id}", base_url.trim_end_matches('/'))
 }
 
-fn now() -> String {
-    chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
-}
-
 impl AlertMessage {
     /// The alert for a finished run: failure unless it succeeded.
     pub fn run_finished(
@@ -184,7 +178,7 @@ impl AlertMessage {
             failed: run.counts.failed,
             first_errors: first_errors.iter().take(FIRST_ERRORS).cloned().collect(),
             heartbeat: None,
-            sent_at: now(),
+            sent_at: crate::store::now(),
         }
     }
 
@@ -201,7 +195,7 @@ impl AlertMessage {
                 hours,
                 last_success_at,
             }),
-            sent_at: now(),
+            sent_at: crate::store::now(),
         }
     }
 
@@ -215,7 +209,7 @@ impl AlertMessage {
             failed: 0,
             first_errors: Vec::new(),
             heartbeat: None,
-            sent_at: now(),
+            sent_at: crate::store::now(),
         }
     }
 

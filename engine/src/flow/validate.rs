@@ -84,7 +84,7 @@ fn structural_issues(flow: &Flow, registry: Option<&Registry>) -> Vec<FlowIssue>
         let path = root.key("trigger");
         let before = issues.len();
         match (interval, cron) {
-            (Some(interval), None) if !valid_interval(interval) => {
+            (Some(interval), None) if crate::runtime::parse_interval(interval).is_err() => {
                 issues.push(FlowIssue::new(path.key("interval"), None, format!("interval `{interval}` is not a number followed by m, h or d (`15m`, `2h`, `1d`)")));
             }
             (None, Some(cron)) if cron.split_whitespace().count() != 5 => {
@@ -246,12 +246,6 @@ fn structural_issues(flow: &Flow, registry: Option<&Registry>) -> Vec<FlowIssue>
         }
     }
     issues
-}
-
-/// `15m`, `2h`, `1d`: a positive number and a unit.
-fn valid_interval(text: &str) -> bool {
-    let (number, unit) = text.split_at(text.len().saturating_sub(1));
-    matches!(unit, "m" | "h" | "d") && number.parse::<u32>().is_ok_and(|n| n > 0)
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -36,9 +36,11 @@ use crate::store::{
     Database, FlowRecord, NewRun, RunId, RunStatus, RuntimeStore, ServiceStore, StoreError,
 };
 
+pub use crate::store::stamp;
 pub use loops::{heartbeat_once, prune_once, reap_once, retry_once, run_loops, schedule_once};
 pub use queue::{JobQueue, QUEUE_NAME, QueueError, RunFlow};
 pub use schedule::Schedule;
+pub(crate) use schedule::parse_interval;
 pub use worker::run_workers;
 
 /// Builds connector instances for a flow's connections. The binary implements it with its
@@ -497,11 +499,6 @@ async fn keep_lease(
             Err(e) => warn!(run_id, error = %e, "Lease renewal failed; retrying."),
         }
     }
-}
-
-/// A time as stored: RFC 3339 UTC with milliseconds (sorts as text).
-pub fn stamp(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
 fn unique_worker_id() -> String {

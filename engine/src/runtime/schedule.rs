@@ -98,12 +98,14 @@ impl Schedule {
     }
 }
 
-fn parse_interval(text: &str) -> Result<chrono::Duration, String> {
+/// `15m`, `2h`, `1d`: a positive whole number (fits `u32`) and a unit.
+pub(crate) fn parse_interval(text: &str) -> Result<chrono::Duration, String> {
     let (number, unit) = text.split_at(text.len().saturating_sub(1));
-    let n: i64 = number
-        .parse()
+    let n = number
+        .parse::<u32>()
         .ok()
         .filter(|n| *n > 0)
+        .map(i64::from)
         .ok_or_else(|| format!("interval `{text}` is not a number followed by m, h or d"))?;
     match unit {
         "m" => Ok(chrono::Duration::minutes(n)),

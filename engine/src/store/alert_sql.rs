@@ -11,57 +11,33 @@ use sqlx::FromRow;
 use super::{PgStore, SqliteStore};
 use super::{Result, RunId, Store, StoreError, now};
 
-/// Why an alert was sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AlertKind {
-    /// A run ended `failed` or `error`.
-    Failure,
-    /// A run ended `succeeded`.
-    Success,
-    /// A flow had no successful run for longer than its heartbeat period.
-    Heartbeat,
-    /// Sent by hand (`ferry alerts test`) to check the channels.
-    Test,
-}
+string_enum!(
+    /// Why an alert was sent.
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "snake_case")]
+    AlertKind {
+        /// A run ended `failed` or `error`.
+        Failure = "failure",
+        /// A run ended `succeeded`.
+        Success = "success",
+        /// A flow had no successful run for longer than its heartbeat period.
+        Heartbeat = "heartbeat",
+        /// Sent by hand (`ferry alerts test`) to check the channels.
+        Test = "test",
+    }
+);
 
-/// Whether a delivery reached its channel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeliveryStatus {
-    /// The SMTP server or webhook accepted it.
-    Sent,
-    /// It was refused or could not be delivered; `error` says why.
-    Failed,
-}
-
-macro_rules! text_enum {
-    ($name:ident { $($variant:ident = $text:literal),* }) => {
-        impl $name {
-            /// The stable snake_case name stored in the database.
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),* }
-            }
-        }
-        impl FromStr for $name {
-            type Err = StoreError;
-            fn from_str(s: &str) -> Result<Self> {
-                match s {
-                    $($text => Ok($name::$variant),)*
-                    other => Err(StoreError::Corrupt(format!("unknown {} `{other}`", stringify!($name)))),
-                }
-            }
-        }
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-
-text_enum!(AlertKind { Failure = "failure", Success = "success", Heartbeat = "heartbeat", Test = "test" });
-text_enum!(DeliveryStatus { Sent = "sent", Failed = "failed" });
+string_enum!(
+    /// Whether a delivery reached its channel.
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "snake_case")]
+    DeliveryStatus {
+        /// The SMTP server or webhook accepted it.
+        Sent = "sent",
+        /// It was refused or could not be delivered; `error` says why.
+        Failed = "failed",
+    }
+);
 
 /// A delivery to log.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,7 +5,6 @@
 //! accept; the conformance suite `engine/tests/store_conformance.rs` runs the same tests on
 //! both. See `docs/adr/0001-database-strategy.md`.
 
-mod alert_sql;
 #[macro_use]
 mod sql;
 mod runtime;
@@ -88,6 +87,9 @@ macro_rules! string_enum {
         }
     };
 }
+
+// Declared after `string_enum!`, which it uses.
+mod alert_sql;
 
 string_enum!(
     /// Status of a run.
@@ -354,9 +356,12 @@ impl Database {
     }
 }
 
-/// Now, as stored: RFC 3339 UTC with milliseconds.
+/// A time as stored: RFC 3339 UTC with milliseconds, so that text order is time order.
+pub fn stamp(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+/// Now, as stored.
 pub(crate) fn now() -> String {
-    chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
+    stamp(chrono::Utc::now())
 }
