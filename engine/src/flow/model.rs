@@ -24,6 +24,10 @@ pub struct Flow {
     /// Human name shown in lists.
     #[serde(default)]
     pub name: String,
+    /// The tenant (merchant) the flow belongs to; none for the installation's own flows
+    /// (the `default` tenant). Its runs see only this tenant's stored connections.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
     /// What the flow does, for the people who maintain it.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
@@ -106,6 +110,10 @@ pub enum Trigger {
 pub struct Connection {
     /// Connector kind (`http`, `file`, …).
     pub connector: String,
+    /// Name of a connection stored for the flow's tenant (`ferry connection add`): its
+    /// settings and decrypted credentials are used, with `config` merged over them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored: Option<String>,
     /// Connector settings; see the connector's reference. Strings may hold `${ENV_VAR}`.
     #[serde(default)]
     pub config: Value,
