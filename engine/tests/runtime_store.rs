@@ -111,7 +111,7 @@ both! {
     a_schedule_firing_is_claimed_once => |store: Arc<dyn ServiceStore>| async move {
         store.upsert_flow(&FlowRecord {
             id: "orders".into(), name: "Orders".into(), definition: "{}".into(), version: "v1".into(),
-            base_dir: String::new(), enabled: true, webhook_token: "t".into(),
+            base_dir: String::new(), enabled: true, webhook_token: "t".into(), tenant: "default".into(),
         }).await.unwrap();
         store.set_schedule("orders", "{\"type\":\"schedule\",\"interval\":\"5m\"}", T0).await.unwrap();
         let due = store.due_schedules(T1).await.unwrap();

@@ -1,165 +1,92 @@
-//! Ferry's HTTP server: inbound webhooks that start runs, and the first endpoints of the API
-//! (trigger, runs, schedules, error queue, replay). Every error answers
-//! `{"error": {"code": "...", "message": "..."}}`.
+//! Ferry's HTTP server: inbound webhooks that start runs, and the REST API under `/api/v1`
+//! (accounts, flows, runs, error queue, replay, schedules, audit log). Every route is in the
+//! one table of [`routes`]; every API route but login and the OpenAPI document needs a bearer
+//! token or a session cookie ([`auth`]), and [`access`] decides what each role may do.
+//! Every error answers `{"error": {"code": "...", "message": "...", "details": ...}}`.
 
+pub mod access;
+mod accounts;
+mod audit;
+pub mod auth;
+mod error;
+mod flows;
+mod routes;
+mod runs;
 mod webhook;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::Json;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use serde::Deserialize;
+use axum::routing::MethodRouter;
 use serde_json::{Value, json};
 
-use crate::runtime::{Runtime, RuntimeError, Schedule};
-use crate::store::{RunRow, StoreError};
+use crate::connector::Registry;
+use crate::runtime::{Runtime, Schedule};
+use crate::store::StoreError;
+
+pub use error::{ApiError, ApiResult};
+pub use routes::{RouteSpec, openapi_document, route_table};
 
 /// Largest request body read at all; a flow's webhook may allow less (`max_body_kib`).
 const MAX_BODY: usize = 16 * 1024 * 1024;
+/// Largest body of an API request (a flow file).
+const MAX_API_BODY: usize = 1024 * 1024;
 
-/// The router: `/hooks/{flow_id}/{token}`, `/api/v1/…`, `/health`.
+/// What handlers share: the runtime, and the connector registry flows are validated against.
+#[derive(Clone)]
+pub struct AppState {
+    /// Store, queue, connections.
+    pub rt: Arc<Runtime>,
+    /// Connector kinds and operations; `None` skips those checks.
+    pub registry: Option<Arc<Registry>>,
+}
+
+impl FromRef<AppState> for Arc<Runtime> {
+    fn from_ref(state: &AppState) -> Arc<Runtime> {
+        state.rt.clone()
+    }
+}
+
+/// The router without a connector registry (flows are checked for structure only).
 pub fn router(rt: Arc<Runtime>) -> Router {
-    Router::new()
-        .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
-        .route("/hooks/{flow_id}/{token}", post(webhook::receive))
-        .route("/api/v1/flows", get(list_flows))
-        .route("/api/v1/flows/{flow_id}/runs", post(trigger_run))
-        .route("/api/v1/flows/{flow_id}/failed", get(failed_records))
-        .route("/api/v1/flows/{flow_id}/replay", post(replay))
-        .route("/api/v1/runs", get(list_runs))
-        .route("/api/v1/runs/{run_id}", get(get_run))
-        .route("/api/v1/schedules", get(list_schedules))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
-        .with_state(rt)
+    router_with(AppState { rt, registry: None })
 }
 
-/// An API error: status, stable snake_case code, message saying what to fix.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-}
-
-impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            code,
-            message: message.into(),
-        }
+/// The router: `/health`, `/hooks/{flow_id}/{token}`, `/api/v1/…`.
+pub fn router_with(state: AppState) -> Router {
+    let mut by_path: BTreeMap<&str, MethodRouter<AppState>> = BTreeMap::new();
+    for (spec, handler) in routes::routes() {
+        let limit = if spec.path.starts_with("/hooks/") {
+            MAX_BODY
+        } else {
+            MAX_API_BODY
+        };
+        let handler = handler.layer(DefaultBodyLimit::max(limit));
+        let merged = match by_path.remove(spec.path) {
+            Some(existing) => existing.merge(handler),
+            None => handler,
+        };
+        by_path.insert(spec.path, merged);
     }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = json!({"error": {"code": self.code, "message": self.message}});
-        (self.status, Json(body)).into_response()
+    let mut router = Router::new();
+    for (path, handler) in by_path {
+        router = router.route(path, handler);
     }
-}
-
-impl From<RuntimeError> for ApiError {
-    fn from(e: RuntimeError) -> Self {
-        match e {
-            RuntimeError::UnknownFlow(id) => ApiError::new(
-                StatusCode::NOT_FOUND,
-                "flow_not_found",
-                format!("no flow `{id}`"),
-            ),
-            RuntimeError::InvalidFlow(m) => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_flow", m)
-            }
-            other => {
-                // The cause goes to the log, not to the caller.
-                tracing::error!(error = %other, "API request failed.");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal_error",
-                    "the server could not complete the request; see its log",
-                )
-            }
-        }
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        RuntimeError::from(e).into()
-    }
-}
-
-type ApiResult<T> = Result<T, ApiError>;
-
-fn run_json(r: &RunRow) -> Value {
-    json!({
-        "id": r.id,
-        "flow_id": r.flow_id,
-        "flow_version": r.flow_version,
-        "trigger": r.trigger,
-        "status": r.status.as_str(),
-        "started_at": r.started_at,
-        "finished_at": r.finished_at,
-        "counts": {
-            "read": r.counts.read, "created": r.counts.created, "updated": r.counts.updated,
-            "skipped": r.counts.skipped, "filtered": r.counts.filtered, "failed": r.counts.failed,
-        },
-        "error": r.error,
-    })
-}
-
-async fn list_flows(State(rt): State<Arc<Runtime>>) -> ApiResult<Json<Value>> {
-    let flows = rt.store.list_flows().await?;
-    Ok(Json(json!({"flows": flows.iter().map(|f| json!({
-        "id": f.id, "name": f.name, "version": f.version, "enabled": f.enabled,
-    })).collect::<Vec<_>>()})))
-}
-
-async fn trigger_run(
-    State(rt): State<Arc<Runtime>>,
-    Path(flow_id): Path<String>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let run_id = rt.trigger(&flow_id, "manual", &[]).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({"run_id": run_id}))))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RunsQuery {
-    flow_id: Option<String>,
-    limit: Option<i64>,
-}
-
-async fn list_runs(
-    State(rt): State<Arc<Runtime>>,
-    Query(q): Query<RunsQuery>,
-) -> ApiResult<Json<Value>> {
-    let limit = q.limit.unwrap_or(50).clamp(1, 500);
-    let runs = rt.store.list_runs(q.flow_id.as_deref(), limit).await?;
-    Ok(Json(
-        json!({"runs": runs.iter().map(run_json).collect::<Vec<_>>()}),
-    ))
-}
-
-async fn get_run(
-    State(rt): State<Arc<Runtime>>,
-    Path(run_id): Path<i64>,
-) -> ApiResult<Json<Value>> {
-    match rt.store.get_run(run_id).await? {
-        Some(run) => Ok(Json(run_json(&run))),
-        None => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "run_not_found",
-            format!("no run {run_id}"),
-        )),
-    }
-}
-
-async fn list_schedules(State(rt): State<Arc<Runtime>>) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({"schedules": schedule_rows(&rt).await?})))
+    router
+        .fallback(|| async {
+            ApiError::not_found("route_not_found", "no such endpoint: see /api/v1/openapi.json")
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this endpoint does not take this method: see /api/v1/openapi.json",
+            )
+        })
+        .with_state(state)
 }
 
 /// One row per schedule: flow, task, start, interval, last run, next run, running or not.
@@ -195,39 +122,3 @@ pub async fn schedule_rows(rt: &Runtime) -> Result<Vec<Value>, StoreError> {
     Ok(rows)
 }
 
-async fn failed_records(
-    State(rt): State<Arc<Runtime>>,
-    Path(flow_id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let failed = rt.store.failed_records(&flow_id, 500).await?;
-    Ok(Json(json!({"failed": failed.iter().map(|f| json!({
-        "business_key": f.business_key, "run_id": f.run_id, "seq": f.seq,
-        "step_id": f.step_id, "error": f.error, "failed_at": f.failed_at,
-        "retry_at": f.retry_at, "parked_count": f.parked_count,
-    })).collect::<Vec<_>>()})))
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct ReplayBody {
-    /// Business keys to replay; absent means every failed record of the flow.
-    keys: Option<Vec<String>>,
-}
-
-async fn replay(
-    State(rt): State<Arc<Runtime>>,
-    Path(flow_id): Path<String>,
-    body: Option<Json<ReplayBody>>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    if rt.store.get_flow(&flow_id).await?.is_none() {
-        return Err(RuntimeError::UnknownFlow(flow_id).into());
-    }
-    let keys = body.and_then(|Json(b)| b.keys);
-    match rt.replay(&flow_id, keys.as_deref()).await? {
-        Some((run_id, records)) => Ok((
-            StatusCode::ACCEPTED,
-            Json(json!({"run_id": run_id, "records": records})),
-        )),
-        None => Ok((StatusCode::OK, Json(json!({"run_id": null, "records": 0})))),
-    }
-}

@@ -16,7 +16,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult};
 use crate::flow::model::Trigger;
 use crate::runtime::Runtime;
 

@@ -208,6 +208,7 @@ impl Runtime {
                 base_dir: base_dir.display().to_string(),
                 enabled: true,
                 webhook_token: new_token(),
+                tenant: flow.tenant.clone().unwrap_or_else(|| "default".to_string()),
             })
             .await?;
         match Schedule::from_trigger(&flow.trigger).map_err(RuntimeError::InvalidFlow)? {

@@ -17,6 +17,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use account::{
+    AccountStore, ApiToken, AuditEntry, NewAudit, NewUser, Role, RunQuery, Tenant, User,
+};
 pub use alert_sql::{
     AlertDelivery, AlertKind, AlertStore, DeliveryFilter, DeliveryStatus, FlowRunTimes,
     NewAlertDelivery, open_alert_store,
@@ -88,7 +91,9 @@ macro_rules! string_enum {
     };
 }
 
-// Declared after `string_enum!`, which it uses.
+// Declared after `string_enum!`, which they use.
+mod account;
+mod account_sql;
 mod alert_sql;
 
 string_enum!(

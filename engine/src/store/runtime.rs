@@ -11,7 +11,7 @@ use super::{Result, RunId, RunRow, Store};
 /// A flow the service runs, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlowRecord {
-    /// Flow id (unique per tenant).
+    /// Flow id (unique in the installation).
     pub id: String,
     /// Human name.
     pub name: String,
@@ -25,6 +25,8 @@ pub struct FlowRecord {
     pub enabled: bool,
     /// Secret part of the flow's webhook URL (`/hooks/{flow_id}/{token}`).
     pub webhook_token: String,
+    /// Tenant the flow belongs to (`default` for the installation's own flows).
+    pub tenant: String,
 }
 
 /// A flow's schedule and when it fires next.
@@ -159,7 +161,7 @@ pub trait RuntimeStore: Store {
 }
 
 /// Everything a service process needs of the store: runs and the ledger, the runtime's state
-/// and the alert delivery log. Implemented by every store that has the parts.
-pub trait ServiceStore: RuntimeStore + super::AlertStore {}
+/// the alert delivery log and the API's accounts. Implemented by every store that has the parts.
+pub trait ServiceStore: RuntimeStore + super::AlertStore + super::AccountStore {}
 
-impl<T: RuntimeStore + super::AlertStore> ServiceStore for T {}
+impl<T: RuntimeStore + super::AlertStore + super::AccountStore> ServiceStore for T {}

@@ -17,6 +17,7 @@ struct FlowDbRow {
     base_dir: String,
     enabled: bool,
     webhook_token: String,
+    tenant_id: String,
 }
 
 impl From<FlowDbRow> for FlowRecord {
@@ -29,6 +30,7 @@ impl From<FlowDbRow> for FlowRecord {
             base_dir: r.base_dir,
             enabled: r.enabled,
             webhook_token: r.webhook_token,
+            tenant: r.tenant_id,
         }
     }
 }
@@ -70,7 +72,7 @@ struct FailedDbRow {
 // Column lists as macros so queries stay `&'static str` (as in `sql.rs`).
 macro_rules! flow_columns {
     () => {
-        "id, name, definition, version, base_dir, enabled, webhook_token"
+        "id, name, definition, version, base_dir, enabled, webhook_token, tenant_id"
     };
 }
 macro_rules! schedule_columns {
@@ -86,11 +88,11 @@ macro_rules! impl_runtime_store {
             async fn upsert_flow(&self, flow: &FlowRecord) -> Result<FlowRecord> {
                 let at = now();
                 let row: FlowDbRow = sqlx::query_as(
-                    "insert into flow (id, name, definition, version, base_dir, enabled, webhook_token, created_at, updated_at) \
-                     values ($1, $2, $3, $4, $5, $6, $7, $8, $8) on conflict (tenant_id, id) do update set \
+                    "insert into flow (id, name, definition, version, base_dir, enabled, webhook_token, created_at, updated_at, tenant_id) \
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) on conflict (tenant_id, id) do update set \
                      name = excluded.name, definition = excluded.definition, version = excluded.version, \
                      base_dir = excluded.base_dir, enabled = excluded.enabled, updated_at = excluded.updated_at \
-                     returning id, name, definition, version, base_dir, enabled, webhook_token",
+                     returning id, name, definition, version, base_dir, enabled, webhook_token, tenant_id",
                 )
                 .bind(&flow.id)
                 .bind(&flow.name)
@@ -100,18 +102,19 @@ macro_rules! impl_runtime_store {
                 .bind(flow.enabled)
                 .bind(&flow.webhook_token)
                 .bind(&at)
+                .bind(&flow.tenant)
                 .fetch_one(&self.pool)
                 .await?;
                 Ok(row.into())
             }
 
             async fn get_flow(&self, id: &str) -> Result<Option<FlowRecord>> {
-                let row: Option<FlowDbRow> = sqlx::query_as(concat!("select ", flow_columns!(), " from flow where tenant_id = 'default' and id = $1")).bind(id).fetch_optional(&self.pool).await?;
+                let row: Option<FlowDbRow> = sqlx::query_as(concat!("select ", flow_columns!(), " from flow where id = $1")).bind(id).fetch_optional(&self.pool).await?;
                 Ok(row.map(Into::into))
             }
 
             async fn list_flows(&self) -> Result<Vec<FlowRecord>> {
-                let rows: Vec<FlowDbRow> = sqlx::query_as(concat!("select ", flow_columns!(), " from flow where tenant_id = 'default' order by id")).fetch_all(&self.pool).await?;
+                let rows: Vec<FlowDbRow> = sqlx::query_as(concat!("select ", flow_columns!(), " from flow order by id")).fetch_all(&self.pool).await?;
                 Ok(rows.into_iter().map(Into::into).collect())
             }
 
@@ -181,8 +184,8 @@ macro_rules! impl_runtime_store {
                 let at = now();
                 let mut tx = self.pool.begin().await?;
                 let id: i64 = sqlx::query_scalar(
-                    "insert into run (flow_id, flow_version, trigger, status, started_at, created_at, updated_at) \
-                     values ($1, $2, $3, 'queued', $4, $4, $4) returning id",
+                    "insert into run (flow_id, flow_version, trigger, status, started_at, created_at, updated_at, tenant_id) \
+                     values ($1, $2, $3, 'queued', $4, $4, $4, coalesce((select tenant_id from flow where id = $1), 'default')) returning id",
                 )
                 .bind(&new.flow_id)
                 .bind(&new.flow_version)

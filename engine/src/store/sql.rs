@@ -303,8 +303,8 @@ macro_rules! impl_store {
             async fn create_run(&self, new: &NewRun) -> Result<RunId> {
                 let at = now();
                 let id: i64 = sqlx::query_scalar(
-                    "insert into run (flow_id, flow_version, trigger, status, started_at, created_at, updated_at) \
-                     values ($1, $2, $3, 'running', $4, $4, $4) returning id",
+                    "insert into run (flow_id, flow_version, trigger, status, started_at, created_at, updated_at, tenant_id) \
+                     values ($1, $2, $3, 'running', $4, $4, $4, coalesce((select tenant_id from flow where id = $1), 'default')) returning id",
                 )
                 .bind(&new.flow_id)
                 .bind(&new.flow_version)
