@@ -15,6 +15,9 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
+/// The API token `ferry serve` gives its first admin (`FERRY_ADMIN_TOKEN`).
+const ADMIN_TOKEN: &str = "fy_test-admin-token-0123456789";
+
 fn sign(secret: &str, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(body);
@@ -71,6 +74,7 @@ async fn webhooks_start_runs_once_and_replay_resolves_the_error_queue() {
         ])
         .env("FERRY_DATABASE_URL", &db)
         .env("HOOK_SECRET", "s3cret")
+        .env("FERRY_ADMIN_TOKEN", ADMIN_TOKEN)
         .env("FERRY_LOG", "info,sqlx=warn")
         .stdout(std::fs::File::create(&log).unwrap())
         .stderr(std::fs::File::create(dir.path().join("serve.err")).unwrap())
@@ -171,6 +175,7 @@ async fn webhooks_start_runs_once_and_replay_resolves_the_error_queue() {
     assert_eq!(wrong_token.status(), 404);
     let runs: Value = http
         .get(format!("{url}/api/v1/runs?flow_id=hooked"))
+        .bearer_auth(ADMIN_TOKEN)
         .send()
         .await
         .unwrap()

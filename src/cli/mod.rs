@@ -1,5 +1,6 @@
 //! Command-line interface: one module per command group.
 
+mod accounts;
 mod alerts;
 mod map;
 mod operate;
@@ -136,6 +137,13 @@ enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// API tokens: `ferry token create --user EMAIL` prints a new one, once.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Start workers only; with Postgres, any number of them share one queue.
     Worker {
         #[command(flatten)]
@@ -243,6 +251,13 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime,
             db,
         } => service::serve(&db.database_url, listen, &flows, &runtime).await,
+        Command::Token {
+            command: TokenCommand::Create { user, name },
+            db,
+        } => {
+            accounts::create_token(&*db.runtime().await?, &user, &name).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Worker { runtime, db } => service::worker(&db.database_url, &runtime).await,
         Command::Flows { command, db } => operate::flows(&*db.runtime().await?, command).await,
         Command::Trigger {
@@ -265,6 +280,20 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         } => operate::replay(&*db.runtime().await?, &flow, &keys, all, wait).await,
         Command::Cursor { command, db } => operate::cursor(&*db.runtime().await?, command).await,
     }
+}
+
+/// `ferry token …`.
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Creates an API token for a user and prints it (the only time it is shown).
+    Create {
+        /// The user's email.
+        #[arg(long)]
+        user: String,
+        /// What the token is for.
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
 }
 
 /// The connectors of this build.

@@ -151,6 +151,7 @@ pub async fn serve(
 ) -> anyhow::Result<ExitCode> {
     let rt = open_runtime(url, args).await?;
     import_flows(&rt, flows).await?;
+    super::accounts::bootstrap_admin(&rt).await?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
@@ -161,7 +162,10 @@ pub async fn serve(
     );
     let server = {
         let rt = rt.clone();
-        let app = ferry_engine::http::router(rt.clone());
+        let app = ferry_engine::http::router_with(ferry_engine::http::AppState {
+            rt: rt.clone(),
+            registry: Some(Arc::new(super::registry())),
+        });
         tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move { rt.stopped().await })
