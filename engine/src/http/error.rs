@@ -173,3 +173,25 @@ pub(super) fn optional_json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<Optio
         ApiError::new(status, code, format!("the body: {e}"))
     })
 }
+
+/// A raw body (a flow file) whose rejection is an [`ApiError`]: 413 `body_too_large`.
+pub(super) struct ApiBody(pub(super) axum::body::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for ApiBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        axum::body::Bytes::from_request(req, state)
+            .await
+            .map(ApiBody)
+            .map_err(|r| {
+                let status = r.status();
+                let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    "body_too_large"
+                } else {
+                    "invalid_request"
+                };
+                ApiError::new(status, code, r.body_text())
+            })
+    }
+}

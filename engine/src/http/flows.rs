@@ -2,7 +2,6 @@
 //! delete, export, validate; and per flow: trigger a run, the error queue, replay.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -15,7 +14,7 @@ use crate::store::FlowRecord;
 use super::AppState;
 use super::access::{Action, Principal};
 use super::audit;
-use super::error::{ApiError, ApiPath, ApiQuery, ApiResult, optional_json};
+use super::error::{ApiBody, ApiError, ApiPath, ApiQuery, ApiResult, optional_json};
 
 fn flow_not_found(id: &str) -> ApiError {
     ApiError::not_found("flow_not_found", format!("no flow `{id}`"))
@@ -162,7 +161,7 @@ async fn store_flow(state: &AppState, flow: &Flow, text: &str) -> ApiResult<Flow
 pub(super) async fn create(
     State(state): State<AppState>,
     me: Principal,
-    body: Bytes,
+    ApiBody(body): ApiBody,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let (flow, text) = parse_checked(&state, &body).map_err(ApiError::from)?;
     let tenant = tenant_of(&flow);
@@ -188,7 +187,7 @@ pub(super) async fn update(
     State(state): State<AppState>,
     me: Principal,
     ApiPath(id): ApiPath<String>,
-    body: Bytes,
+    ApiBody(body): ApiBody,
 ) -> ApiResult<Json<Value>> {
     let existing = flow_for(&state, &me, &id, Action::WriteFlows).await?;
     let (flow, text) = parse_checked(&state, &body).map_err(ApiError::from)?;
@@ -229,7 +228,7 @@ pub(super) async fn delete(
 pub(super) async fn validate(
     State(state): State<AppState>,
     me: Principal,
-    body: Bytes,
+    ApiBody(body): ApiBody,
 ) -> ApiResult<Json<Value>> {
     me.require(Action::WriteFlows)?;
     Ok(Json(match parse_checked(&state, &body) {
@@ -278,7 +277,7 @@ pub(super) async fn replay(
     State(state): State<AppState>,
     me: Principal,
     ApiPath(id): ApiPath<String>,
-    body: Bytes,
+    ApiBody(body): ApiBody,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let flow = flow_for(&state, &me, &id, Action::ReplayFailed).await?;
     let keys = optional_json::<ReplayBody>(&body)?.and_then(|b| b.keys);

@@ -1,0 +1,401 @@
+//! The API's behaviour beyond the permission matrix (see `api_isolation.rs` for that): login
+//! and the session cookie, tokens shown once and revoked, the one error format for every bad
+//! request, flow create/validate/export, run filters and one record's payloads, the audit log,
+//! and the OpenAPI document. Real HTTP against the real router on a SQLite file.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use ferry_engine::connector::ConnectorInstance;
+use ferry_engine::flow::Flow;
+use ferry_engine::http::auth::{hash_password, new_secret, secret_hash};
+use ferry_engine::runtime::{Connect, Runtime, RuntimeSettings};
+use ferry_engine::store::{NewUser, Outcome, RecordEntry, Role};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const PASSWORD: &str = "correct horse battery";
+
+struct NoConnect;
+
+#[async_trait]
+impl Connect for NoConnect {
+    async fn connect(
+        &self,
+        _: &Flow,
+        name: &str,
+        _: &std::path::Path,
+    ) -> anyhow::Result<Arc<dyn ConnectorInstance>> {
+        anyhow::bail!("connection `{name}`: runs do not execute in this test")
+    }
+    fn resolve(&self, text: &str) -> Result<String, String> {
+        Ok(text.to_string())
+    }
+}
+
+struct Api {
+    url: String,
+    rt: Arc<Runtime>,
+    admin_token: String,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl Api {
+    async fn start() -> Api {
+        let dir = tempfile::tempdir().unwrap();
+        let db = format!("sqlite://{}", dir.path().join("ferry.db").display());
+        let rt = Runtime::open(&db, Arc::new(NoConnect), RuntimeSettings::default())
+            .await
+            .unwrap();
+        let admin = rt
+            .store
+            .create_user(&NewUser {
+                email: "admin@example.com".into(),
+                password_hash: hash_password(PASSWORD),
+                role: Role::Admin,
+                tenants: vec![],
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        let admin_token = new_secret("fy_");
+        rt.store
+            .create_token(admin.id, "test", &secret_hash(&admin_token), "fy_")
+            .await
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let app = ferry_engine::http::router(rt.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Api {
+            url,
+            rt,
+            admin_token,
+            http: reqwest::Client::new(),
+            _dir: dir,
+        }
+    }
+
+    fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(&self.admin_token)
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+}
+
+fn flow_json(id: &str, tenant: &str) -> Value {
+    json!({
+        "version": 1, "id": id, "name": "Orders", "tenant": tenant, "trigger": {"type": "webhook"},
+        "connections": {
+            "shop": {"connector": "http", "config": {"base_url": "http://127.0.0.1:9"}},
+            "erp": {"connector": "http", "config": {"base_url": "http://127.0.0.1:9"}}
+        },
+        "source": {"connection": "shop", "operation": "read", "params": {"path": "/orders"}, "key": "$.id"},
+        "steps": [{"id": "to_erp", "type": "mapping", "fields": [
+            {"target": "number", "value": {"type": "jsonpath", "path": "$.id"}}
+        ]}],
+        "target": {"connection": "erp", "operation": "write", "params": {"path": "/sink", "method": "POST"}}
+    })
+}
+
+use reqwest::Method;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_sets_a_session_cookie_that_logout_ends() {
+    let api = Api::start().await;
+    let login = |password: &str| {
+        api.http
+            .post(format!("{}/api/v1/login", api.url))
+            .json(&json!({"email": "ADMIN@example.com", "password": password}))
+    };
+    let (status, body) = api.send(login("wrong password!")).await;
+    assert_eq!(status, 401);
+    assert_eq!(body["error"]["code"], "invalid_credentials");
+
+    let response = login(PASSWORD).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let cookie = response.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.starts_with("ferry_session="), "{cookie}");
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(cookie.contains(attribute), "{cookie} lacks {attribute}");
+    }
+    let session = cookie.split(';').next().unwrap().to_string();
+    // Only a hash of the session id is stored.
+    let id = session.trim_start_matches("ferry_session=");
+    let raw: Vec<String> = sqlx::query_scalar("select id_hash from session")
+        .fetch_all(&sqlx::SqlitePool::connect(&format!("sqlite://{}", api._dir.path().join("ferry.db").display())).await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(raw, [secret_hash(id)]);
+
+    let me = |cookie: &str| {
+        api.http
+            .get(format!("{}/api/v1/me", api.url))
+            .header("cookie", cookie.to_string())
+    };
+    let (status, body) = api.send(me(&session)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["user"]["email"], "admin@example.com");
+    assert_eq!(body["user"]["role"], "admin");
+    let (status, _) = api
+        .send(
+            api.http
+                .post(format!("{}/api/v1/logout", api.url))
+                .header("cookie", session.clone()),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, body) = api.send(me(&session)).await;
+    assert_eq!(status, 401);
+    assert_eq!(body["error"]["code"], "unauthenticated");
+    let (status, _) = api.send(api.http.get(format!("{}/api/v1/runs", api.url))).await;
+    assert_eq!(status, 401, "no credentials");
+    let (status, _) = api
+        .send(api.http.get(format!("{}/api/v1/runs", api.url)).bearer_auth("fy_forged"))
+        .await;
+    assert_eq!(status, 401, "unknown token");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_is_shown_once_and_stops_when_revoked() {
+    let api = Api::start().await;
+    let (status, created) = api
+        .send(api.req(Method::POST, "/api/v1/tokens").json(&json!({"name": "ci"})))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let token = created["token"].as_str().unwrap().to_string();
+    assert!(token.starts_with("fy_") && token.len() > 40);
+    let (_, listed) = api.send(api.req(Method::GET, "/api/v1/tokens")).await;
+    assert!(!listed.to_string().contains(&token), "listing never shows a token");
+    let as_new = |path: &str| {
+        api.http
+            .get(format!("{}{path}", api.url))
+            .bearer_auth(&token)
+    };
+    assert_eq!(api.send(as_new("/api/v1/me")).await.0, 200);
+    let path = format!("/api/v1/tokens/{}", created["id"]);
+    assert_eq!(api.send(api.req(Method::DELETE, &path)).await.0, 204);
+    assert_eq!(api.send(as_new("/api/v1/me")).await.0, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_bad_request_answers_4xx_in_the_one_error_format() {
+    let api = Api::start().await;
+    let cases: Vec<(reqwest::RequestBuilder, u16, &str)> = vec![
+        (
+            api.req(Method::POST, "/api/v1/tenants").header("content-type", "application/json").body("{\"id\": "),
+            400,
+            "malformed_json",
+        ),
+        (
+            api.req(Method::POST, "/api/v1/tenants").json(&json!({"id": "a", "colour": "red"})),
+            422,
+            "invalid_body",
+        ),
+        (
+            api.req(Method::POST, "/api/v1/tenants").json(&json!({"id": 7})),
+            422,
+            "invalid_body",
+        ),
+        (
+            api.req(Method::POST, "/api/v1/tenants").body("id=a"),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            api.req(Method::POST, "/api/v1/tenants").json(&json!({"id": "Not Valid!"})),
+            422,
+            "invalid_field",
+        ),
+        (
+            api.req(Method::POST, "/api/v1/flows").header("content-type", "application/json").body(vec![b' '; 2 * 1024 * 1024]),
+            413,
+            "body_too_large",
+        ),
+        (api.req(Method::GET, "/api/v1/runs?limit=many"), 400, "invalid_query"),
+        (api.req(Method::GET, "/api/v1/runs?colour=red"), 400, "invalid_query"),
+        (api.req(Method::GET, "/api/v1/runs?from=yesterday"), 400, "invalid_query"),
+        (api.req(Method::GET, "/api/v1/runs?status=done"), 400, "invalid_query"),
+        (api.req(Method::GET, "/api/v1/runs/abc"), 400, "invalid_path"),
+        (api.req(Method::GET, "/api/v1/runs/42"), 404, "run_not_found"),
+        (api.req(Method::GET, "/api/v1/nothing"), 404, "route_not_found"),
+        (api.req(Method::PATCH, "/api/v1/runs"), 405, "method_not_allowed"),
+        (
+            api.req(Method::POST, "/api/v1/users").json(&json!({"email": "m@x.com", "password": "short", "role": "merchant", "tenants": ["default"]})),
+            422,
+            "weak_password",
+        ),
+        (
+            api.req(Method::POST, "/api/v1/users").json(&json!({"email": "m@x.com", "password": PASSWORD, "role": "owner"})),
+            422,
+            "invalid_field",
+        ),
+        (
+            api.req(Method::POST, "/api/v1/flows/nope/replay").json(&json!({"keys": "1001"})),
+            404,
+            "flow_not_found",
+        ),
+    ];
+    for (request, status, code) in cases {
+        let (got, body) = api.send(request).await;
+        assert_eq!(got.as_u16(), status, "{body}");
+        assert_eq!(body["error"]["code"], code, "{body}");
+        assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flows_are_created_validated_exported_and_audited() {
+    let api = Api::start().await;
+    api.rt.store.create_tenant("acme", "Acme").await.unwrap();
+    let mut bad = flow_json("orders", "acme");
+    bad["steps"][0]["fields"][0]["value"]["path"] = json!("$..[");
+    bad["target"]["connection"] = json!("nowhere");
+    let (status, body) = api
+        .send(api.req(Method::POST, "/api/v1/flows").json(&bad))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_flow");
+    let issues = body["error"]["details"]["issues"].as_array().unwrap();
+    assert!(issues.len() >= 2, "every issue at once: {body}");
+    assert!(issues.iter().any(|i| i["path"].as_str().unwrap().contains("target")), "{body}");
+    let (status, checked) = api
+        .send(api.req(Method::POST, "/api/v1/flows/validate").json(&bad))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(checked["valid"], false);
+    assert_eq!(checked["issues"].as_array().unwrap().len(), issues.len());
+
+    let text = serde_json::to_string_pretty(&flow_json("orders", "acme")).unwrap();
+    let (status, created) = api
+        .send(api.req(Method::POST, "/api/v1/flows").header("content-type", "application/json").body(text.clone()))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["tenant"], "acme");
+    let (status, again) = api
+        .send(api.req(Method::POST, "/api/v1/flows").json(&flow_json("orders", "default")))
+        .await;
+    assert_eq!(status, 409, "{again}");
+    assert_eq!(again["error"]["code"], "flow_id_taken");
+    let exported = api
+        .req(Method::GET, "/api/v1/flows/orders/export")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(exported, text, "export gives back the file as imported");
+    let (status, moved) = api
+        .send(api.req(Method::PUT, "/api/v1/flows/orders").json(&flow_json("orders", "default")))
+        .await;
+    assert_eq!(status, 422);
+    assert_eq!(moved["error"]["code"], "tenant_change");
+    let (status, _) = api
+        .send(api.req(Method::PUT, "/api/v1/flows/orders").json(&flow_json("orders", "acme")))
+        .await;
+    assert_eq!(status, 200);
+    let (status, run) = api.send(api.req(Method::POST, "/api/v1/flows/orders/runs")).await;
+    assert_eq!(status, 202, "{run}");
+    assert_eq!(api.send(api.req(Method::DELETE, "/api/v1/flows/orders")).await.0, 204);
+    assert_eq!(api.send(api.req(Method::GET, "/api/v1/flows/orders")).await.0, 404);
+
+    let (_, audit) = api.send(api.req(Method::GET, "/api/v1/audit")).await;
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["flow.delete", "run.trigger", "flow.update", "flow.create"]);
+    assert_eq!(audit["entries"][0]["user_email"], "admin@example.com");
+    assert_eq!(audit["entries"][0]["tenant_id"], "acme");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_filter_by_business_key_and_show_one_records_payloads() {
+    let api = Api::start().await;
+    let (status, _) = api
+        .send(api.req(Method::POST, "/api/v1/flows").json(&flow_json("orders", "default")))
+        .await;
+    assert_eq!(status, 201);
+    let (_, first) = api.send(api.req(Method::POST, "/api/v1/flows/orders/runs")).await;
+    let (_, second) = api.send(api.req(Method::POST, "/api/v1/flows/orders/runs")).await;
+    let run_id = second["run_id"].as_i64().unwrap();
+    api.rt
+        .store
+        .record_outcomes(
+            &[RecordEntry {
+                run_id,
+                seq: 0,
+                flow_id: "orders".into(),
+                source_key: Some("#1042".into()),
+                outcome: Outcome::Failed,
+                step_id: None,
+                input: Some(json!({"id": "#1042", "total": "12.50"}).to_string()),
+                output: Some(json!({"number": "#1042"}).to_string()),
+                response_status: Some(422),
+                response_body: Some("{\"message\":\"customer missing\"}".into()),
+                target_id: None,
+                error: Some("rejected: HTTP 422".into()),
+                attempts: 1,
+                retry_at: None,
+            }],
+            &[],
+        )
+        .await
+        .unwrap();
+    let (_, runs) = api.send(api.req(Method::GET, "/api/v1/runs?key=%231042")).await;
+    let ids: Vec<i64> = runs["runs"].as_array().unwrap().iter().map(|r| r["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids, [run_id], "{runs}");
+    let (_, all) = api.send(api.req(Method::GET, "/api/v1/runs?flow_id=orders&status=queued&from=2020-01-01T00:00:00Z")).await;
+    assert_eq!(all["runs"].as_array().unwrap().len(), 2, "{all} (first {first})");
+    let (_, none) = api.send(api.req(Method::GET, "/api/v1/runs?to=2020-01-01T00:00:00Z")).await;
+    assert!(none["runs"].as_array().unwrap().is_empty());
+
+    let (_, records) = api.send(api.req(Method::GET, &format!("/api/v1/runs/{run_id}/records?outcome=failed"))).await;
+    assert_eq!(records["records"][0]["business_key"], "#1042");
+    assert!(records["records"][0].get("input").is_none(), "lists leave payloads out");
+    let (status, record) = api.send(api.req(Method::GET, &format!("/api/v1/runs/{run_id}/records/0"))).await;
+    assert_eq!(status, 200);
+    assert_eq!(record["input"]["total"], "12.50");
+    assert_eq!(record["output"]["number"], "#1042");
+    assert_eq!(record["response_status"], 422);
+    assert_eq!(record["response_body"], "{\"message\":\"customer missing\"}");
+    assert_eq!(api.send(api.req(Method::GET, &format!("/api/v1/runs/{run_id}/records/7"))).await.0, 404);
+
+    let (_, failed) = api.send(api.req(Method::GET, "/api/v1/flows/orders/failed")).await;
+    assert_eq!(failed["failed"][0]["business_key"], "#1042");
+    let (status, replayed) = api
+        .send(api.req(Method::POST, "/api/v1/flows/orders/replay").json(&json!({"keys": ["#1042"]})))
+        .await;
+    assert_eq!(status, 202, "{replayed}");
+    assert_eq!(replayed["records"], 1);
+    let (_, audit) = api.send(api.req(Method::GET, "/api/v1/audit?limit=1")).await;
+    assert_eq!(audit["entries"][0]["action"], "record.replay");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_is_public_and_lists_every_route() {
+    let api = Api::start().await;
+    let (status, doc) = api
+        .send(api.http.get(format!("{}/api/v1/openapi.json", api.url)))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(doc["openapi"], "3.0.3");
+    let routes = ferry_engine::http::route_table();
+    for r in &routes {
+        let op = &doc["paths"][r.path][r.method.to_lowercase()];
+        assert!(op.is_object(), "{} {} is not documented", r.method, r.path);
+    }
+    let documented: usize = doc["paths"].as_object().unwrap().values().map(|p| p.as_object().unwrap().len()).sum();
+    assert_eq!(documented, routes.len());
+}
