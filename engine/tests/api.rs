@@ -87,7 +87,10 @@ impl Api {
         let response = request.send().await.unwrap();
         let status = response.status();
         let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 }
 
@@ -122,7 +125,10 @@ async fn login_sets_a_session_cookie_that_logout_ends() {
 
     let response = login(PASSWORD).send().await.unwrap();
     assert_eq!(response.status(), 200);
-    let cookie = response.headers()["set-cookie"].to_str().unwrap().to_string();
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_string();
     assert!(cookie.starts_with("ferry_session="), "{cookie}");
     for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
         assert!(cookie.contains(attribute), "{cookie} lacks {attribute}");
@@ -131,7 +137,14 @@ async fn login_sets_a_session_cookie_that_logout_ends() {
     // Only a hash of the session id is stored.
     let id = session.trim_start_matches("ferry_session=");
     let raw: Vec<String> = sqlx::query_scalar("select id_hash from session")
-        .fetch_all(&sqlx::SqlitePool::connect(&format!("sqlite://{}", api._dir.path().join("ferry.db").display())).await.unwrap())
+        .fetch_all(
+            &sqlx::SqlitePool::connect(&format!(
+                "sqlite://{}",
+                api._dir.path().join("ferry.db").display()
+            ))
+            .await
+            .unwrap(),
+        )
         .await
         .unwrap();
     assert_eq!(raw, [secret_hash(id)]);
@@ -156,10 +169,16 @@ async fn login_sets_a_session_cookie_that_logout_ends() {
     let (status, body) = api.send(me(&session)).await;
     assert_eq!(status, 401);
     assert_eq!(body["error"]["code"], "unauthenticated");
-    let (status, _) = api.send(api.http.get(format!("{}/api/v1/runs", api.url))).await;
+    let (status, _) = api
+        .send(api.http.get(format!("{}/api/v1/runs", api.url)))
+        .await;
     assert_eq!(status, 401, "no credentials");
     let (status, _) = api
-        .send(api.http.get(format!("{}/api/v1/runs", api.url)).bearer_auth("fy_forged"))
+        .send(
+            api.http
+                .get(format!("{}/api/v1/runs", api.url))
+                .bearer_auth("fy_forged"),
+        )
         .await;
     assert_eq!(status, 401, "unknown token");
 }
@@ -168,13 +187,19 @@ async fn login_sets_a_session_cookie_that_logout_ends() {
 async fn a_token_is_shown_once_and_stops_when_revoked() {
     let api = Api::start().await;
     let (status, created) = api
-        .send(api.req(Method::POST, "/api/v1/tokens").json(&json!({"name": "ci"})))
+        .send(
+            api.req(Method::POST, "/api/v1/tokens")
+                .json(&json!({"name": "ci"})),
+        )
         .await;
     assert_eq!(status, 201, "{created}");
     let token = created["token"].as_str().unwrap().to_string();
     assert!(token.starts_with("fy_") && token.len() > 40);
     let (_, listed) = api.send(api.req(Method::GET, "/api/v1/tokens")).await;
-    assert!(!listed.to_string().contains(&token), "listing never shows a token");
+    assert!(
+        !listed.to_string().contains(&token),
+        "listing never shows a token"
+    );
     let as_new = |path: &str| {
         api.http
             .get(format!("{}{path}", api.url))
@@ -248,7 +273,12 @@ async fn every_bad_request_answers_4xx_in_the_one_error_format() {
         let (got, body) = api.send(request).await;
         assert_eq!(got.as_u16(), status, "{body}");
         assert_eq!(body["error"]["code"], code, "{body}");
-        assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{body}"
+        );
     }
 }
 
@@ -266,7 +296,12 @@ async fn flows_are_created_validated_exported_and_audited() {
     assert_eq!(body["error"]["code"], "invalid_flow");
     let issues = body["error"]["details"]["issues"].as_array().unwrap();
     assert!(issues.len() >= 2, "every issue at once: {body}");
-    assert!(issues.iter().any(|i| i["path"].as_str().unwrap().contains("target")), "{body}");
+    assert!(
+        issues
+            .iter()
+            .any(|i| i["path"].as_str().unwrap().contains("target")),
+        "{body}"
+    );
     let (status, checked) = api
         .send(api.req(Method::POST, "/api/v1/flows/validate").json(&bad))
         .await;
@@ -276,12 +311,19 @@ async fn flows_are_created_validated_exported_and_audited() {
 
     let text = serde_json::to_string_pretty(&flow_json("orders", "acme")).unwrap();
     let (status, created) = api
-        .send(api.req(Method::POST, "/api/v1/flows").header("content-type", "application/json").body(text.clone()))
+        .send(
+            api.req(Method::POST, "/api/v1/flows")
+                .header("content-type", "application/json")
+                .body(text.clone()),
+        )
         .await;
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["tenant"], "acme");
     let (status, again) = api
-        .send(api.req(Method::POST, "/api/v1/flows").json(&flow_json("orders", "default")))
+        .send(
+            api.req(Method::POST, "/api/v1/flows")
+                .json(&flow_json("orders", "default")),
+        )
         .await;
     assert_eq!(status, 409, "{again}");
     assert_eq!(again["error"]["code"], "flow_id_taken");
@@ -295,18 +337,36 @@ async fn flows_are_created_validated_exported_and_audited() {
         .unwrap();
     assert_eq!(exported, text, "export gives back the file as imported");
     let (status, moved) = api
-        .send(api.req(Method::PUT, "/api/v1/flows/orders").json(&flow_json("orders", "default")))
+        .send(
+            api.req(Method::PUT, "/api/v1/flows/orders")
+                .json(&flow_json("orders", "default")),
+        )
         .await;
     assert_eq!(status, 422);
     assert_eq!(moved["error"]["code"], "tenant_change");
     let (status, _) = api
-        .send(api.req(Method::PUT, "/api/v1/flows/orders").json(&flow_json("orders", "acme")))
+        .send(
+            api.req(Method::PUT, "/api/v1/flows/orders")
+                .json(&flow_json("orders", "acme")),
+        )
         .await;
     assert_eq!(status, 200);
-    let (status, run) = api.send(api.req(Method::POST, "/api/v1/flows/orders/runs")).await;
+    let (status, run) = api
+        .send(api.req(Method::POST, "/api/v1/flows/orders/runs"))
+        .await;
     assert_eq!(status, 202, "{run}");
-    assert_eq!(api.send(api.req(Method::DELETE, "/api/v1/flows/orders")).await.0, 204);
-    assert_eq!(api.send(api.req(Method::GET, "/api/v1/flows/orders")).await.0, 404);
+    assert_eq!(
+        api.send(api.req(Method::DELETE, "/api/v1/flows/orders"))
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        api.send(api.req(Method::GET, "/api/v1/flows/orders"))
+            .await
+            .0,
+        404
+    );
 
     let (_, audit) = api.send(api.req(Method::GET, "/api/v1/audit")).await;
     let actions: Vec<&str> = audit["entries"]
@@ -315,7 +375,10 @@ async fn flows_are_created_validated_exported_and_audited() {
         .iter()
         .map(|e| e["action"].as_str().unwrap())
         .collect();
-    assert_eq!(actions, ["flow.delete", "run.trigger", "flow.update", "flow.create"]);
+    assert_eq!(
+        actions,
+        ["flow.delete", "run.trigger", "flow.update", "flow.create"]
+    );
     assert_eq!(audit["entries"][0]["user_email"], "admin@example.com");
     assert_eq!(audit["entries"][0]["tenant_id"], "acme");
 }
@@ -324,11 +387,18 @@ async fn flows_are_created_validated_exported_and_audited() {
 async fn runs_filter_by_business_key_and_show_one_records_payloads() {
     let api = Api::start().await;
     let (status, _) = api
-        .send(api.req(Method::POST, "/api/v1/flows").json(&flow_json("orders", "default")))
+        .send(
+            api.req(Method::POST, "/api/v1/flows")
+                .json(&flow_json("orders", "default")),
+        )
         .await;
     assert_eq!(status, 201);
-    let (_, first) = api.send(api.req(Method::POST, "/api/v1/flows/orders/runs")).await;
-    let (_, second) = api.send(api.req(Method::POST, "/api/v1/flows/orders/runs")).await;
+    let (_, first) = api
+        .send(api.req(Method::POST, "/api/v1/flows/orders/runs"))
+        .await;
+    let (_, second) = api
+        .send(api.req(Method::POST, "/api/v1/flows/orders/runs"))
+        .await;
     let run_id = second["run_id"].as_i64().unwrap();
     api.rt
         .store
@@ -353,33 +423,76 @@ async fn runs_filter_by_business_key_and_show_one_records_payloads() {
         )
         .await
         .unwrap();
-    let (_, runs) = api.send(api.req(Method::GET, "/api/v1/runs?key=%231042")).await;
-    let ids: Vec<i64> = runs["runs"].as_array().unwrap().iter().map(|r| r["id"].as_i64().unwrap()).collect();
+    let (_, runs) = api
+        .send(api.req(Method::GET, "/api/v1/runs?key=%231042"))
+        .await;
+    let ids: Vec<i64> = runs["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect();
     assert_eq!(ids, [run_id], "{runs}");
-    let (_, all) = api.send(api.req(Method::GET, "/api/v1/runs?flow_id=orders&status=queued&from=2020-01-01T00:00:00Z")).await;
-    assert_eq!(all["runs"].as_array().unwrap().len(), 2, "{all} (first {first})");
-    let (_, none) = api.send(api.req(Method::GET, "/api/v1/runs?to=2020-01-01T00:00:00Z")).await;
+    let (_, all) = api
+        .send(api.req(
+            Method::GET,
+            "/api/v1/runs?flow_id=orders&status=queued&from=2020-01-01T00:00:00Z",
+        ))
+        .await;
+    assert_eq!(
+        all["runs"].as_array().unwrap().len(),
+        2,
+        "{all} (first {first})"
+    );
+    let (_, none) = api
+        .send(api.req(Method::GET, "/api/v1/runs?to=2020-01-01T00:00:00Z"))
+        .await;
     assert!(none["runs"].as_array().unwrap().is_empty());
 
-    let (_, records) = api.send(api.req(Method::GET, &format!("/api/v1/runs/{run_id}/records?outcome=failed"))).await;
+    let (_, records) = api
+        .send(api.req(
+            Method::GET,
+            &format!("/api/v1/runs/{run_id}/records?outcome=failed"),
+        ))
+        .await;
     assert_eq!(records["records"][0]["business_key"], "#1042");
-    assert!(records["records"][0].get("input").is_none(), "lists leave payloads out");
-    let (status, record) = api.send(api.req(Method::GET, &format!("/api/v1/runs/{run_id}/records/0"))).await;
+    assert!(
+        records["records"][0].get("input").is_none(),
+        "lists leave payloads out"
+    );
+    let (status, record) = api
+        .send(api.req(Method::GET, &format!("/api/v1/runs/{run_id}/records/0")))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(record["input"]["total"], "12.50");
     assert_eq!(record["output"]["number"], "#1042");
     assert_eq!(record["response_status"], 422);
-    assert_eq!(record["response_body"], "{\"message\":\"customer missing\"}");
-    assert_eq!(api.send(api.req(Method::GET, &format!("/api/v1/runs/{run_id}/records/7"))).await.0, 404);
+    assert_eq!(
+        record["response_body"],
+        "{\"message\":\"customer missing\"}"
+    );
+    assert_eq!(
+        api.send(api.req(Method::GET, &format!("/api/v1/runs/{run_id}/records/7")))
+            .await
+            .0,
+        404
+    );
 
-    let (_, failed) = api.send(api.req(Method::GET, "/api/v1/flows/orders/failed")).await;
+    let (_, failed) = api
+        .send(api.req(Method::GET, "/api/v1/flows/orders/failed"))
+        .await;
     assert_eq!(failed["failed"][0]["business_key"], "#1042");
     let (status, replayed) = api
-        .send(api.req(Method::POST, "/api/v1/flows/orders/replay").json(&json!({"keys": ["#1042"]})))
+        .send(
+            api.req(Method::POST, "/api/v1/flows/orders/replay")
+                .json(&json!({"keys": ["#1042"]})),
+        )
         .await;
     assert_eq!(status, 202, "{replayed}");
     assert_eq!(replayed["records"], 1);
-    let (_, audit) = api.send(api.req(Method::GET, "/api/v1/audit?limit=1")).await;
+    let (_, audit) = api
+        .send(api.req(Method::GET, "/api/v1/audit?limit=1"))
+        .await;
     assert_eq!(audit["entries"][0]["action"], "record.replay");
 }
 
@@ -396,6 +509,11 @@ async fn the_openapi_document_is_public_and_lists_every_route() {
         let op = &doc["paths"][r.path][r.method.to_lowercase()];
         assert!(op.is_object(), "{} {} is not documented", r.method, r.path);
     }
-    let documented: usize = doc["paths"].as_object().unwrap().values().map(|p| p.as_object().unwrap().len()).sum();
+    let documented: usize = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|p| p.as_object().unwrap().len())
+        .sum();
     assert_eq!(documented, routes.len());
 }

@@ -88,7 +88,11 @@ async fn setup(db_url: &str) -> Fixture {
         .await
         .unwrap();
     let store = &rt.store;
-    store.create_tenant(TENANT_A, "Acme").await.unwrap().unwrap();
+    store
+        .create_tenant(TENANT_A, "Acme")
+        .await
+        .unwrap()
+        .unwrap();
     store
         .create_tenant(TENANT_B, &format!("Globex {CANARY}"))
         .await
@@ -142,7 +146,8 @@ async fn setup(db_url: &str) -> Fixture {
             )
             .await
             .unwrap();
-        let input = json!({"id": format!("order-{mark}"), "email": format!("buyer-{mark}@example.com")});
+        let input =
+            json!({"id": format!("order-{mark}"), "email": format!("buyer-{mark}@example.com")});
         store
             .record_outcomes(
                 &[RecordEntry {
@@ -177,7 +182,12 @@ async fn setup(db_url: &str) -> Fixture {
             .unwrap();
         let victim_token = new_secret("fy_");
         let victim_token_id = store
-            .create_token(victim.id, mark, &secret_hash(&victim_token), &victim_token[..10])
+            .create_token(
+                victim.id,
+                mark,
+                &secret_hash(&victim_token),
+                &victim_token[..10],
+            )
             .await
             .unwrap()
             .id;
@@ -236,7 +246,13 @@ async fn upsert_flow(rt: &Runtime, id: &str, tenant: &str, hook_token: &str) {
 /// Puts back what the previous call may have changed (a deleted flow, a disabled user).
 async fn restore(f: &Fixture) {
     for (tenant, objects) in &f.tenants {
-        if f.rt.store.get_flow(&objects.flow_id).await.unwrap().is_none() {
+        if f.rt
+            .store
+            .get_flow(&objects.flow_id)
+            .await
+            .unwrap()
+            .is_none()
+        {
             upsert_flow(&f.rt, &objects.flow_id, tenant, &objects.hook_token).await;
         }
         f.rt.store
@@ -251,13 +267,20 @@ fn documented_matrix() -> BTreeMap<String, Vec<u16>> {
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/security.md"))
         .unwrap();
     doc.lines()
-        .filter(|l| ["| `GET ", "| `POST ", "| `PUT ", "| `DELETE "].iter().any(|m| l.starts_with(m)))
+        .filter(|l| {
+            ["| `GET ", "| `POST ", "| `PUT ", "| `DELETE "]
+                .iter()
+                .any(|m| l.starts_with(m))
+        })
         .map(|l| {
             let cells: Vec<&str> = l.trim_matches('|').split('|').map(str::trim).collect();
             let endpoint = cells[0].trim_matches('`').to_string();
             let answers = cells[1..]
                 .iter()
-                .map(|c| c.parse().unwrap_or_else(|_| panic!("`{c}` in row {endpoint}")))
+                .map(|c| {
+                    c.parse()
+                        .unwrap_or_else(|_| panic!("`{c}` in row {endpoint}"))
+                })
                 .collect();
             (endpoint, answers)
         })
@@ -284,7 +307,12 @@ async fn call(f: &Fixture, n: usize, route: &RouteSpec, role: &str, tenant: &str
     let own_token_id = match caller {
         Some((id, _, _)) => {
             f.rt.store
-                .create_token(*id, "to revoke", &secret_hash(&format!("t{n}{role}")), "fy_x")
+                .create_token(
+                    *id,
+                    "to revoke",
+                    &secret_hash(&format!("t{n}{role}")),
+                    "fy_x",
+                )
                 .await
                 .unwrap()
                 .id
@@ -389,7 +417,10 @@ async fn isolation(db_url: &str) {
                     documented[column]
                 };
                 let answer = call(&f, calls, route, role, tenant).await;
-                let what = format!("{} {} as {role} on {tenant}'s objects", route.method, route.path);
+                let what = format!(
+                    "{} {} as {role} on {tenant}'s objects",
+                    route.method, route.path
+                );
                 if answer.status != expected {
                     failures.push(format!(
                         "{what}: {} instead of {expected}: {}",
@@ -401,11 +432,15 @@ async fn isolation(db_url: &str) {
                     admin_saw_canary += 1;
                 }
                 if *role != "admin" && holds_canary {
-                    failures.push(format!("{what}: the answer holds {TENANT_B}'s data: {}", answer.body));
+                    failures.push(format!(
+                        "{what}: the answer holds {TENANT_B}'s data: {}",
+                        answer.body
+                    ));
                 }
                 if answer.status >= 400 {
                     let error: Value = serde_json::from_str(&answer.body).unwrap_or(Value::Null);
-                    if !error["error"]["code"].is_string() || !error["error"]["message"].is_string() {
+                    if !error["error"]["code"].is_string() || !error["error"]["message"].is_string()
+                    {
                         failures.push(format!("{what}: not the error format: {}", answer.body));
                     }
                 }
@@ -428,7 +463,11 @@ async fn isolation(db_url: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_endpoint_answers_every_role_as_documented_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    isolation(&format!("sqlite://{}", dir.path().join("ferry.db").display())).await;
+    isolation(&format!(
+        "sqlite://{}",
+        dir.path().join("ferry.db").display()
+    ))
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

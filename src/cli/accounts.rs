@@ -54,7 +54,12 @@ pub async fn bootstrap_admin(rt: &Runtime) -> anyhow::Result<()> {
                 .filter(|(u, _)| u.role == Role::Admin)
                 .with_context(|| format!("FERRY_ADMIN_TOKEN: no admin {email}"))?;
             store
-                .create_token(admin.id, "FERRY_ADMIN_TOKEN", &secret_hash(&token), &token[..10])
+                .create_token(
+                    admin.id,
+                    "FERRY_ADMIN_TOKEN",
+                    &secret_hash(&token),
+                    &token[..10],
+                )
                 .await?;
         }
     }

@@ -97,8 +97,16 @@ pub(super) async fn create_tenant(
                 format!("tenant `{}` exists", body.id),
             )
         })?;
-    audit::record(&state, &me, Some(&tenant.id), "tenant.create", "tenant", &tenant.id, None)
-        .await?;
+    audit::record(
+        &state,
+        &me,
+        Some(&tenant.id),
+        "tenant.create",
+        "tenant",
+        &tenant.id,
+        None,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(tenant_json(&tenant))))
 }
 
@@ -180,8 +188,16 @@ pub(super) async fn create_user(
             )
         })?;
     let tenant = user.tenants.first().map(String::as_str);
-    audit::record(&state, &me, tenant, "user.create", "user", &user.id.to_string(), Some(format!("role {role}")))
-        .await?;
+    audit::record(
+        &state,
+        &me,
+        tenant,
+        "user.create",
+        "user",
+        &user.id.to_string(),
+        Some(format!("role {role}")),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(user_json(&user))))
 }
 
@@ -212,8 +228,16 @@ pub(super) async fn disable_user(
     }
     state.rt.store.set_user_disabled(id, true).await?;
     let user = state.rt.store.get_user(id).await?.expect("exists");
-    audit::record(&state, &me, user.tenants.first().map(String::as_str), "user.disable", "user", &id.to_string(), None)
-        .await?;
+    audit::record(
+        &state,
+        &me,
+        user.tenants.first().map(String::as_str),
+        "user.disable",
+        "user",
+        &id.to_string(),
+        None,
+    )
+    .await?;
     Ok(Json(user_json(&user)))
 }
 
@@ -254,8 +278,16 @@ pub(super) async fn create_token(
         return Err(invalid_field("name", "`name` must be 1–200 characters"));
     }
     let (token, record) = issue_token(&state, me.user.id, &body.name).await?;
-    audit::record(&state, &me, None, "token.create", "api_token", &record.id.to_string(), None)
-        .await?;
+    audit::record(
+        &state,
+        &me,
+        None,
+        "token.create",
+        "api_token",
+        &record.id.to_string(),
+        None,
+    )
+    .await?;
     let mut answer = token_json(&record);
     answer["token"] = json!(token);
     Ok((StatusCode::CREATED, Json(answer)))
@@ -288,10 +320,22 @@ pub(super) async fn revoke_token(
         .is_some_and(|t| t.user_id == me.user.id || me.user.role == Role::Admin);
     // Someone else's token is invisible, like another tenant's object.
     if !mine {
-        return Err(ApiError::not_found("token_not_found", format!("no token {id}")));
+        return Err(ApiError::not_found(
+            "token_not_found",
+            format!("no token {id}"),
+        ));
     }
     me.require(Action::OwnAccount)?;
     state.rt.store.revoke_token(id).await?;
-    audit::record(&state, &me, None, "token.revoke", "api_token", &id.to_string(), None).await?;
+    audit::record(
+        &state,
+        &me,
+        None,
+        "token.revoke",
+        "api_token",
+        &id.to_string(),
+        None,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }

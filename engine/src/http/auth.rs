@@ -29,7 +29,8 @@ pub const MIN_PASSWORD_LEN: usize = 10;
 
 /// Argon2id hash (PHC string) of a password, with a random salt.
 pub fn hash_password(password: &str) -> String {
-    let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>()).expect("16 bytes is a valid salt");
+    let salt =
+        SaltString::encode_b64(&rand::random::<[u8; 16]>()).expect("16 bytes is a valid salt");
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .expect("argon2 with default parameters hashes any password")
@@ -222,7 +223,16 @@ pub(super) async fn change_password(
     store
         .set_password(me.user.id, &hash_password(&body.new_password))
         .await?;
-    super::audit::record(&state, &me, None, "user.password", "user", &me.user.id.to_string(), None).await?;
+    super::audit::record(
+        &state,
+        &me,
+        None,
+        "user.password",
+        "user",
+        &me.user.id.to_string(),
+        None,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -96,10 +96,15 @@ pub(super) async fn export(
 }
 
 fn issues_json(issues: &[FlowIssue]) -> Value {
-    json!(issues.iter().map(|i| json!({
-        "path": i.path.to_string(), "step_id": i.step_id, "message": i.message,
-        "line": i.position.map(|p| p.0), "column": i.position.map(|p| p.1),
-    })).collect::<Vec<_>>())
+    json!(
+        issues
+            .iter()
+            .map(|i| json!({
+                "path": i.path.to_string(), "step_id": i.step_id, "message": i.message,
+                "line": i.position.map(|p| p.0), "column": i.position.map(|p| p.1),
+            }))
+            .collect::<Vec<_>>()
+    )
 }
 
 /// Why a flow body was refused: every issue, for `details` or the validate answer.
@@ -138,7 +143,11 @@ fn parse_checked(state: &AppState, body: &[u8]) -> Result<(Flow, String), FlowPr
     if !issues.is_empty() {
         return Err(FlowProblem {
             code: "invalid_flow",
-            message: format!("the flow has {} problem(s); first: {}", issues.len(), issues[0]),
+            message: format!(
+                "the flow has {} problem(s); first: {}",
+                issues.len(),
+                issues[0]
+            ),
             issues: issues_json(&issues),
         });
     }
@@ -166,19 +175,33 @@ pub(super) async fn create(
     let (flow, text) = parse_checked(&state, &body).map_err(ApiError::from)?;
     let tenant = tenant_of(&flow);
     let exists = state.rt.store.get_tenant(&tenant).await?.is_some();
-    me.check(Action::WriteFlows, exists.then_some(tenant.as_str()), || {
-        ApiError::not_found("tenant_not_found", format!("no tenant `{tenant}`"))
-    })?;
+    me.check(
+        Action::WriteFlows,
+        exists.then_some(tenant.as_str()),
+        || ApiError::not_found("tenant_not_found", format!("no tenant `{tenant}`")),
+    )?;
     // Flow ids are unique in the installation (webhook URLs name flows by id alone).
     if state.rt.store.get_flow(&flow.id).await?.is_some() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "flow_id_taken",
-            format!("the flow id `{}` is taken: choose another, or PUT to update your flow", flow.id),
+            format!(
+                "the flow id `{}` is taken: choose another, or PUT to update your flow",
+                flow.id
+            ),
         ));
     }
     let record = store_flow(&state, &flow, &text).await?;
-    audit::record(&state, &me, Some(&record.tenant), "flow.create", "flow", &record.id, Some(record.version.clone())).await?;
+    audit::record(
+        &state,
+        &me,
+        Some(&record.tenant),
+        "flow.create",
+        "flow",
+        &record.id,
+        Some(record.version.clone()),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(summary_json(&record))))
 }
 
@@ -208,7 +231,16 @@ pub(super) async fn update(
         .with_details(json!({"field": "tenant"})));
     }
     let record = store_flow(&state, &flow, &text).await?;
-    audit::record(&state, &me, Some(&record.tenant), "flow.update", "flow", &record.id, Some(record.version.clone())).await?;
+    audit::record(
+        &state,
+        &me,
+        Some(&record.tenant),
+        "flow.update",
+        "flow",
+        &record.id,
+        Some(record.version.clone()),
+    )
+    .await?;
     Ok(Json(summary_json(&record)))
 }
 
@@ -220,7 +252,16 @@ pub(super) async fn delete(
 ) -> ApiResult<StatusCode> {
     let flow = flow_for(&state, &me, &id, Action::WriteFlows).await?;
     state.rt.store.delete_flow(&id).await?;
-    audit::record(&state, &me, Some(&flow.tenant), "flow.delete", "flow", &id, None).await?;
+    audit::record(
+        &state,
+        &me,
+        Some(&flow.tenant),
+        "flow.delete",
+        "flow",
+        &id,
+        None,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -245,7 +286,16 @@ pub(super) async fn trigger(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let flow = flow_for(&state, &me, &id, Action::TriggerRun).await?;
     let run_id = state.rt.trigger(&id, "manual", &[]).await?;
-    audit::record(&state, &me, Some(&flow.tenant), "run.trigger", "flow", &id, Some(format!("run {run_id}"))).await?;
+    audit::record(
+        &state,
+        &me,
+        Some(&flow.tenant),
+        "run.trigger",
+        "flow",
+        &id,
+        Some(format!("run {run_id}")),
+    )
+    .await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "run_id": run_id }))))
 }
 
@@ -286,7 +336,16 @@ pub(super) async fn replay(
         Some((run_id, records)) => format!("run {run_id}, {records} record(s)"),
         None => "nothing to replay".to_string(),
     };
-    audit::record(&state, &me, Some(&flow.tenant), "record.replay", "flow", &id, Some(detail)).await?;
+    audit::record(
+        &state,
+        &me,
+        Some(&flow.tenant),
+        "record.replay",
+        "flow",
+        &id,
+        Some(detail),
+    )
+    .await?;
     match replayed {
         Some((run_id, records)) => Ok((
             StatusCode::ACCEPTED,

@@ -77,7 +77,10 @@ pub fn router_with(state: AppState) -> Router {
     }
     router
         .fallback(|| async {
-            ApiError::not_found("route_not_found", "no such endpoint: see /api/v1/openapi.json")
+            ApiError::not_found(
+                "route_not_found",
+                "no such endpoint: see /api/v1/openapi.json",
+            )
         })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -121,4 +124,3 @@ pub async fn schedule_rows(rt: &Runtime) -> Result<Vec<Value>, StoreError> {
     }
     Ok(rows)
 }
-

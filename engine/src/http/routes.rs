@@ -40,39 +40,229 @@ pub(super) fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
     vec![
         (spec("GET", "/health", "Liveness probe", true), get(health)),
         (
-            spec("POST", "/hooks/{flow_id}/{token}", "Webhook: start a run with the body as its record", true),
+            spec(
+                "POST",
+                "/hooks/{flow_id}/{token}",
+                "Webhook: start a run with the body as its record",
+                true,
+            ),
             post(webhook::receive),
         ),
-        (spec("GET", "/api/v1/openapi.json", "This OpenAPI document", true), get(openapi)),
-        (spec("POST", "/api/v1/login", "Password login: sets the session cookie", true), post(auth::login)),
-        (spec("POST", "/api/v1/logout", "Ends the cookie's session", false), post(auth::logout)),
-        (spec("GET", "/api/v1/me", "The caller", false), get(auth::me)),
-        (spec("PUT", "/api/v1/me/password", "Changes the caller's password", false), put(auth::change_password)),
-        (spec("GET", "/api/v1/tenants", "Tenants the caller works for", false), get(accounts::list_tenants)),
-        (spec("POST", "/api/v1/tenants", "Creates a tenant (admin)", false), post(accounts::create_tenant)),
-        (spec("GET", "/api/v1/tenants/{tenant_id}", "One tenant", false), get(accounts::get_tenant)),
-        (spec("GET", "/api/v1/users", "Users (admin)", false), get(accounts::list_users)),
-        (spec("POST", "/api/v1/users", "Creates a user (admin)", false), post(accounts::create_user)),
-        (spec("POST", "/api/v1/users/{user_id}/disable", "Disables a user (admin)", false), post(accounts::disable_user)),
-        (spec("GET", "/api/v1/tokens", "The caller's API tokens", false), get(accounts::list_tokens)),
-        (spec("POST", "/api/v1/tokens", "Creates an API token, shown once", false), post(accounts::create_token)),
-        (spec("DELETE", "/api/v1/tokens/{token_id}", "Revokes an API token", false), delete(accounts::revoke_token)),
-        (spec("GET", "/api/v1/flows", "Flows of the caller's tenants", false), get(flows::list)),
-        (spec("POST", "/api/v1/flows", "Creates a flow from its JSON", false), post(flows::create)),
-        (spec("POST", "/api/v1/flows/validate", "Validates a flow without storing it", false), post(flows::validate)),
-        (spec("GET", "/api/v1/flows/{flow_id}", "One flow with its definition", false), get(flows::get)),
-        (spec("PUT", "/api/v1/flows/{flow_id}", "Replaces a flow's definition", false), put(flows::update)),
-        (spec("DELETE", "/api/v1/flows/{flow_id}", "Deletes a flow", false), delete(flows::delete)),
-        (spec("GET", "/api/v1/flows/{flow_id}/export", "The flow's JSON file", false), get(flows::export)),
-        (spec("POST", "/api/v1/flows/{flow_id}/runs", "Starts a run", false), post(flows::trigger)),
-        (spec("GET", "/api/v1/flows/{flow_id}/failed", "The flow's error queue", false), get(flows::failed)),
-        (spec("POST", "/api/v1/flows/{flow_id}/replay", "Replays failed records", false), post(flows::replay)),
-        (spec("GET", "/api/v1/runs", "Runs: filter by flow, status, time, business key", false), get(runs::list)),
-        (spec("GET", "/api/v1/runs/{run_id}", "One run", false), get(runs::get)),
-        (spec("GET", "/api/v1/runs/{run_id}/records", "A run's activity log", false), get(runs::records)),
-        (spec("GET", "/api/v1/runs/{run_id}/records/{seq}", "One record: input, output, target response", false), get(runs::record)),
-        (spec("GET", "/api/v1/schedules", "Schedules of the caller's flows", false), get(runs::schedules)),
-        (spec("GET", "/api/v1/audit", "The audit log", false), get(audit::list)),
+        (
+            spec("GET", "/api/v1/openapi.json", "This OpenAPI document", true),
+            get(openapi),
+        ),
+        (
+            spec(
+                "POST",
+                "/api/v1/login",
+                "Password login: sets the session cookie",
+                true,
+            ),
+            post(auth::login),
+        ),
+        (
+            spec("POST", "/api/v1/logout", "Ends the cookie's session", false),
+            post(auth::logout),
+        ),
+        (
+            spec("GET", "/api/v1/me", "The caller", false),
+            get(auth::me),
+        ),
+        (
+            spec(
+                "PUT",
+                "/api/v1/me/password",
+                "Changes the caller's password",
+                false,
+            ),
+            put(auth::change_password),
+        ),
+        (
+            spec(
+                "GET",
+                "/api/v1/tenants",
+                "Tenants the caller works for",
+                false,
+            ),
+            get(accounts::list_tenants),
+        ),
+        (
+            spec("POST", "/api/v1/tenants", "Creates a tenant (admin)", false),
+            post(accounts::create_tenant),
+        ),
+        (
+            spec("GET", "/api/v1/tenants/{tenant_id}", "One tenant", false),
+            get(accounts::get_tenant),
+        ),
+        (
+            spec("GET", "/api/v1/users", "Users (admin)", false),
+            get(accounts::list_users),
+        ),
+        (
+            spec("POST", "/api/v1/users", "Creates a user (admin)", false),
+            post(accounts::create_user),
+        ),
+        (
+            spec(
+                "POST",
+                "/api/v1/users/{user_id}/disable",
+                "Disables a user (admin)",
+                false,
+            ),
+            post(accounts::disable_user),
+        ),
+        (
+            spec("GET", "/api/v1/tokens", "The caller's API tokens", false),
+            get(accounts::list_tokens),
+        ),
+        (
+            spec(
+                "POST",
+                "/api/v1/tokens",
+                "Creates an API token, shown once",
+                false,
+            ),
+            post(accounts::create_token),
+        ),
+        (
+            spec(
+                "DELETE",
+                "/api/v1/tokens/{token_id}",
+                "Revokes an API token",
+                false,
+            ),
+            delete(accounts::revoke_token),
+        ),
+        (
+            spec(
+                "GET",
+                "/api/v1/flows",
+                "Flows of the caller's tenants",
+                false,
+            ),
+            get(flows::list),
+        ),
+        (
+            spec(
+                "POST",
+                "/api/v1/flows",
+                "Creates a flow from its JSON",
+                false,
+            ),
+            post(flows::create),
+        ),
+        (
+            spec(
+                "POST",
+                "/api/v1/flows/validate",
+                "Validates a flow without storing it",
+                false,
+            ),
+            post(flows::validate),
+        ),
+        (
+            spec(
+                "GET",
+                "/api/v1/flows/{flow_id}",
+                "One flow with its definition",
+                false,
+            ),
+            get(flows::get),
+        ),
+        (
+            spec(
+                "PUT",
+                "/api/v1/flows/{flow_id}",
+                "Replaces a flow's definition",
+                false,
+            ),
+            put(flows::update),
+        ),
+        (
+            spec("DELETE", "/api/v1/flows/{flow_id}", "Deletes a flow", false),
+            delete(flows::delete),
+        ),
+        (
+            spec(
+                "GET",
+                "/api/v1/flows/{flow_id}/export",
+                "The flow's JSON file",
+                false,
+            ),
+            get(flows::export),
+        ),
+        (
+            spec(
+                "POST",
+                "/api/v1/flows/{flow_id}/runs",
+                "Starts a run",
+                false,
+            ),
+            post(flows::trigger),
+        ),
+        (
+            spec(
+                "GET",
+                "/api/v1/flows/{flow_id}/failed",
+                "The flow's error queue",
+                false,
+            ),
+            get(flows::failed),
+        ),
+        (
+            spec(
+                "POST",
+                "/api/v1/flows/{flow_id}/replay",
+                "Replays failed records",
+                false,
+            ),
+            post(flows::replay),
+        ),
+        (
+            spec(
+                "GET",
+                "/api/v1/runs",
+                "Runs: filter by flow, status, time, business key",
+                false,
+            ),
+            get(runs::list),
+        ),
+        (
+            spec("GET", "/api/v1/runs/{run_id}", "One run", false),
+            get(runs::get),
+        ),
+        (
+            spec(
+                "GET",
+                "/api/v1/runs/{run_id}/records",
+                "A run's activity log",
+                false,
+            ),
+            get(runs::records),
+        ),
+        (
+            spec(
+                "GET",
+                "/api/v1/runs/{run_id}/records/{seq}",
+                "One record: input, output, target response",
+                false,
+            ),
+            get(runs::record),
+        ),
+        (
+            spec(
+                "GET",
+                "/api/v1/schedules",
+                "Schedules of the caller's flows",
+                false,
+            ),
+            get(runs::schedules),
+        ),
+        (
+            spec("GET", "/api/v1/audit", "The audit log", false),
+            get(audit::list),
+        ),
     ]
 }
 
@@ -120,7 +310,8 @@ pub fn openapi_document() -> Value {
             op["security"] = json!([]);
         }
         if matches!(r.method, "POST" | "PUT") && !r.path.ends_with("/logout") {
-            op["requestBody"] = json!({"content": {"application/json": {"schema": {"type": "object"}}}});
+            op["requestBody"] =
+                json!({"content": {"application/json": {"schema": {"type": "object"}}}});
         }
         paths
             .entry(r.path.to_string())

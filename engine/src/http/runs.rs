@@ -238,7 +238,11 @@ pub(super) async fn schedules(
     let rows = super::schedule_rows(&state.rt)
         .await?
         .into_iter()
-        .filter(|row| row["flow_id"].as_str().is_some_and(|id| visible.contains(id)))
+        .filter(|row| {
+            row["flow_id"]
+                .as_str()
+                .is_some_and(|id| visible.contains(id))
+        })
         .collect::<Vec<_>>();
     Ok(Json(json!({ "schedules": rows })))
 }

@@ -3,7 +3,9 @@
 use async_trait::async_trait;
 use sqlx::{FromRow, QueryBuilder};
 
-use super::account::{AccountStore, ApiToken, AuditEntry, NewAudit, NewUser, RunQuery, Tenant, User};
+use super::account::{
+    AccountStore, ApiToken, AuditEntry, NewAudit, NewUser, RunQuery, Tenant, User,
+};
 use super::sql::RunDbRow;
 use super::{PgStore, SqliteStore};
 use super::{Result, RunId, RunRow, now};
