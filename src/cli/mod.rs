@@ -132,6 +132,10 @@ enum Command {
         /// Flow files or directories to import at start.
         #[arg(long = "flows")]
         flows: Vec<PathBuf>,
+        /// Also start the demo's mock shop and ERP, and create the `demo` tenant with a
+        /// merchant user and the demo flow (one run queued).
+        #[arg(long)]
+        demo: bool,
         #[command(flatten)]
         runtime: service::RuntimeArgs,
         #[command(flatten)]
@@ -248,9 +252,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve {
             listen,
             flows,
+            demo,
             runtime,
             db,
-        } => service::serve(&db.database_url, listen, &flows, &runtime).await,
+        } => service::serve(&db.database_url, listen, &flows, &runtime, demo).await,
         Command::Token {
             command: TokenCommand::Create { user, name },
             db,

@@ -67,9 +67,20 @@ impl RuntimeArgs {
     }
 }
 
-/// Connections built by this binary's registry, secrets from the environment.
+/// Connections built by this binary's registry, secrets from the environment (after
+/// `overrides`: the demo's mock URL, without changing the process environment).
 pub struct EnvConnect {
     http: reqwest::Client,
+    overrides: std::collections::BTreeMap<String, String>,
+}
+
+impl EnvConnect {
+    fn lookup(&self, var: &str) -> Option<String> {
+        self.overrides
+            .get(var)
+            .cloned()
+            .or_else(|| super::process_env(var))
+    }
 }
 
 #[async_trait]
@@ -80,13 +91,13 @@ impl Connect for EnvConnect {
         name: &str,
         base_dir: &Path,
     ) -> anyhow::Result<Arc<dyn ConnectorInstance>> {
-        super::connect(flow, name, base_dir, &self.http, &super::process_env).await
+        super::connect(flow, name, base_dir, &self.http, &|var| self.lookup(var)).await
     }
 
     fn resolve(&self, text: &str) -> Result<String, String> {
         match crate::placeholders::resolve(
             &serde_json::Value::String(text.into()),
-            &super::process_env,
+            &|var| self.lookup(var),
         )? {
             serde_json::Value::String(s) => Ok(s),
             _ => Err("not a string".into()),
@@ -96,8 +107,18 @@ impl Connect for EnvConnect {
 
 /// Opens the runtime on `url` with this binary's connectors.
 pub async fn open_runtime(url: &str, args: &RuntimeArgs) -> anyhow::Result<Arc<Runtime>> {
+    open_runtime_with(url, args, Default::default()).await
+}
+
+/// [`open_runtime`] with placeholder values that win over the environment.
+async fn open_runtime_with(
+    url: &str,
+    args: &RuntimeArgs,
+    overrides: std::collections::BTreeMap<String, String>,
+) -> anyhow::Result<Arc<Runtime>> {
     let connect = Arc::new(EnvConnect {
         http: super::http_client()?,
+        overrides,
     });
     Runtime::open(url, connect, args.settings()?)
         .await
@@ -148,10 +169,23 @@ pub async fn serve(
     listen: SocketAddr,
     flows: &[PathBuf],
     args: &RuntimeArgs,
+    demo: bool,
 ) -> anyhow::Result<ExitCode> {
-    let rt = open_runtime(url, args).await?;
+    // The demo's mock shop and ERP live as long as the service.
+    let mock = match demo {
+        true => Some(crate::demo::start_mock().await?),
+        false => None,
+    };
+    let overrides = mock
+        .iter()
+        .map(|m| (crate::demo::DEMO_URL_VAR.to_string(), m.url.clone()))
+        .collect();
+    let rt = open_runtime_with(url, args, overrides).await?;
     import_flows(&rt, flows).await?;
     super::accounts::bootstrap_admin(&rt).await?;
+    if let Some(mock) = &mock {
+        crate::demo::set_up_service(&rt, mock).await?;
+    }
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;

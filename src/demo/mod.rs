@@ -27,7 +27,7 @@ const DEMO_FLOW_TEXT: &str = include_str!("../../flows/examples/demo-shop-orders
 /// The flow's id.
 const DEMO_FLOW_ID: &str = "demo-shop-orders-to-erp";
 /// The placeholder the demo flow reads its base URL from.
-const DEMO_URL_VAR: &str = "FERRY_DEMO_URL";
+pub const DEMO_URL_VAR: &str = "FERRY_DEMO_URL";
 /// How many orders the merchant edits between the two runs.
 const EDITS: usize = 3;
 
@@ -116,6 +116,76 @@ pub async fn run_demo(store: &Arc<dyn Store>) -> anyhow::Result<ExitCode> {
     );
     print_next(&flow, &first, &second, &failed);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Starts the demo's mock shop and ERP on a free port of 127.0.0.1.
+pub async fn start_mock() -> anyhow::Result<mock::Mock> {
+    mock::start().await
+}
+
+/// The tenant `ferry serve --demo` creates.
+const DEMO_TENANT: &str = "demo";
+
+/// `ferry serve --demo`: the `demo` tenant, its merchant user (`FERRY_DEMO_EMAIL`, default
+/// `demo@localhost`; password from `FERRY_DEMO_PASSWORD` or generated and printed once), the
+/// demo flow in that tenant, and one run of it queued, so the API and UI show something real.
+pub async fn set_up_service(
+    rt: &ferry_engine::runtime::Runtime,
+    mock: &mock::Mock,
+) -> anyhow::Result<()> {
+    use ferry_engine::http::auth::{MIN_PASSWORD_LEN, hash_password, new_secret};
+    use ferry_engine::store::{NewUser, Role};
+
+    let store = &rt.store;
+    if store.get_tenant(DEMO_TENANT).await?.is_none() {
+        store.create_tenant(DEMO_TENANT, "Demo shop").await?;
+    }
+    let email = std::env::var("FERRY_DEMO_EMAIL").unwrap_or_else(|_| "demo@localhost".into());
+    if store.user_by_email(&email).await?.is_none() {
+        let (password, shown) = match std::env::var("FERRY_DEMO_PASSWORD") {
+            Ok(p) if p.chars().count() >= MIN_PASSWORD_LEN => (p, false),
+            Ok(_) => anyhow::bail!("FERRY_DEMO_PASSWORD needs at least {MIN_PASSWORD_LEN} characters"),
+            Err(_) => (new_secret("")[..20].to_string(), true),
+        };
+        store
+            .create_user(&NewUser {
+                email: email.clone(),
+                password_hash: hash_password(&password),
+                role: Role::Merchant,
+                tenants: vec![DEMO_TENANT.to_string()],
+            })
+            .await?;
+        if shown {
+            println!("Created the demo merchant {email} with password {password} (shown once)");
+        } else {
+            println!("Created the demo merchant {email} (password from FERRY_DEMO_PASSWORD)");
+        }
+    }
+    match store.get_flow(DEMO_FLOW_ID).await? {
+        Some(existing) if existing.tenant != DEMO_TENANT => println!(
+            "The demo flow is already stored for tenant `{}`; the `demo` tenant does not get its own.",
+            existing.tenant
+        ),
+        _ => {
+            let mut doc: Value = serde_json::from_str(DEMO_FLOW_TEXT)?;
+            doc["tenant"] = Value::String(DEMO_TENANT.into());
+            let text = serde_json::to_string_pretty(&doc)?;
+            let registry = crate::cli::registry();
+            rt.import_flow(&text, DEMO_FLOW, Path::new("."), |flow, text| {
+                ferry_engine::flow::validate(flow, Some(&registry), Some(text))
+                    .iter()
+                    .map(|issue| format!("{DEMO_FLOW}:{issue}"))
+                    .collect()
+            })
+            .await?;
+            let run_id = rt.trigger(DEMO_FLOW_ID, "manual", &[]).await?;
+            println!(
+                "Demo: mock shop and ERP on {}; flow `{DEMO_FLOW_ID}` in tenant `{DEMO_TENANT}`, run {run_id} queued.",
+                mock.url
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The demo flow file: the one under the working directory (so the printed commands work as
