@@ -240,11 +240,6 @@ async fn every_bad_request_answers_4xx_in_the_one_error_format() {
             422,
             "invalid_field",
         ),
-        (
-            api.req(Method::POST, "/api/v1/flows").header("content-type", "application/json").body(vec![b' '; 2 * 1024 * 1024]),
-            413,
-            "body_too_large",
-        ),
         (api.req(Method::GET, "/api/v1/runs?limit=many"), 400, "invalid_query"),
         (api.req(Method::GET, "/api/v1/runs?colour=red"), 400, "invalid_query"),
         (api.req(Method::GET, "/api/v1/runs?from=yesterday"), 400, "invalid_query"),

@@ -135,6 +135,10 @@ async fn setup(db_url: &str) -> Fixture {
         let flow_id = format!("{tenant}_orders");
         let hook_token = format!("hook-{tenant}-token");
         upsert_flow(&rt, &flow_id, tenant, &hook_token).await;
+        store
+            .publish_version(tenant, &flow_id, &flow_json(&flow_id, tenant).to_string(), "v1", "setup")
+            .await
+            .unwrap();
         let run_id = store
             .create_queued_run(
                 &NewRun {
@@ -330,6 +334,7 @@ async fn call(f: &Fixture, n: usize, route: &RouteSpec, role: &str, tenant: &str
         .replace("{token}", &objects.hook_token)
         .replace("{run_id}", &objects.run_id.to_string())
         .replace("{seq}", "0")
+        .replace("{version}", "1")
         .replace("{tenant_id}", tenant)
         .replace("{user_id}", &objects.victim_id.to_string())
         .replace("{token_id}", &token_id.to_string());
@@ -357,6 +362,7 @@ async fn call(f: &Fixture, n: usize, route: &RouteSpec, role: &str, tenant: &str
     // Lists are asked for the tenant too: another tenant's list must come back empty.
     let query = match route.path {
         "/api/v1/flows" | "/api/v1/runs" if route.method == "GET" => format!("?tenant={tenant}"),
+        "/api/v1/flows/{flow_id}/diff" => "?from=1&to=1".to_string(),
         _ => String::new(),
     };
     let http = reqwest::Client::new();

@@ -66,3 +66,18 @@ create index audit_log_tenant_idx on audit_log (tenant_id, id);
 
 create unique index flow_id_unique_idx on flow (id);
 create index run_tenant_idx on run (tenant_id, id);
+
+-- Immutable published versions of a flow: every save through the API adds one, numbered from 1
+-- per flow; a rollback saves an old definition again as a new version.
+create table flow_version (
+    id bigint generated always as identity primary key,
+    tenant_id text not null,
+    flow_id text not null,
+    version_no bigint not null,
+    definition text not null,
+    hash text not null,
+    published_by text not null,
+    created_at text not null,
+    updated_at text not null,
+    unique (flow_id, version_no)
+);

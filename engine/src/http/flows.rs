@@ -26,7 +26,7 @@ fn summary_json(f: &FlowRecord) -> Value {
 
 /// The flow `id` when the caller may do `action` with it: 404 when missing or another
 /// tenant's, 403 when the role may not.
-async fn flow_for(
+pub(super) async fn flow_for(
     state: &AppState,
     me: &Principal,
     id: &str,
@@ -158,14 +158,6 @@ fn tenant_of(flow: &Flow) -> String {
     flow.tenant.clone().unwrap_or_else(|| "default".to_string())
 }
 
-async fn store_flow(state: &AppState, flow: &Flow, text: &str) -> ApiResult<FlowRecord> {
-    let base = std::path::PathBuf::new();
-    Ok(state
-        .rt
-        .import_flow(text, &flow.id, &base, |_, _| Vec::new())
-        .await?)
-}
-
 /// Creates a flow from its JSON; its `tenant` (default `default`) must be the caller's.
 pub(super) async fn create(
     State(state): State<AppState>,
@@ -191,7 +183,7 @@ pub(super) async fn create(
             ),
         ));
     }
-    let record = store_flow(&state, &flow, &text).await?;
+    let (record, _) = super::versions::save(&state, &me, &flow, &text).await?;
     audit::record(
         &state,
         &me,
@@ -230,7 +222,7 @@ pub(super) async fn update(
         )
         .with_details(json!({"field": "tenant"})));
     }
-    let record = store_flow(&state, &flow, &text).await?;
+    let (record, _) = super::versions::save(&state, &me, &flow, &text).await?;
     audit::record(
         &state,
         &me,

@@ -12,6 +12,7 @@ mod error;
 mod flows;
 mod routes;
 mod runs;
+mod versions;
 mod webhook;
 
 use std::collections::BTreeMap;

@@ -6,7 +6,7 @@ use axum::Json;
 use axum::routing::{MethodRouter, delete, get, post, put};
 use serde_json::{Map, Value, json};
 
-use super::{AppState, accounts, audit, auth, flows, runs, webhook};
+use super::{AppState, accounts, audit, auth, flows, runs, versions, webhook};
 
 /// One endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,6 +219,10 @@ pub(super) fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             ),
             post(flows::replay),
         ),
+        (spec("GET", "/api/v1/flows/{flow_id}/versions", "Published versions of a flow", false), get(versions::list)),
+        (spec("GET", "/api/v1/flows/{flow_id}/versions/{version}", "One version with its definition", false), get(versions::get)),
+        (spec("GET", "/api/v1/flows/{flow_id}/diff", "What changed between two versions (?from=&to=)", false), get(versions::diff)),
+        (spec("POST", "/api/v1/flows/{flow_id}/versions/{version}/rollback", "Saves an old version again as the newest", false), post(versions::rollback)),
         (
             spec(
                 "GET",
@@ -288,7 +292,7 @@ pub fn openapi_document() -> Value {
             .split('/')
             .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
             .map(|name| {
-                let kind = if matches!(name, "run_id" | "user_id" | "token_id" | "seq") {
+                let kind = if matches!(name, "run_id" | "user_id" | "token_id" | "seq" | "version") {
                     "integer"
                 } else {
                     "string"

@@ -20,6 +20,7 @@ use async_trait::async_trait;
 pub use account::{
     AccountStore, ApiToken, AuditEntry, NewAudit, NewUser, Role, RunQuery, Tenant, User,
 };
+pub use flow_version::{FlowVersion, FlowVersionStore};
 pub use alert_sql::{
     AlertDelivery, AlertKind, AlertStore, DeliveryFilter, DeliveryStatus, FlowRunTimes,
     NewAlertDelivery, open_alert_store,
@@ -95,6 +96,7 @@ macro_rules! string_enum {
 mod account;
 mod account_sql;
 mod alert_sql;
+mod flow_version;
 
 string_enum!(
     /// Status of a run.

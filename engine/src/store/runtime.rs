@@ -161,7 +161,13 @@ pub trait RuntimeStore: Store {
 }
 
 /// Everything a service process needs of the store: runs and the ledger, the runtime's state
-/// the alert delivery log and the API's accounts. Implemented by every store that has the parts.
-pub trait ServiceStore: RuntimeStore + super::AlertStore + super::AccountStore {}
+/// the alert delivery log, the API's accounts and flow versions. Implemented by every store that has the parts.
+pub trait ServiceStore:
+    RuntimeStore + super::AlertStore + super::AccountStore + super::FlowVersionStore
+{
+}
 
-impl<T: RuntimeStore + super::AlertStore + super::AccountStore> ServiceStore for T {}
+impl<T> ServiceStore for T where
+    T: RuntimeStore + super::AlertStore + super::AccountStore + super::FlowVersionStore
+{
+}
