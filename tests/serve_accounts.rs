@@ -62,8 +62,14 @@ async fn serve_creates_the_first_admin_and_the_demo_tenant() {
         .next()
         .unwrap()
         .to_string();
-    assert!(out.contains("Created the demo merchant demo@localhost"), "{out}");
-    assert!(!out.contains("demo merchant pw"), "a given password is never printed");
+    assert!(
+        out.contains("Created the demo merchant demo@localhost"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("demo merchant pw"),
+        "a given password is never printed"
+    );
 
     let http = reqwest::Client::builder().build().unwrap();
     let login = |email: &str, password: &str| {
@@ -73,7 +79,13 @@ async fn serve_creates_the_first_admin_and_the_demo_tenant() {
     };
     let admin = login("admin@localhost", &password).await.unwrap();
     assert_eq!(admin.status(), 200);
-    let admin_cookie = admin.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let admin_cookie = admin.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
     let get = |path: &str, cookie: &str| {
         http.get(format!("{url}{path}"))
             .header("cookie", cookie.to_string())
@@ -82,27 +94,50 @@ async fn serve_creates_the_first_admin_and_the_demo_tenant() {
     // The demo run reads the mock shop and writes the mock ERP inside the service.
     let mut finished = Value::Null;
     for _ in 0..300 {
-        let runs: Value = get("/api/v1/runs?flow_id=demo-shop-orders-to-erp", &admin_cookie)
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let runs: Value = get(
+            "/api/v1/runs?flow_id=demo-shop-orders-to-erp",
+            &admin_cookie,
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
         if runs["runs"][0]["finished_at"].is_string() {
             finished = runs["runs"][0].clone();
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(finished["counts"]["created"].as_i64().unwrap_or(0) > 0, "{finished}");
+    assert!(
+        finished["counts"]["created"].as_i64().unwrap_or(0) > 0,
+        "{finished}"
+    );
 
     let merchant = login("demo@localhost", "demo merchant pw").await.unwrap();
     assert_eq!(merchant.status(), 200);
-    let merchant_cookie = merchant.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
-    let flows: Value = get("/api/v1/flows", &merchant_cookie).await.unwrap().json().await.unwrap();
+    let merchant_cookie = merchant.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let flows: Value = get("/api/v1/flows", &merchant_cookie)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(flows["flows"].as_array().unwrap().len(), 1, "{flows}");
     assert_eq!(flows["flows"][0]["tenant"], "demo");
-    assert_eq!(get("/api/v1/users", &merchant_cookie).await.unwrap().status(), 403);
+    assert_eq!(
+        get("/api/v1/users", &merchant_cookie)
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
     stop(&mut serve);
 
     // A second start finds the admin and the demo and creates nothing.

@@ -517,26 +517,65 @@ async fn the_openapi_document_is_public_and_lists_every_route() {
 async fn every_save_publishes_a_version_that_can_be_diffed_and_rolled_back() {
     let api = Api::start().await;
     let v1 = flow_json("orders", "default");
-    assert_eq!(api.send(api.req(Method::POST, "/api/v1/flows").json(&v1)).await.0, 201);
+    assert_eq!(
+        api.send(api.req(Method::POST, "/api/v1/flows").json(&v1))
+            .await
+            .0,
+        201
+    );
     let mut v2 = v1.clone();
     v2["steps"][0]["fields"][0]["target"] = json!("order_number");
-    assert_eq!(api.send(api.req(Method::PUT, "/api/v1/flows/orders").json(&v2)).await.0, 200);
+    assert_eq!(
+        api.send(api.req(Method::PUT, "/api/v1/flows/orders").json(&v2))
+            .await
+            .0,
+        200
+    );
 
-    let (_, versions) = api.send(api.req(Method::GET, "/api/v1/flows/orders/versions")).await;
-    let listed: Vec<i64> = versions["versions"].as_array().unwrap().iter().map(|v| v["version"].as_i64().unwrap()).collect();
+    let (_, versions) = api
+        .send(api.req(Method::GET, "/api/v1/flows/orders/versions"))
+        .await;
+    let listed: Vec<i64> = versions["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_i64().unwrap())
+        .collect();
     assert_eq!(listed, [2, 1]);
     assert_eq!(versions["versions"][0]["published_by"], "admin@example.com");
-    let (_, diff) = api.send(api.req(Method::GET, "/api/v1/flows/orders/diff?from=1&to=2")).await;
-    assert_eq!(diff["changes"], json!([{"path": "/steps/0/fields/0/target", "from": "number", "to": "order_number"}]));
-    assert_eq!(api.send(api.req(Method::GET, "/api/v1/flows/orders/diff?from=1&to=9")).await.0, 404);
+    let (_, diff) = api
+        .send(api.req(Method::GET, "/api/v1/flows/orders/diff?from=1&to=2"))
+        .await;
+    assert_eq!(
+        diff["changes"],
+        json!([{"path": "/steps/0/fields/0/target", "from": "number", "to": "order_number"}])
+    );
+    assert_eq!(
+        api.send(api.req(Method::GET, "/api/v1/flows/orders/diff?from=1&to=9"))
+            .await
+            .0,
+        404
+    );
 
-    let (status, rolled) = api.send(api.req(Method::POST, "/api/v1/flows/orders/versions/1/rollback")).await;
+    let (status, rolled) = api
+        .send(api.req(Method::POST, "/api/v1/flows/orders/versions/1/rollback"))
+        .await;
     assert_eq!(status, 200, "{rolled}");
     assert_eq!(rolled["version"], 3);
-    let (_, one) = api.send(api.req(Method::GET, "/api/v1/flows/orders/versions/1")).await;
+    let (_, one) = api
+        .send(api.req(Method::GET, "/api/v1/flows/orders/versions/1"))
+        .await;
     assert_eq!(rolled["hash"], one["hash"], "version 3 is version 1 again");
     let (_, current) = api.send(api.req(Method::GET, "/api/v1/flows/orders")).await;
-    assert_eq!(current["definition"]["steps"][0]["fields"][0]["target"], "number");
-    let (_, versions) = api.send(api.req(Method::GET, "/api/v1/flows/orders/versions/2")).await;
-    assert_eq!(versions["definition"]["steps"][0]["fields"][0]["target"], "order_number", "old versions stay as they were");
+    assert_eq!(
+        current["definition"]["steps"][0]["fields"][0]["target"],
+        "number"
+    );
+    let (_, versions) = api
+        .send(api.req(Method::GET, "/api/v1/flows/orders/versions/2"))
+        .await;
+    assert_eq!(
+        versions["definition"]["steps"][0]["fields"][0]["target"], "order_number",
+        "old versions stay as they were"
+    );
 }

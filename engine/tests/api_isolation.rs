@@ -136,7 +136,13 @@ async fn setup(db_url: &str) -> Fixture {
         let hook_token = format!("hook-{tenant}-token");
         upsert_flow(&rt, &flow_id, tenant, &hook_token).await;
         store
-            .publish_version(tenant, &flow_id, &flow_json(&flow_id, tenant).to_string(), "v1", "setup")
+            .publish_version(
+                tenant,
+                &flow_id,
+                &flow_json(&flow_id, tenant).to_string(),
+                "v1",
+                "setup",
+            )
             .await
             .unwrap();
         let run_id = store

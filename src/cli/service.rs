@@ -95,10 +95,9 @@ impl Connect for EnvConnect {
     }
 
     fn resolve(&self, text: &str) -> Result<String, String> {
-        match crate::placeholders::resolve(
-            &serde_json::Value::String(text.into()),
-            &|var| self.lookup(var),
-        )? {
+        match crate::placeholders::resolve(&serde_json::Value::String(text.into()), &|var| {
+            self.lookup(var)
+        })? {
             serde_json::Value::String(s) => Ok(s),
             _ => Err("not a string".into()),
         }

@@ -144,7 +144,9 @@ pub async fn set_up_service(
     if store.user_by_email(&email).await?.is_none() {
         let (password, shown) = match std::env::var("FERRY_DEMO_PASSWORD") {
             Ok(p) if p.chars().count() >= MIN_PASSWORD_LEN => (p, false),
-            Ok(_) => anyhow::bail!("FERRY_DEMO_PASSWORD needs at least {MIN_PASSWORD_LEN} characters"),
+            Ok(_) => {
+                anyhow::bail!("FERRY_DEMO_PASSWORD needs at least {MIN_PASSWORD_LEN} characters")
+            }
             Err(_) => (new_secret("")[..20].to_string(), true),
         };
         store

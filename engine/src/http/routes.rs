@@ -219,10 +219,42 @@ pub(super) fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             ),
             post(flows::replay),
         ),
-        (spec("GET", "/api/v1/flows/{flow_id}/versions", "Published versions of a flow", false), get(versions::list)),
-        (spec("GET", "/api/v1/flows/{flow_id}/versions/{version}", "One version with its definition", false), get(versions::get)),
-        (spec("GET", "/api/v1/flows/{flow_id}/diff", "What changed between two versions (?from=&to=)", false), get(versions::diff)),
-        (spec("POST", "/api/v1/flows/{flow_id}/versions/{version}/rollback", "Saves an old version again as the newest", false), post(versions::rollback)),
+        (
+            spec(
+                "GET",
+                "/api/v1/flows/{flow_id}/versions",
+                "Published versions of a flow",
+                false,
+            ),
+            get(versions::list),
+        ),
+        (
+            spec(
+                "GET",
+                "/api/v1/flows/{flow_id}/versions/{version}",
+                "One version with its definition",
+                false,
+            ),
+            get(versions::get),
+        ),
+        (
+            spec(
+                "GET",
+                "/api/v1/flows/{flow_id}/diff",
+                "What changed between two versions (?from=&to=)",
+                false,
+            ),
+            get(versions::diff),
+        ),
+        (
+            spec(
+                "POST",
+                "/api/v1/flows/{flow_id}/versions/{version}/rollback",
+                "Saves an old version again as the newest",
+                false,
+            ),
+            post(versions::rollback),
+        ),
         (
             spec(
                 "GET",
@@ -292,7 +324,8 @@ pub fn openapi_document() -> Value {
             .split('/')
             .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
             .map(|name| {
-                let kind = if matches!(name, "run_id" | "user_id" | "token_id" | "seq" | "version") {
+                let kind = if matches!(name, "run_id" | "user_id" | "token_id" | "seq" | "version")
+                {
                     "integer"
                 } else {
                     "string"

@@ -20,11 +20,11 @@ use async_trait::async_trait;
 pub use account::{
     AccountStore, ApiToken, AuditEntry, NewAudit, NewUser, Role, RunQuery, Tenant, User,
 };
-pub use flow_version::{FlowVersion, FlowVersionStore};
 pub use alert_sql::{
     AlertDelivery, AlertKind, AlertStore, DeliveryFilter, DeliveryStatus, FlowRunTimes,
     NewAlertDelivery, open_alert_store,
 };
+pub use flow_version::{FlowVersion, FlowVersionStore};
 pub use runtime::{
     FailedRecord, FlowRecord, Pruned, RuntimeStore, ScheduleRow, SendIntent, ServiceStore,
 };
