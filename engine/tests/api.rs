@@ -498,7 +498,13 @@ async fn the_openapi_document_is_public_and_lists_every_route() {
         .send(api.http.get(format!("{}/api/v1/openapi.json", api.url)))
         .await;
     assert_eq!(status, 200);
-    assert_eq!(doc["openapi"], "3.0.3");
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{doc}");
+    assert_eq!(
+        doc["paths"]["/api/v1/login"]["post"]["security"],
+        json!([]),
+        "login is public"
+    );
+    assert!(doc["paths"]["/api/v1/runs/{run_id}"]["get"]["parameters"][0]["name"] == "run_id");
     let routes = ferry_engine::http::route_table();
     for r in &routes {
         let op = &doc["paths"][r.path][r.method.to_lowercase()];

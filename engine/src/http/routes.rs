@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::routing::{MethodRouter, delete, get, post, put};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::{AppState, accounts, audit, auth, flows, runs, versions, webhook};
 
@@ -315,64 +315,114 @@ async fn openapi() -> Json<Value> {
     Json(openapi_document())
 }
 
-/// The OpenAPI 3 document of every route in the table.
+/// The OpenAPI 3 document of every route in the table, built with utoipa's OpenAPI model.
 pub fn openapi_document() -> Value {
-    let mut paths = Map::new();
+    use utoipa::openapi::path::{OperationBuilder, ParameterBuilder, ParameterIn};
+    use utoipa::openapi::request_body::RequestBodyBuilder;
+    use utoipa::openapi::security::{
+        ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityRequirement, SecurityScheme,
+    };
+    use utoipa::openapi::{
+        ComponentsBuilder, ContentBuilder, HttpMethod, InfoBuilder, ObjectBuilder, OpenApiBuilder,
+        Paths, Ref, Required, ResponseBuilder, Type,
+    };
+
+    let json_content = || ContentBuilder::new().build();
+    let mut paths = Paths::new();
     for r in route_table() {
-        let params: Vec<Value> = r
+        let mut op = OperationBuilder::new()
+            .summary(Some(r.summary))
+            .operation_id(Some(format!("{} {}", r.method.to_lowercase(), r.path)))
+            .response(
+                "2XX",
+                ResponseBuilder::new()
+                    .description("Success")
+                    .content("application/json", json_content()),
+            )
+            .response(
+                "default",
+                ResponseBuilder::new()
+                    .description("Error: `{\"error\": {\"code\", \"message\", \"details\"}}`")
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("Error")))
+                            .build(),
+                    ),
+            );
+        for name in r
             .path
             .split('/')
             .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-            .map(|name| {
-                let kind = if matches!(name, "run_id" | "user_id" | "token_id" | "seq" | "version")
-                {
-                    "integer"
-                } else {
-                    "string"
-                };
-                json!({"name": name, "in": "path", "required": true, "schema": {"type": kind}})
-            })
-            .collect();
-        let mut op = json!({
-            "summary": r.summary,
-            "operationId": format!("{} {}", r.method.to_lowercase(), r.path),
-            "parameters": params,
-            "responses": {
-                "2XX": {"description": "Success", "content": {"application/json": {}}},
-                "default": {"description": "Error", "content": {"application/json": {
-                    "schema": {"$ref": "#/components/schemas/Error"}}}},
-            },
-        });
+        {
+            let kind = if matches!(name, "run_id" | "user_id" | "token_id" | "seq" | "version") {
+                Type::Integer
+            } else {
+                Type::String
+            };
+            op = op.parameter(
+                ParameterBuilder::new()
+                    .name(name)
+                    .parameter_in(ParameterIn::Path)
+                    .required(Required::True)
+                    .schema(Some(ObjectBuilder::new().schema_type(kind))),
+            );
+        }
         if r.public {
-            op["security"] = json!([]);
+            // An empty list overrides the document's default: no credentials needed.
+            op = op.securities(Some(Vec::<SecurityRequirement>::new()));
         }
         if matches!(r.method, "POST" | "PUT") && !r.path.ends_with("/logout") {
-            op["requestBody"] =
-                json!({"content": {"application/json": {"schema": {"type": "object"}}}});
+            op = op.request_body(Some(
+                RequestBodyBuilder::new()
+                    .content("application/json", json_content())
+                    .build(),
+            ));
         }
-        paths
-            .entry(r.path.to_string())
-            .or_insert_with(|| json!({}))
-            .as_object_mut()
-            .expect("path item is an object")
-            .insert(r.method.to_lowercase(), op);
+        let method = match r.method {
+            "GET" => HttpMethod::Get,
+            "POST" => HttpMethod::Post,
+            "PUT" => HttpMethod::Put,
+            "DELETE" => HttpMethod::Delete,
+            other => unreachable!("no route uses {other}"),
+        };
+        paths.add_path_operation(r.path, vec![method], op);
     }
-    json!({
-        "openapi": "3.0.3",
-        "info": {"title": "Ferry API", "version": env!("CARGO_PKG_VERSION")},
-        "paths": paths,
-        "security": [{"bearer": []}, {"session": []}],
-        "components": {
-            "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer"},
-                "session": {"type": "apiKey", "in": "cookie", "name": auth::SESSION_COOKIE},
-            },
-            "schemas": {"Error": {
-                "type": "object", "required": ["error"],
-                "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
-                    "code": {"type": "string"}, "message": {"type": "string"}, "details": {},
-                }}},
-            }},
-        },
-    })
+    let error = ObjectBuilder::new()
+        .property(
+            "error",
+            ObjectBuilder::new()
+                .property("code", ObjectBuilder::new().schema_type(Type::String))
+                .property("message", ObjectBuilder::new().schema_type(Type::String))
+                .property("details", ObjectBuilder::new())
+                .required("code")
+                .required("message"),
+        )
+        .required("error");
+    let components = ComponentsBuilder::new()
+        .schema("Error", error)
+        .security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        )
+        .security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(auth::SESSION_COOKIE))),
+        )
+        .build();
+    let doc = OpenApiBuilder::new()
+        .info(
+            InfoBuilder::new()
+                .title("Ferry API")
+                .version(env!("CARGO_PKG_VERSION"))
+                .build(),
+        )
+        .paths(paths)
+        .components(Some(components))
+        .security(Some([
+            SecurityRequirement::new("bearer", Vec::<String>::new()),
+            SecurityRequirement::new("session", Vec::<String>::new()),
+        ]))
+        .build();
+    serde_json::to_value(&doc).unwrap_or(Value::Null)
 }
