@@ -2,6 +2,7 @@
 //! (trigger, runs, schedules, error queue, replay). Every error answers
 //! `{"error": {"code": "...", "message": "..."}}`.
 
+mod preview;
 mod webhook;
 
 use std::sync::Arc;
@@ -35,7 +36,19 @@ pub fn router(rt: Arc<Runtime>) -> Router {
         .route("/api/v1/schedules", get(list_schedules))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(rt)
+        .merge(preview_routes())
 }
+
+/// The mapping preview, with its own cache of compiled definitions (public for its benchmark).
+pub fn preview_routes() -> Router {
+    Router::new()
+        .route("/api/v1/preview", post(preview::preview))
+        .layer(DefaultBodyLimit::max(PREVIEW_MAX_BODY))
+        .with_state(Arc::new(preview::PreviewCache::default()))
+}
+
+/// A flow and a sample record are small; a bigger preview body is a mistake.
+const PREVIEW_MAX_BODY: usize = 2 * 1024 * 1024;
 
 /// An API error: status, stable snake_case code, message saying what to fix.
 #[derive(Debug)]
