@@ -363,6 +363,9 @@ async fn call(f: &Fixture, n: usize, route: &RouteSpec, role: &str, tenant: &str
         ("POST", "/api/v1/flows/validate") => Some(flow_json("checked", tenant)),
         ("PUT", "/api/v1/flows/{flow_id}") => Some(flow_json(&objects.flow_id, tenant)),
         ("POST", "/api/v1/flows/{flow_id}/replay") => Some(json!({})),
+        ("POST", "/api/v1/preview") => Some(json!({
+            "step": flow_json("preview", tenant)["steps"][0], "record": {"id": "1001"},
+        })),
         _ => None,
     };
     // Lists are asked for the tenant too: another tenant's list must come back empty.

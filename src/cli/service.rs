@@ -195,10 +195,10 @@ pub async fn serve(
     );
     let server = {
         let rt = rt.clone();
-        let app = ferry_engine::http::router_with(ferry_engine::http::AppState {
-            rt: rt.clone(),
-            registry: Some(Arc::new(super::registry())),
-        });
+        let app = ferry_engine::http::router_with(ferry_engine::http::AppState::new(
+            rt.clone(),
+            Some(Arc::new(super::registry())),
+        ));
         tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move { rt.stopped().await })

@@ -10,6 +10,7 @@ mod audit;
 pub mod auth;
 mod error;
 mod flows;
+mod preview;
 mod routes;
 mod runs;
 mod versions;
@@ -35,6 +36,8 @@ pub use routes::{RouteSpec, openapi_document, route_table};
 const MAX_BODY: usize = 16 * 1024 * 1024;
 /// Largest body of an API request (a flow file).
 const MAX_API_BODY: usize = 1024 * 1024;
+/// A flow and a sample record are small; a bigger preview body is a mistake.
+const PREVIEW_MAX_BODY: usize = 2 * 1024 * 1024;
 
 /// What handlers share: the runtime, and the connector registry flows are validated against.
 #[derive(Clone)]
@@ -43,6 +46,25 @@ pub struct AppState {
     pub rt: Arc<Runtime>,
     /// Connector kinds and operations; `None` skips those checks.
     pub registry: Option<Arc<Registry>>,
+    /// The mapping preview's compiled definitions.
+    preview: Arc<preview::PreviewCache>,
+}
+
+impl AppState {
+    /// State for `rt` with the connector registry flows are validated against.
+    pub fn new(rt: Arc<Runtime>, registry: Option<Arc<Registry>>) -> AppState {
+        AppState {
+            rt,
+            registry,
+            preview: Arc::default(),
+        }
+    }
+}
+
+impl FromRef<AppState> for Arc<preview::PreviewCache> {
+    fn from_ref(state: &AppState) -> Arc<preview::PreviewCache> {
+        state.preview.clone()
+    }
 }
 
 impl FromRef<AppState> for Arc<Runtime> {
@@ -53,7 +75,7 @@ impl FromRef<AppState> for Arc<Runtime> {
 
 /// The router without a connector registry (flows are checked for structure only).
 pub fn router(rt: Arc<Runtime>) -> Router {
-    router_with(AppState { rt, registry: None })
+    router_with(AppState::new(rt, None))
 }
 
 /// The router: `/health`, `/hooks/{flow_id}/{token}`, `/api/v1/…`.
@@ -62,6 +84,8 @@ pub fn router_with(state: AppState) -> Router {
     for (spec, handler) in routes::routes() {
         let limit = if spec.path.starts_with("/hooks/") {
             MAX_BODY
+        } else if spec.path == "/api/v1/preview" {
+            PREVIEW_MAX_BODY
         } else {
             MAX_API_BODY
         };
@@ -91,6 +115,16 @@ pub fn router_with(state: AppState) -> Router {
             )
         })
         .with_state(state)
+}
+
+/// The mapping preview alone, without authentication: for its benchmark only (`ferry serve`
+/// serves it through [`router_with`], behind the API's authentication).
+pub fn preview_routes() -> Router {
+    use axum::routing::post;
+    Router::new()
+        .route("/api/v1/preview", post(preview::preview))
+        .layer(DefaultBodyLimit::max(PREVIEW_MAX_BODY))
+        .with_state(Arc::new(preview::PreviewCache::default()))
 }
 
 /// One row per schedule: flow, task, start, interval, last run, next run, running or not.

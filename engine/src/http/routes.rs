@@ -6,7 +6,14 @@ use axum::Json;
 use axum::routing::{MethodRouter, delete, get, post, put};
 use serde_json::{Value, json};
 
-use super::{AppState, accounts, audit, auth, flows, runs, versions, webhook};
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+
+use super::access::{Action, Principal};
+use super::{AppState, accounts, audit, auth, flows, preview, runs, versions, webhook};
 
 /// One endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -299,12 +306,33 @@ pub(super) fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             spec("GET", "/api/v1/audit", "The audit log", false),
             get(audit::list),
         ),
+        (
+            spec(
+                "POST",
+                "/api/v1/preview",
+                "Mapping preview: a flow's steps on a sample record",
+                false,
+            ),
+            post(preview_as_builder),
+        ),
     ]
 }
 
 /// The route table, without handlers (for the isolation test and docs).
 pub fn route_table() -> Vec<RouteSpec> {
     routes().into_iter().map(|(spec, _)| spec).collect()
+}
+
+/// The preview is for whoever edits mappings.
+async fn preview_as_builder(
+    me: Principal,
+    cache: State<Arc<preview::PreviewCache>>,
+    body: Bytes,
+) -> Response {
+    match me.require(Action::WriteFlows) {
+        Ok(()) => preview::preview(cache, body).await,
+        Err(e) => e.into_response(),
+    }
 }
 
 async fn health() -> Json<Value> {
