@@ -118,6 +118,8 @@ pub enum SettingType {
     Boolean,
     /// A list of texts.
     StringList,
+    /// A JSON object (fields copied into records, such as a template customer's).
+    Object,
     /// A value map (`{"entries": {…}, "default": …, "fail_if_unmapped": …}`) that replaces the
     /// flow's value map of the same name; scripts read it with `lookup("name", key)`.
     ValueMap,
@@ -132,6 +134,7 @@ impl SettingType {
             SettingType::Number => "number",
             SettingType::Boolean => "boolean",
             SettingType::StringList => "string_list",
+            SettingType::Object => "object",
             SettingType::ValueMap => "value_map",
         }
     }

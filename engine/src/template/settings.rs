@@ -19,6 +19,7 @@ pub(crate) fn check_value(spec: &SettingSpec, value: &Value) -> Result<(), Strin
         SettingType::StringList => value
             .as_array()
             .is_some_and(|list| list.iter().all(Value::is_string)),
+        SettingType::Object => value.is_object(),
         SettingType::ValueMap => serde_json::from_value::<ValueMap>(value.clone())
             .map_err(|e| format!("expected a value map ({{\"entries\": {{…}}}}): {e}"))
             .and_then(|map| match (&map.default, map.fail_if_unmapped) {
@@ -57,6 +58,7 @@ fn expected(kind: SettingType) -> &'static str {
         SettingType::Number => "a number",
         SettingType::Boolean => "true or false",
         SettingType::StringList => "a list of strings",
+        SettingType::Object => "a JSON object",
         SettingType::ValueMap => "a value map",
     }
 }
