@@ -186,7 +186,7 @@ async fn orders_template_creates_sales_orders_once_and_fails_an_unmapped_vat_cou
     // Épicerie Leroy is already a customer, under another email: found by SIRET.
     let (exact, exact_url) = vendors::exact(HashMap::from([
         exact_items(),
-        rows("crm/Accounts", json!([{ "ID": "a1000000-0000-4000-8000-000000000005", "Code": "          1005", "Name": "EPICERIE LEROY", "Email": "compta@epicerie-leroy.fr", "ChamberOfCommerce": "81234567800012" }])),
+        rows("crm/Accounts", json!([{ "ID": "a1000000-0000-4000-8000-000000000005", "Code": format!("{:>18}", "1005"), "Name": "EPICERIE LEROY", "Email": "compta@epicerie-leroy.fr", "ChamberOfCommerce": "81234567800012" }])),
     ]))
     .await;
     let dir = tempfile::tempdir().unwrap();
@@ -235,7 +235,7 @@ async fn orders_template_settings_default_debtor_separate_discount_and_shipping_
     let (_shop, shop_url) = vendors::shopify(Shop { orders: orders[..1].to_vec(), ..Shop::default() }).await;
     let (exact, exact_url) = vendors::exact(HashMap::from([
         exact_items(),
-        rows("crm/Accounts", json!([{ "ID": "a1000000-0000-4000-8000-0000000000aa", "Code": "          9000", "Name": "Clients web" }])),
+        rows("crm/Accounts", json!([{ "ID": "a1000000-0000-4000-8000-0000000000aa", "Code": format!("{:>18}", "9000"), "Name": "Clients web" }])),
     ]))
     .await;
     let dir = tempfile::tempdir().unwrap();

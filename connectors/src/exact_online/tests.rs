@@ -853,7 +853,7 @@ fn lookup_router() -> Router {
     };
     let accounts = find(vec![
         ("VATNumber", "BE0123456789", "acc-vat"),
-        ("Code", "           WEB0001", "acc-default"),
+        ("Code", "WEB0001", "acc-default"),
         ("Email", "known@example.eu", "acc-known"),
     ])
     .post(|axum::Json(mut body): axum::Json<Value>| async move {
