@@ -48,17 +48,31 @@ async fn ferry(dir: &Path, args: &[&str]) -> (i32, String) {
     tokio::task::spawn_blocking(move || {
         let out = support::ferry_command()
             .args(&args)
-            .env("FERRY_DATABASE_URL", format!("sqlite://{}", dir.join("ferry.db").display()))
+            .env(
+                "FERRY_DATABASE_URL",
+                format!("sqlite://{}", dir.join("ferry.db").display()),
+            )
             .env("FERRY_TEMPLATES", templates_dir())
             .current_dir(&dir)
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout).to_string()
-            + &String::from_utf8_lossy(&out.stderr);
+            + String::from_utf8_lossy(&out.stderr).as_ref();
         (out.status.code().unwrap_or(-1), text)
     })
     .await
     .unwrap()
+}
+
+/// `ferry run FLOW`, with the failed records appended to the output.
+async fn run(dir: &Path, flow: &str) -> (i32, String) {
+    let (code, mut out) = ferry(dir, &["run", flow]).await;
+    if out.contains("failed records:") {
+        let run = out.split_whitespace().nth(1).unwrap_or("1").to_string();
+        let (_, failed) = ferry(dir, &["runs", "show", &run, "--outcome", "failed"]).await;
+        out += &failed;
+    }
+    (code, out)
 }
 
 /// `ferry template enable ID --tenant acme --connection SLOT=@file … --set … --out flow.json`.
@@ -116,7 +130,11 @@ fn every_template_loads_and_validates() {
     for t in &templates {
         // Every sample input is a list of source records, every expected output a list.
         let sample = std::fs::read_to_string(t.sample_input_path()).unwrap();
-        assert!(serde_json::from_str::<Vec<Value>>(&sample).unwrap().len() > 1, "{}", t.meta.id);
+        assert!(
+            serde_json::from_str::<Vec<Value>>(&sample).unwrap().len() > 1,
+            "{}",
+            t.meta.id
+        );
     }
 }
 
@@ -126,41 +144,82 @@ async fn template_list_show_and_enable_into_the_store() {
     let (code, out) = ferry(dir.path(), &["template", "list"]).await;
     assert_eq!(code, 0, "{out}");
     assert!(
-        out.contains("shopify-orders-to-exact-online") && out.contains("orders") && out.contains("shopify, exact_online"),
+        out.contains("shopify-orders-to-exact-online")
+            && out.contains("orders")
+            && out.contains("exact_online, shopify"),
         "{out}"
     );
-    let (code, out) = ferry(dir.path(), &["template", "show", "exact-online-stock-to-shopify"]).await;
+    let (code, out) = ferry(
+        dir.path(),
+        &["template", "show", "exact-online-stock-to-shopify"],
+    )
+    .await;
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("stock_formula (string) = \"current_minus_reserved\""), "{out}");
+    assert!(
+        out.contains("stock_formula (string) = \"current_minus_reserved\""),
+        "{out}"
+    );
     // Into the store: stored connections by name; enabling again updates the same flow.
     for formula in ["current", "projected"] {
         let (code, out) = ferry(
             dir.path(),
             &[
-                "template", "enable", "exact-online-stock-to-shopify", "--tenant", "acme",
-                "--connection", "erp=exact-main", "--connection", "shop=shop-fr",
-                "--set", "location_id=905684977", "--set", &format!("stock_formula={formula}"),
+                "template",
+                "enable",
+                "exact-online-stock-to-shopify",
+                "--tenant",
+                "acme",
+                "--connection",
+                "erp=exact-main",
+                "--connection",
+                "shop=shop-fr",
+                "--set",
+                "location_id=905684977",
+                "--set",
+                &format!("stock_formula={formula}"),
             ],
         )
         .await;
         assert_eq!(code, 0, "{out}");
-        assert!(out.contains("enabled acme-exact-online-stock-to-shopify"), "{out}");
+        assert!(
+            out.contains("enabled acme-exact-online-stock-to-shopify"),
+            "{out}"
+        );
     }
     let (code, out) = ferry(dir.path(), &["flows", "list"]).await;
     assert_eq!(code, 0, "{out}");
-    assert_eq!(out.matches("acme-exact-online-stock-to-shopify").count(), 1, "{out}");
+    assert_eq!(
+        out.matches("acme-exact-online-stock-to-shopify").count(),
+        1,
+        "{out}"
+    );
     // Wrong bindings and settings are refused, each named.
     let (code, out) = ferry(
         dir.path(),
         &[
-            "template", "enable", "exact-online-stock-to-shopify", "--tenant", "acme",
-            "--connection", "erp=exact-main", "--set", "stock_formula=magic", "--out", "x.json",
+            "template",
+            "enable",
+            "exact-online-stock-to-shopify",
+            "--tenant",
+            "acme",
+            "--connection",
+            "erp=exact-main",
+            "--set",
+            "stock_formula=magic",
+            "--out",
+            "x.json",
         ],
     )
     .await;
     assert_ne!(code, 0);
-    assert!(out.contains("connection slot `shop` is not bound; give a `shopify` connection"), "{out}");
-    assert!(out.contains("setting `stock_formula`: \"magic\" is not allowed"), "{out}");
+    assert!(
+        out.contains("connection slot `shop` is not bound; give a `shopify` connection"),
+        "{out}"
+    );
+    assert!(
+        out.contains("setting `stock_formula`: \"magic\" is not allowed"),
+        "{out}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -181,8 +240,13 @@ fn exact_items() -> (String, Vec<Value>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orders_template_creates_sales_orders_once_and_fails_an_unmapped_vat_country_alone() {
     const ID: &str = "shopify-orders-to-exact-online";
-    let orders: Vec<Value> = serde_json::from_value(template_json(ID, "sample-input.json")).unwrap();
-    let (shop, shop_url) = vendors::shopify(Shop { orders, ..Shop::default() }).await;
+    let orders: Vec<Value> =
+        serde_json::from_value(template_json(ID, "sample-input.json")).unwrap();
+    let (shop, shop_url) = vendors::shopify(Shop {
+        orders,
+        ..Shop::default()
+    })
+    .await;
     // Épicerie Leroy is already a customer, under another email: found by SIRET.
     let (exact, exact_url) = vendors::exact(HashMap::from([
         exact_items(),
@@ -193,12 +257,15 @@ async fn orders_template_creates_sales_orders_once_and_fails_an_unmapped_vat_cou
     let flow = enable(
         dir.path(),
         ID,
-        &[("shop", vendors::shopify_connection(&shop_url)), ("erp", vendors::exact_connection(&exact_url))],
+        &[
+            ("shop", vendors::shopify_connection(&shop_url)),
+            ("erp", vendors::exact_connection(&exact_url)),
+        ],
         &["match_by_siret=true"],
     )
     .await;
 
-    let (code, out) = ferry(dir.path(), &["run", &flow]).await;
+    let (code, out) = run(dir.path(), &flow).await;
     assert_eq!(code, 1, "the Luxembourg order fails:\n{out}");
     assert!(out.contains("read 8 · created 6"), "{out}");
     assert!(out.contains("filtered 1 · failed 1"), "{out}");
@@ -207,9 +274,21 @@ async fn orders_template_creates_sales_orders_once_and_fails_an_unmapped_vat_cou
     {
         let exact = exact.lock().unwrap();
         let accounts = exact.posted_to("crm/Accounts");
-        let names: Vec<&str> = accounts.iter().map(|a| a["Name"].as_str().unwrap()).collect();
+        let names: Vec<&str> = accounts
+            .iter()
+            .map(|a| a["Name"].as_str().unwrap())
+            .collect();
         // Leroy was found; the others are new: persons, and a company with its contact.
-        assert_eq!(names, ["Chloé Durand", "Brasserie Wout", "Lotte Janssens", "Jonas Müller", "Anna Meier"]);
+        assert_eq!(
+            names,
+            [
+                "Chloé Durand",
+                "Brasserie Wout",
+                "Lotte Janssens",
+                "Jonas Müller",
+                "Anna Meier"
+            ]
+        );
         assert_eq!(accounts[0]["Code"], "WEB000530");
         let contacts = exact.posted_to("crm/Contacts");
         assert_eq!(contacts.len(), 1, "{contacts:?}");
@@ -217,22 +296,40 @@ async fn orders_template_creates_sales_orders_once_and_fails_an_unmapped_vat_cou
     }
     let (_, failed) = ferry(dir.path(), &["runs", "show", "1", "--outcome", "failed"]).await;
     assert!(failed.contains("#1007"), "{failed}");
-    assert!(failed.contains("value map `vat_codes` has no entry for \"LU:17\""), "{failed}");
+    assert!(
+        failed.contains("value map `vat_codes` has no entry for \"LU:17\""),
+        "{failed}"
+    );
 
     // A second run sends nothing: every order is in the ledger.
-    let (code, out) = ferry(dir.path(), &["run", &flow]).await;
+    let (code, out) = run(dir.path(), &flow).await;
     assert!(out.contains("created 0"), "{out}");
-    assert_eq!(code, 1, "the Luxembourg order still fails until the map is fixed:\n{out}");
-    assert_eq!(exact.lock().unwrap().posted_to("salesorder/SalesOrders").len(), 6);
+    assert_eq!(
+        code, 1,
+        "the Luxembourg order still fails until the map is fixed:\n{out}"
+    );
+    assert_eq!(
+        exact
+            .lock()
+            .unwrap()
+            .posted_to("salesorder/SalesOrders")
+            .len(),
+        6
+    );
     drop(shop);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orders_template_settings_default_debtor_separate_discount_and_shipping_without_vat() {
     const ID: &str = "shopify-orders-to-exact-online";
-    let orders: Vec<Value> = serde_json::from_value(template_json(ID, "sample-input.json")).unwrap();
+    let orders: Vec<Value> =
+        serde_json::from_value(template_json(ID, "sample-input.json")).unwrap();
     // #1001: a French person with a discount code and shipping.
-    let (_shop, shop_url) = vendors::shopify(Shop { orders: orders[..1].to_vec(), ..Shop::default() }).await;
+    let (_shop, shop_url) = vendors::shopify(Shop {
+        orders: orders[..1].to_vec(),
+        ..Shop::default()
+    })
+    .await;
     let (exact, exact_url) = vendors::exact(HashMap::from([
         exact_items(),
         rows("crm/Accounts", json!([{ "ID": "a1000000-0000-4000-8000-0000000000aa", "Code": format!("{:>18}", "9000"), "Name": "Clients web" }])),
@@ -242,7 +339,10 @@ async fn orders_template_settings_default_debtor_separate_discount_and_shipping_
     let flow = enable(
         dir.path(),
         ID,
-        &[("shop", vendors::shopify_connection(&shop_url)), ("erp", vendors::exact_connection(&exact_url))],
+        &[
+            ("shop", vendors::shopify_connection(&shop_url)),
+            ("erp", vendors::exact_connection(&exact_url)),
+        ],
         &[
             "default_debtor_code=9000",
             "discount_mode=separate_line",
@@ -252,10 +352,13 @@ async fn orders_template_settings_default_debtor_separate_discount_and_shipping_
         ],
     )
     .await;
-    let (code, out) = ferry(dir.path(), &["run", &flow]).await;
+    let (code, out) = run(dir.path(), &flow).await;
     assert_eq!(code, 0, "{out}");
     let exact = exact.lock().unwrap();
-    assert!(exact.posted_to("crm/Accounts").is_empty(), "no customer is created");
+    assert!(
+        exact.posted_to("crm/Accounts").is_empty(),
+        "no customer is created"
+    );
     let order = &exact.posted_to("salesorder/SalesOrders")[0];
     assert_eq!(order["OrderedBy"], "a1000000-0000-4000-8000-0000000000aa");
     assert_eq!(order["OrderNumber"], 1001);
@@ -276,8 +379,13 @@ async fn orders_template_settings_default_debtor_separate_discount_and_shipping_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn customers_template_creates_coded_accounts_and_updates_the_known_one_without_its_address() {
     const ID: &str = "shopify-customers-to-exact-online";
-    let customers: Vec<Value> = serde_json::from_value(template_json(ID, "sample-input.json")).unwrap();
-    let (shop, shop_url) = vendors::shopify(Shop { customers, ..Shop::default() }).await;
+    let customers: Vec<Value> =
+        serde_json::from_value(template_json(ID, "sample-input.json")).unwrap();
+    let (shop, shop_url) = vendors::shopify(Shop {
+        customers,
+        ..Shop::default()
+    })
+    .await;
     let (exact, exact_url) = vendors::exact(HashMap::from([rows(
         "crm/Accounts",
         json!([{ "ID": "a1000000-0000-4000-8000-000000000002", "Code": "WB-OLD", "Name": "Brasserie Wout BV", "Email": "inkoop@brasserie-wout.be" }]),
@@ -287,7 +395,10 @@ async fn customers_template_creates_coded_accounts_and_updates_the_known_one_wit
     let flow = enable(
         dir.path(),
         ID,
-        &[("shop", vendors::shopify_connection(&shop_url)), ("erp", vendors::exact_connection(&exact_url))],
+        &[
+            ("shop", vendors::shopify_connection(&shop_url)),
+            ("erp", vendors::exact_connection(&exact_url)),
+        ],
         &[
             "upper_case=true",
             "strip_accents=true",
@@ -297,30 +408,38 @@ async fn customers_template_creates_coded_accounts_and_updates_the_known_one_wit
         ],
     )
     .await;
-    let (code, out) = ferry(dir.path(), &["run", &flow]).await;
+    let (code, out) = run(dir.path(), &flow).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("read 3 · created 3"), "{out}");
     let writes: Vec<Value> = {
         let exact = exact.lock().unwrap();
         let mut w = exact.posted_to("crm/Accounts");
-        w.extend(exact.put.iter().map(|(_, id, body)| json!({ "PUT": id, "body": body })));
+        w.extend(
+            exact
+                .put
+                .iter()
+                .map(|(_, id, body)| json!({ "PUT": id, "body": body })),
+        );
         w
     };
     assert_expected(ID, &writes);
 
     // Unchanged customers are not sent again; a changed one is updated, not created twice.
-    let (code, out) = ferry(dir.path(), &["run", &flow]).await;
+    let (code, out) = run(dir.path(), &flow).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("created 0"), "{out}");
     shop.lock().unwrap().customers[0]["last_name"] = json!("Durand-Petit");
-    let (code, out) = ferry(dir.path(), &["run", &flow]).await;
+    let (code, out) = run(dir.path(), &flow).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("updated 1"), "{out}");
     let exact = exact.lock().unwrap();
     assert_eq!(exact.posted_to("crm/Accounts").len(), 2);
     let (_, _, last) = exact.put.last().unwrap();
     assert_eq!(last["Name"], "CHLOE DURAND-PETIT");
-    assert!(last.get("AddressLine1").is_none() && last.get("Code").is_none(), "{last}");
+    assert!(
+        last.get("AddressLine1").is_none() && last.get("Code").is_none(),
+        "{last}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -336,7 +455,12 @@ async fn products_template_creates_or_updates_by_sku_keeping_shop_descriptions()
     const ID: &str = "exact-online-products-to-shopify";
     let items = template_json(ID, "sample-input.json");
     let (shop, shop_url) = vendors::shopify(Shop {
-        products: vec![shop_product(7001, "TABLIER-LIN", "Tablier", "<p>Written in the shop</p>")],
+        products: vec![shop_product(
+            7001,
+            "TABLIER-LIN",
+            "Tablier",
+            "<p>Written in the shop</p>",
+        )],
         ..Shop::default()
     })
     .await;
@@ -345,11 +469,14 @@ async fn products_template_creates_or_updates_by_sku_keeping_shop_descriptions()
     let flow = enable(
         dir.path(),
         ID,
-        &[("erp", vendors::exact_connection(&exact_url)), ("shop", vendors::shopify_connection(&shop_url))],
+        &[
+            ("erp", vendors::exact_connection(&exact_url)),
+            ("shop", vendors::shopify_connection(&shop_url)),
+        ],
         &[],
     )
     .await;
-    let (code, out) = ferry(dir.path(), &["run", &flow]).await;
+    let (code, out) = run(dir.path(), &flow).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("read 2 · created 2"), "{out}");
     let writes: Vec<Value> = shop
@@ -361,10 +488,14 @@ async fn products_template_creates_or_updates_by_sku_keeping_shop_descriptions()
         .collect();
     assert_expected(ID, &writes);
 
-    let (code, out) = ferry(dir.path(), &["run", &flow]).await;
+    let (code, out) = run(dir.path(), &flow).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("created 0"), "{out}");
-    assert_eq!(shop.lock().unwrap().product_writes.len(), 2, "nothing sent again");
+    assert_eq!(
+        shop.lock().unwrap().product_writes.len(),
+        2,
+        "nothing sent again"
+    );
 
     // A new price in Exact updates the product made by the first run; no second product.
     {
@@ -373,7 +504,7 @@ async fn products_template_creates_or_updates_by_sku_keeping_shop_descriptions()
         item["StandardSalesPrice"] = json!(5.5);
         item["Modified"] = json!("2026-02-01T08:00:00.000");
     }
-    let (code, out) = ferry(dir.path(), &["run", &flow]).await;
+    let (code, out) = run(dir.path(), &flow).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("updated 1"), "{out}");
     let shop = shop.lock().unwrap();
@@ -406,21 +537,33 @@ async fn stock_template_sends_available_minus_reserved_and_only_changes() {
     let flow = enable(
         dir.path(),
         ID,
-        &[("erp", vendors::exact_connection(&exact_url)), ("shop", vendors::shopify_connection(&shop_url))],
+        &[
+            ("erp", vendors::exact_connection(&exact_url)),
+            ("shop", vendors::shopify_connection(&shop_url)),
+        ],
         &["location_id=905684977"],
     )
     .await;
-    let (code, out) = ferry(dir.path(), &["run", &flow]).await;
+    let (code, out) = run(dir.path(), &flow).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("read 4 · created 3"), "{out}");
     let sets = shop.lock().unwrap().inventory_sets.clone();
     assert_expected(ID, &sets);
 
-    let (code, out) = ferry(dir.path(), &["run", &flow]).await;
+    let (code, out) = run(dir.path(), &flow).await;
     assert_eq!(code, 0, "{out}");
-    assert_eq!(shop.lock().unwrap().inventory_sets.len(), 3, "unchanged stock is not sent:\n{out}");
-    exact.lock().unwrap().rows.get_mut("inventory/ItemWarehouses").unwrap()[1]["ReservedStock"] = json!(7.0);
-    let (code, out) = ferry(dir.path(), &["run", &flow]).await;
+    assert_eq!(
+        shop.lock().unwrap().inventory_sets.len(),
+        3,
+        "unchanged stock is not sent:\n{out}"
+    );
+    exact
+        .lock()
+        .unwrap()
+        .rows
+        .get_mut("inventory/ItemWarehouses")
+        .unwrap()[1]["ReservedStock"] = json!(7.0);
+    let (code, out) = run(dir.path(), &flow).await;
     assert_eq!(code, 0, "{out}");
     let shop = shop.lock().unwrap();
     assert_eq!(shop.inventory_sets.len(), 4, "{out}");
@@ -446,26 +589,36 @@ async fn shipments_template_fulfills_split_deliveries_with_tracking() {
         ..Shop::default()
     })
     .await;
-    let (exact, exact_url) =
-        vendors::exact(HashMap::from([rows("salesorder/GoodsDeliveries", deliveries)])).await;
+    let (exact, exact_url) = vendors::exact(HashMap::from([rows(
+        "salesorder/GoodsDeliveries",
+        deliveries,
+    )]))
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let flow = enable(
         dir.path(),
         ID,
-        &[("erp", vendors::exact_connection(&exact_url)), ("shop", vendors::shopify_connection(&shop_url))],
+        &[
+            ("erp", vendors::exact_connection(&exact_url)),
+            ("shop", vendors::shopify_connection(&shop_url)),
+        ],
         &[],
     )
     .await;
-    let (code, out) = ferry(dir.path(), &["run", &flow]).await;
+    let (code, out) = run(dir.path(), &flow).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("read 4 · created 3"), "{out}");
     assert!(out.contains("filtered 1"), "{out}");
     let fulfillments = shop.lock().unwrap().fulfillments.clone();
     assert_expected(ID, &fulfillments);
 
-    let (code, out) = ferry(dir.path(), &["run", &flow]).await;
+    let (code, out) = run(dir.path(), &flow).await;
     assert_eq!(code, 0, "{out}");
-    assert_eq!(shop.lock().unwrap().fulfillments.len(), 3, "nothing sent again:\n{out}");
+    assert_eq!(
+        shop.lock().unwrap().fulfillments.len(),
+        3,
+        "nothing sent again:\n{out}"
+    );
     // A corrected tracking number updates the fulfillment's tracking.
     {
         let mut exact = exact.lock().unwrap();
@@ -473,9 +626,12 @@ async fn shipments_template_fulfills_split_deliveries_with_tracking() {
         d["TrackingNumber"] = json!("6A99999999999");
         d["Modified"] = json!("2026-01-08T09:00:00.000");
     }
-    let (code, out) = ferry(dir.path(), &["run", &flow]).await;
+    let (code, out) = run(dir.path(), &flow).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("updated 1"), "{out}");
     let shop = shop.lock().unwrap();
-    assert_eq!(shop.fulfillments[3]["fulfillment"]["tracking_info"]["number"], "6A99999999999");
+    assert_eq!(
+        shop.fulfillments[3]["fulfillment"]["tracking_info"]["number"],
+        "6A99999999999"
+    );
 }

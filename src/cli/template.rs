@@ -14,7 +14,11 @@ use ferry_engine::template::{Enable, Template, load_all, load_template, parse_se
 #[derive(Debug, clap::Args)]
 pub struct TemplatesDir {
     /// Folder of template folders.
-    #[arg(long = "templates", env = "FERRY_TEMPLATES", default_value = "flows/templates")]
+    #[arg(
+        long = "templates",
+        env = "FERRY_TEMPLATES",
+        default_value = "flows/templates"
+    )]
     pub dir: PathBuf,
 }
 
@@ -61,7 +65,12 @@ pub async fn template(
             let templates = load_all(&dir.dir, Some(&registry))?;
             println!("{:<40} {:<10} {:<28} NAME", "ID", "CATEGORY", "CONNECTORS");
             for t in &templates {
-                let kinds: Vec<&str> = t.meta.slots.values().map(|s| s.connector.as_str()).collect();
+                let kinds: Vec<&str> = t
+                    .meta
+                    .slots
+                    .values()
+                    .map(|s| s.connector.as_str())
+                    .collect();
                 println!(
                     "{:<40} {:<10} {:<28} {}",
                     t.meta.id,
@@ -198,8 +207,9 @@ fn setting_values(
             bail!("--set {arg}: expected KEY=VALUE");
         };
         let value = match t.meta.settings.get(key) {
-            Some(spec) => parse_setting_text(spec, text)
-                .map_err(|e| anyhow::anyhow!("--set {key}: {e}"))?,
+            Some(spec) => {
+                parse_setting_text(spec, text).map_err(|e| anyhow::anyhow!("--set {key}: {e}"))?
+            }
             None => serde_json::Value::String(text.to_string()),
         };
         out.insert(key.to_string(), value);

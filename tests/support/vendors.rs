@@ -38,7 +38,7 @@ pub struct Exact {
     pub posted: Vec<(String, Value)>,
     /// (entity set, id, body) of every PUT, in order.
     pub put: Vec<(String, String, Value)>,
-    next_id: u64,
+    pub next_id: u64,
 }
 
 impl Exact {
@@ -91,7 +91,7 @@ fn id_field(entity: &str) -> &'static str {
 /// `Field eq true`, `Modified ge datetime'…'` (compared to the second).
 fn passes(row: &Value, filter: &str) -> bool {
     filter.split(" and ").all(|clause| {
-        let clause = clause.trim();
+        let clause = clause.trim().trim_start_matches('(').trim_end_matches(')');
         if let Some((field, value)) = clause.split_once(" ge datetime'") {
             let since = &value.trim_end_matches('\'')[..19.min(value.len())];
             let at = row[field].as_str().unwrap_or("");
@@ -188,8 +188,8 @@ pub struct Shop {
     /// Bodies of `POST fulfillments.json` and `…/update_tracking.json`.
     pub fulfillments: Vec<Value>,
     /// Quantity fulfilled per order line id.
-    fulfilled: HashMap<u64, i64>,
-    next_id: u64,
+    pub fulfilled: HashMap<u64, i64>,
+    pub next_id: u64,
 }
 
 pub type SharedShop = Arc<Mutex<Shop>>;
@@ -257,7 +257,9 @@ async fn shopify_api(
                     json!({ "id": id + 1, "line_item_id": id, "quantity": l["quantity"], "fulfillable_quantity": left })
                 })
                 .collect();
-            let open = lines.iter().any(|l| l["fulfillable_quantity"].as_i64() > Some(0));
+            let open = lines
+                .iter()
+                .any(|l| l["fulfillable_quantity"].as_i64() > Some(0));
             axum::Json(json!({ "fulfillment_orders": [{
                 "id": order["id"].as_u64().unwrap() + 7, "order_id": order["id"],
                 "assigned_location_id": 905684977, "status": if open { "open" } else { "closed" },
@@ -290,7 +292,8 @@ async fn shopify_api(
         }
         ("POST", ["fulfillments", id, "update_tracking.json"]) => {
             shop.fulfillments.push(body.clone());
-            axum::Json(json!({ "fulfillment": { "id": id.parse::<u64>().unwrap() } })).into_response()
+            axum::Json(json!({ "fulfillment": { "id": id.parse::<u64>().unwrap() } }))
+                .into_response()
         }
         ("GET", ["customers.json"]) => {
             axum::Json(json!({ "customers": shop.customers })).into_response()
@@ -330,7 +333,11 @@ async fn shopify_api(
                 }
             }
             shop.products.push(product.clone());
-            (StatusCode::CREATED, axum::Json(json!({ "product": product }))).into_response()
+            (
+                StatusCode::CREATED,
+                axum::Json(json!({ "product": product })),
+            )
+                .into_response()
         }
         (m, ["products", id]) if m == "GET" || m == "PUT" => {
             let id = json_id(id);
