@@ -102,7 +102,7 @@ fn passes(row: &Value, filter: &str) -> bool {
         };
         match value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')) {
             Some(text) => row[field].as_str() == Some(&text.replace("''", "'")),
-            None => row[field].to_string() == value,
+            None => serde_json::from_str::<Value>(value).ok().as_ref() == Some(&row[field]),
         }
     })
 }
