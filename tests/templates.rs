@@ -124,6 +124,9 @@ fn every_template_loads_and_validates() {
         "exact-online-products-to-shopify",
         "exact-online-stock-to-shopify",
         "exact-online-shipments-to-shopify",
+        "woocommerce-customers-to-eaccounting",
+        "eaccounting-products-to-woocommerce",
+        "eaccounting-stock-to-woocommerce",
     ] {
         assert!(ids.contains(&id), "{id} missing from {ids:?}");
     }
@@ -633,5 +636,176 @@ async fn shipments_template_fulfills_split_deliveries_with_tracking() {
     assert_eq!(
         shop.fulfillments[3]["fulfillment"]["tracking_info"]["number"],
         "6A99999999999"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// WooCommerce ↔ Visma eAccounting
+
+fn writes_of(list: &[(String, String, Value)]) -> Vec<Value> {
+    list.iter()
+        .map(|(method, path, body)| json!({ "request": format!("{method} {path}"), "body": body }))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn woocommerce_customers_template_numbers_new_customers_and_updates_the_known_one() {
+    const ID: &str = "woocommerce-customers-to-eaccounting";
+    let customers: Vec<Value> =
+        serde_json::from_value(template_json(ID, "sample-input.json")).unwrap();
+    let (woo, woo_url) = vendors::woocommerce(vendors::Woo {
+        customers,
+        ..Default::default()
+    })
+    .await;
+    // Brasserie Wout is already a customer (same email): it is updated, not duplicated.
+    let (ea, ea_url) = vendors::eaccounting(HashMap::from([rows(
+        "customers",
+        json!([{ "Id": "0f1e0000-0000-4000-8000-000000000031", "CustomerNumber": "1031", "Name": "Brasserie Wout BV", "EmailAddress": "inkoop@brasserie-wout.be" }]),
+    )]))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let flow = enable(
+        dir.path(),
+        ID,
+        &[
+            ("shop", vendors::woocommerce_connection(&woo_url)),
+            ("accounting", vendors::eaccounting_connection(&ea_url)),
+        ],
+        &[
+            "strip_accents=true",
+            r#"template_customer={"TermsOfPaymentId": "7e000000-0000-4000-8000-000000000030"}"#,
+        ],
+    )
+    .await;
+    let (code, out) = run(dir.path(), &flow).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("read 3 · created 3"), "{out}");
+    let writes = writes_of(&ea.lock().unwrap().writes);
+    assert_expected(ID, &writes);
+
+    let (code, out) = run(dir.path(), &flow).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("created 0"), "{out}");
+    assert_eq!(
+        ea.lock().unwrap().writes.len(),
+        3,
+        "unchanged customers are not sent"
+    );
+    woo.lock().unwrap().customers[0]["billing"]["address_1"] = json!("14 rue des Lilas");
+    let (code, out) = run(dir.path(), &flow).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("updated 1"), "{out}");
+    let ea = ea.lock().unwrap();
+    let (method, _, body) = ea.writes.last().unwrap();
+    assert_eq!(method, "PUT");
+    assert_eq!(body["InvoiceAddress1"], "14 rue des Lilas");
+    // The delivery address, the number and the template fields stay as they are in eAccounting.
+    for kept in ["DeliveryAddress1", "CustomerNumber", "TermsOfPaymentId"] {
+        assert!(body.get(kept).is_none(), "{kept} sent in {body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eaccounting_products_template_creates_or_updates_by_sku_keeping_shop_names() {
+    const ID: &str = "eaccounting-products-to-woocommerce";
+    let articles = template_json(ID, "sample-input.json");
+    let (woo, woo_url) = vendors::woocommerce(vendors::Woo {
+        products: vec![json!({ "id": 794, "parent_id": 0, "type": "simple", "sku": "TABLIER-LIN", "name": "Tablier en lin lavé (shop)", "regular_price": "40.00" })],
+        ..Default::default()
+    })
+    .await;
+    let (ea, ea_url) = vendors::eaccounting(HashMap::from([rows("articles", articles)])).await;
+    let dir = tempfile::tempdir().unwrap();
+    let flow = enable(
+        dir.path(),
+        ID,
+        &[
+            ("accounting", vendors::eaccounting_connection(&ea_url)),
+            ("shop", vendors::woocommerce_connection(&woo_url)),
+        ],
+        &[],
+    )
+    .await;
+    let (code, out) = run(dir.path(), &flow).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("read 2 · created 2"), "{out}");
+    let writes = writes_of(&woo.lock().unwrap().writes);
+    assert_expected(ID, &writes);
+
+    let (code, out) = run(dir.path(), &flow).await;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        woo.lock().unwrap().writes.len(),
+        2,
+        "nothing sent again:\n{out}"
+    );
+    {
+        let mut ea = ea.lock().unwrap();
+        let article = &mut ea.rows.get_mut("articles").unwrap()[0];
+        article["GrossPrice"] = json!(5.49);
+        article["ChangedUtc"] = json!("2026-02-01T08:00:00Z");
+    }
+    let (code, out) = run(dir.path(), &flow).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("updated 1"), "{out}");
+    let woo = woo.lock().unwrap();
+    assert_eq!(woo.products.len(), 2, "updated, not duplicated");
+    let (method, path, body) = woo.writes.last().unwrap();
+    assert_eq!((method.as_str(), path.as_str()), ("PUT", "products/901"));
+    assert_eq!(
+        body,
+        &json!({ "sku": "CONF-FRAISE-370", "regular_price": "5.49" })
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eaccounting_stock_template_sends_available_stock_by_sku_and_only_changes() {
+    const ID: &str = "eaccounting-stock-to-woocommerce";
+    let articles = template_json(ID, "sample-input.json");
+    let product =
+        |id: u64, sku: &str| json!({ "id": id, "parent_id": 0, "type": "simple", "sku": sku });
+    let (woo, woo_url) = vendors::woocommerce(vendors::Woo {
+        products: vec![
+            product(794, "TABLIER-LIN"),
+            product(795, "CONF-FRAISE-370"),
+            product(796, "SAVON-LAVANDE"),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let (ea, ea_url) = vendors::eaccounting(HashMap::from([rows("articles", articles)])).await;
+    let dir = tempfile::tempdir().unwrap();
+    let flow = enable(
+        dir.path(),
+        ID,
+        &[
+            ("accounting", vendors::eaccounting_connection(&ea_url)),
+            ("shop", vendors::woocommerce_connection(&woo_url)),
+        ],
+        &[],
+    )
+    .await;
+    let (code, out) = run(dir.path(), &flow).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("read 3 · created 3"), "{out}");
+    let writes = writes_of(&woo.lock().unwrap().writes);
+    assert_expected(ID, &writes);
+
+    let (code, out) = run(dir.path(), &flow).await;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        woo.lock().unwrap().writes.len(),
+        3,
+        "unchanged stock is not sent:\n{out}"
+    );
+    ea.lock().unwrap().rows.get_mut("articles").unwrap()[1]["StockBalanceReserved"] = json!(5.0);
+    let (code, out) = run(dir.path(), &flow).await;
+    assert_eq!(code, 0, "{out}");
+    let woo = woo.lock().unwrap();
+    assert_eq!(woo.writes.len(), 4, "{out}");
+    assert_eq!(
+        woo.writes[3].2,
+        json!({ "manage_stock": true, "stock_quantity": 30 })
     );
 }

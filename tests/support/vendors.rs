@@ -359,3 +359,176 @@ async fn shopify_api(
         _ => StatusCode::NOT_FOUND.into_response(),
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Visma eAccounting
+
+/// What the eAccounting mock holds: rows per list (`customers`, `articles`), and every write
+/// as (method, path, body).
+#[derive(Default)]
+pub struct EAccounting {
+    pub rows: HashMap<String, Vec<Value>>,
+    pub writes: Vec<(String, String, Value)>,
+    pub next_id: u64,
+}
+
+pub type SharedEAccounting = Arc<Mutex<EAccounting>>;
+
+/// Starts the eAccounting mock (API under `/v2`); returns it and its base URL.
+pub async fn eaccounting(rows: HashMap<String, Vec<Value>>) -> (SharedEAccounting, String) {
+    let state: SharedEAccounting = Arc::new(Mutex::new(EAccounting {
+        rows,
+        ..EAccounting::default()
+    }));
+    let app = Router::new()
+        .route("/v2/{*rest}", any(eaccounting_api))
+        .with_state(state.clone());
+    (state.clone(), serve(app).await)
+}
+
+/// The connection file of an eAccounting slot for the mock at `url`.
+pub fn eaccounting_connection(url: &str) -> Value {
+    json!({ "connector": "eaccounting", "config": {
+        "base_url": format!("{url}/v2"), "token_url": format!("{url}/token"),
+        "client_id": "client-1", "client_secret": "secret-1", "refresh_token": "refresh-0",
+        "access_token": "access-0", "expires_at": 4102444800u64 } })
+}
+
+async fn eaccounting_api(
+    State(state): State<SharedEAccounting>,
+    Query(query): Query<HashMap<String, String>>,
+    request: Request,
+) -> Response {
+    let (method, path, body) = parts(request).await;
+    let rest = path.trim_start_matches("/v2/").to_string();
+    let mut ea = state.lock().unwrap();
+    let (list, id) = match rest.split_once('/') {
+        Some((l, id)) => (l.to_string(), Some(id.to_string())),
+        None => (rest.clone(), None),
+    };
+    match (method, id) {
+        (Method::GET, None) => {
+            let page: usize = query.get("$page").and_then(|p| p.parse().ok()).unwrap_or(1);
+            let filter = query.get("$filter").cloned().unwrap_or_default();
+            let data: Vec<Value> = if page > 1 {
+                Vec::new()
+            } else {
+                ea.rows
+                    .get(&list)
+                    .into_iter()
+                    .flatten()
+                    .filter(|r| passes(r, &filter))
+                    .cloned()
+                    .collect()
+            };
+            axum::Json(
+                json!({ "Meta": { "CurrentPage": page, "TotalNumberOfPages": 1 }, "Data": data }),
+            )
+            .into_response()
+        }
+        (Method::POST, None) => {
+            ea.next_id += 1;
+            let id = format!("0e000000-0000-4000-8000-{:012}", ea.next_id);
+            ea.writes.push(("POST".into(), list.clone(), body.clone()));
+            let mut row = body;
+            row["Id"] = json!(id);
+            ea.rows.entry(list).or_default().push(row.clone());
+            (StatusCode::CREATED, axum::Json(row)).into_response()
+        }
+        (Method::PUT, Some(id)) => {
+            ea.writes
+                .push(("PUT".into(), format!("{list}/{id}"), body.clone()));
+            if let Some(row) = ea
+                .rows
+                .get_mut(&list)
+                .and_then(|rows| rows.iter_mut().find(|r| r["Id"] == json!(id)))
+                && let (Some(row), Some(body)) = (row.as_object_mut(), body.as_object())
+            {
+                row.extend(body.clone());
+            }
+            axum::Json(body).into_response()
+        }
+        _ => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// WooCommerce
+
+/// What the WooCommerce mock holds, and every write as (method, path, body).
+#[derive(Default)]
+pub struct Woo {
+    pub customers: Vec<Value>,
+    pub products: Vec<Value>,
+    pub writes: Vec<(String, String, Value)>,
+    pub next_id: u64,
+}
+
+pub type SharedWoo = Arc<Mutex<Woo>>;
+
+/// Starts the WooCommerce mock; returns it and its address (the `store_url`).
+pub async fn woocommerce(woo: Woo) -> (SharedWoo, String) {
+    let state: SharedWoo = Arc::new(Mutex::new(woo));
+    let app = Router::new()
+        .route("/wp-json/wc/v3/{*rest}", any(woocommerce_api))
+        .with_state(state.clone());
+    (state.clone(), serve(app).await)
+}
+
+/// The connection file of a WooCommerce slot for the mock at `url`.
+pub fn woocommerce_connection(url: &str) -> Value {
+    json!({ "connector": "woocommerce", "config": { "store_url": url, "consumer_key": "ck_templates", "consumer_secret": "cs_templates" } })
+}
+
+async fn woocommerce_api(
+    State(state): State<SharedWoo>,
+    Query(query): Query<HashMap<String, String>>,
+    request: Request,
+) -> Response {
+    let (method, path, body) = parts(request).await;
+    let rest = path.trim_start_matches("/wp-json/wc/v3/").to_string();
+    let mut woo = state.lock().unwrap();
+    let page: usize = query.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+    let listing = |items: Vec<Value>| {
+        let items = if page > 1 { Vec::new() } else { items };
+        (
+            [("X-WP-TotalPages", "1"), ("X-WP-Total", "1")],
+            axum::Json(Value::Array(items)),
+        )
+            .into_response()
+    };
+    let segments: Vec<&str> = rest.split('/').collect();
+    match (method.as_str(), segments.as_slice()) {
+        ("GET", ["customers"]) => listing(woo.customers.clone()),
+        ("GET", ["products"]) => {
+            let found = woo
+                .products
+                .iter()
+                .filter(|p| query.get("sku").is_none_or(|s| p["sku"] == json!(s)))
+                .cloned()
+                .collect();
+            listing(found)
+        }
+        ("POST", ["products"]) => {
+            woo.writes.push(("POST".into(), rest.clone(), body.clone()));
+            woo.next_id += 1;
+            let mut product = body;
+            product["id"] = json!(900 + woo.next_id);
+            product["parent_id"] = json!(0);
+            woo.products.push(product.clone());
+            (StatusCode::CREATED, axum::Json(product)).into_response()
+        }
+        ("PUT", ["products", id]) => {
+            woo.writes.push(("PUT".into(), rest.clone(), body.clone()));
+            let id: u64 = id.parse().unwrap_or(0);
+            let Some(product) = woo.products.iter_mut().find(|p| p["id"] == json!(id)) else {
+                return StatusCode::NOT_FOUND.into_response();
+            };
+            if let (Some(p), Some(b)) = (product.as_object_mut(), body.as_object()) {
+                p.extend(b.clone());
+            }
+            axum::Json(product.clone()).into_response()
+        }
+        _ => StatusCode::NOT_FOUND.into_response(),
+    }
+}

@@ -391,15 +391,19 @@ async fn write_mock() -> (Mock, Arc<dyn ConnectorInstance>) {
 #[tokio::test]
 async fn upsert_customer_updates_the_customer_with_the_same_number_and_creates_others() {
     let (mock, conn) = write_mock().await;
-    let existing = fixture("customer.json");
-    let new = json!({ "CustomerNumber": "1006", "Name": "Épicerie Fine Lyon", "EmailAddress": "achats@epicerie-lyon.fr", "InvoiceCountryCode": "FR", "IsPrivatePerson": false });
+    // Fields listed in `_create_only` are kept out of updates.
+    let mut existing = fixture("customer.json");
+    existing["_create_only"] = json!(["TermsOfPaymentId"]);
+    let mut new = json!({ "CustomerNumber": "1006", "Name": "Épicerie Fine Lyon", "EmailAddress": "achats@epicerie-lyon.fr", "InvoiceCountryCode": "FR", "IsPrivatePerson": false });
+    let sent_new = new.clone();
+    new["_create_only"] = json!(["IsPrivatePerson"]);
     let results = conn
         .write(
             "upsert_customer",
             &Value::Null,
             &[
                 rec("1004", WriteAction::Create, existing),
-                rec("1006", WriteAction::Create, new.clone()),
+                rec("1006", WriteAction::Create, new),
             ],
         )
         .await
@@ -429,11 +433,13 @@ async fn upsert_customer_updates_the_customer_with_the_same_number_and_creates_o
     );
     assert_eq!(seen[1].body["Id"], "0f1e0000-0000-4000-8000-000000000004");
     assert_eq!(seen[1].body["VatNumber"], "NL859876543B01");
+    assert_eq!(seen[1].body.get("TermsOfPaymentId"), None);
+    assert_eq!(seen[1].body.get("_create_only"), None);
     assert_eq!(
         seen[3].query["$filter"],
         "EmailAddress eq 'achats@epicerie-lyon.fr'"
     );
-    assert_eq!(seen[4].body, new);
+    assert_eq!(seen[4].body, sent_new);
     for key in ["1004", "inkoop@vandijkhoreca.nl"] {
         let found = conn
             .lookup("upsert_customer", &Value::Null, key)

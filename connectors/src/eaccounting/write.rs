@@ -73,6 +73,9 @@ pub(crate) async fn write(
     Ok(results)
 }
 
+/// The directive listing fields sent only on creation; never sent to eAccounting.
+const CREATE_ONLY: &str = "_create_only";
+
 async fn write_one(
     api: &EAccountingApi,
     op: &WriteOp,
@@ -105,13 +108,25 @@ async fn write_one(
         }
         WriteAction::Create => None,
     };
+    // `_create_only`: fields sent when the object is created, kept out of updates (so what was
+    // edited in eAccounting is not overwritten).
+    let mut fields = fields.clone();
+    let create_only = fields.remove(CREATE_ONLY);
     let (method, path, body) = match &target {
         Some(id) => {
-            let mut body = fields.clone();
+            let mut body = fields;
+            for name in create_only
+                .iter()
+                .filter_map(Value::as_array)
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                body.remove(name);
+            }
             body.insert("Id".into(), Value::String(id.clone()));
             (Method::PUT, format!("{}/{id}", op.path), body)
         }
-        None => (Method::POST, op.path.to_string(), fields.clone()),
+        None => (Method::POST, op.path.to_string(), fields),
     };
     let (mut ack, answer) = api
         .request(method, &path, &[], Some(&Value::Object(body)))
