@@ -127,6 +127,7 @@ fn every_template_loads_and_validates() {
         "woocommerce-customers-to-eaccounting",
         "eaccounting-products-to-woocommerce",
         "eaccounting-stock-to-woocommerce",
+        "woocommerce-orders-to-eaccounting",
     ] {
         assert!(ids.contains(&id), "{id} missing from {ids:?}");
     }
@@ -807,5 +808,59 @@ async fn eaccounting_stock_template_sends_available_stock_by_sku_and_only_change
     assert_eq!(
         woo.writes[3].2,
         json!({ "manage_stock": true, "stock_quantity": 30 })
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn woocommerce_orders_template_creates_orders_once_and_fails_an_unknown_article_alone() {
+    const ID: &str = "woocommerce-orders-to-eaccounting";
+    let orders: Vec<Value> =
+        serde_json::from_value(template_json(ID, "sample-input.json")).unwrap();
+    let (_woo, woo_url) = vendors::woocommerce(vendors::Woo {
+        orders,
+        ..Default::default()
+    })
+    .await;
+    // Brasserie Wout is a customer under another email and number: found by VAT number.
+    let (ea, ea_url) = vendors::eaccounting(HashMap::from([
+        rows(
+            "customers",
+            json!([{ "Id": "0f1e0000-0000-4000-8000-000000000031", "CustomerNumber": "1031", "Name": "Brasserie Wout BV", "EmailAddress": "compta@brasserie-wout.be", "VatNumber": "BE0123456789" }]),
+        ),
+        rows(
+            "articles",
+            json!([
+                { "Id": "a7000000-0000-4000-8000-000000000001", "Number": "CONF-FRAISE-370" },
+                { "Id": "a7000000-0000-4000-8000-000000000002", "Number": "TABLIER-LIN" },
+            ]),
+        ),
+    ]))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let flow = enable(
+        dir.path(),
+        ID,
+        &[
+            ("shop", vendors::woocommerce_connection(&woo_url)),
+            ("accounting", vendors::eaccounting_connection(&ea_url)),
+        ],
+        &["match_by_vat_number=true"],
+    )
+    .await;
+    let (code, out) = run(dir.path(), &flow).await;
+    assert_eq!(code, 1, "the order with an unknown article fails:\n{out}");
+    assert!(out.contains("read 5 · created 3"), "{out}");
+    assert!(out.contains("filtered 1 · failed 1"), "{out}");
+    assert!(out.contains("no article has number `UNKNOWN-SKU`"), "{out}");
+    let writes = writes_of(&ea.lock().unwrap().writes);
+    assert_expected(ID, &writes);
+
+    let (_, out) = run(dir.path(), &flow).await;
+    assert!(out.contains("created 0"), "{out}");
+    let ea = ea.lock().unwrap();
+    assert_eq!(
+        ea.writes.iter().filter(|(_, p, _)| p == "orders").count(),
+        3,
+        "no order sent twice"
     );
 }

@@ -458,6 +458,7 @@ async fn eaccounting_api(
 /// What the WooCommerce mock holds, and every write as (method, path, body).
 #[derive(Default)]
 pub struct Woo {
+    pub orders: Vec<Value>,
     pub customers: Vec<Value>,
     pub products: Vec<Value>,
     pub writes: Vec<(String, String, Value)>,
@@ -500,6 +501,7 @@ async fn woocommerce_api(
     let segments: Vec<&str> = rest.split('/').collect();
     match (method.as_str(), segments.as_slice()) {
         ("GET", ["customers"]) => listing(woo.customers.clone()),
+        ("GET", ["orders"]) => listing(woo.orders.clone()),
         ("GET", ["products"]) => {
             let found = woo
                 .products

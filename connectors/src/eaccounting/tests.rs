@@ -545,3 +545,97 @@ async fn bad_connection_settings_are_config_errors() {
         );
     }
 }
+
+/// Customers and articles a company holds, found by `Field eq 'value'`; created customers get
+/// `cust-new`, orders `order-new`.
+fn resolving_router() -> Router {
+    let find = |rows: Vec<(&'static str, &'static str, &'static str)>| {
+        get(move |Query(q): Query<HashMap<String, String>>| {
+            let rows = rows.clone();
+            async move {
+                let f = q.get("$filter").cloned().unwrap_or_default();
+                let data: Vec<Value> = rows
+                    .iter()
+                    .filter(|(field, value, _)| f == format!("{field} eq '{value}'"))
+                    .map(|(_, _, id)| json!({ "Id": id }))
+                    .collect();
+                axum::Json(json!({ "Meta": { "TotalNumberOfPages": 1 }, "Data": data }))
+            }
+        })
+    };
+    Router::new()
+        .route(
+            "/v2/customers",
+            find(vec![
+                ("CustomerNumber", "9000", "cust-default"),
+                ("VatNumber", "BE0123456789", "cust-vat"),
+            ])
+            .post(|axum::Json(mut body): axum::Json<Value>| async move {
+                body["Id"] = json!("cust-new");
+                (StatusCode::CREATED, axum::Json(body))
+            }),
+        )
+        .route(
+            "/v2/articles",
+            find(vec![("Number", "CONF-FRAISE-370", "art-1")]),
+        )
+        .route(
+            "/v2/orders",
+            axum::routing::post(|axum::Json(mut body): axum::Json<Value>| async move {
+                body["Id"] = json!("order-new");
+                (StatusCode::CREATED, axum::Json(body))
+            }),
+        )
+}
+
+#[tokio::test]
+async fn orders_find_or_create_their_customer_and_articles_by_number() {
+    let mock = Mock::start(resolving_router(), TOKEN_PATH).await;
+    let clock = Arc::new(ManualWallClock::default());
+    let conn = connect(&config(&mock, Some(later(&clock, 3600))), &clock);
+    let rows = json!([{ "ArticleNumber": "CONF-FRAISE-370", "Quantity": 2, "UnitPrice": 4.9 }, { "Text": "Shipping", "Quantity": 1, "UnitPrice": 6 }]);
+    let customer = |email: &str, vat: &str| json!({ "_match_by": ["EmailAddress", "VatNumber"], "Name": "Brasserie Wout", "EmailAddress": email, "VatNumber": vat, "IsPrivatePerson": false });
+    let results = conn
+        .write(
+            "create_order",
+            &Value::Null,
+            &[
+                rec("#1", WriteAction::Create, json!({ "YourReference": "#1", "Customer": customer("a@b.be", "BE0123456789"), "Rows": rows })),
+                rec("#2", WriteAction::Create, json!({ "YourReference": "#2", "Customer": customer("new@b.be", ""), "Rows": rows })),
+                rec("#3", WriteAction::Create, json!({ "YourReference": "#3", "CustomerNumber": "9000", "Rows": rows })),
+                rec("#4", WriteAction::Create, json!({ "YourReference": "#4", "CustomerNumber": "404", "Rows": rows })),
+                rec("#5", WriteAction::Create, json!({ "YourReference": "#5", "CustomerNumber": "9000", "Rows": [{ "ArticleNumber": "GONE", "Quantity": 1 }] })),
+            ],
+        )
+        .await
+        .unwrap();
+    let seen = mock.seen();
+    let posted = |path: &str| -> Vec<Value> {
+        seen.iter()
+            .filter(|s| s.method == "POST" && s.path == path)
+            .map(|s| s.body.clone())
+            .collect()
+    };
+    let sent_rows = json!([{ "ArticleId": "art-1", "Quantity": 2, "UnitPrice": 4.9 }, { "Text": "Shipping", "Quantity": 1, "UnitPrice": 6 }]);
+    assert_eq!(
+        posted("/v2/orders"),
+        [
+            json!({ "YourReference": "#1", "CustomerId": "cust-vat", "Rows": sent_rows }),
+            json!({ "YourReference": "#2", "CustomerId": "cust-new", "Rows": sent_rows }),
+            json!({ "YourReference": "#3", "CustomerId": "cust-default", "Rows": sent_rows }),
+        ]
+    );
+    assert_eq!(
+        posted("/v2/customers"),
+        [
+            json!({ "Name": "Brasserie Wout", "EmailAddress": "new@b.be", "VatNumber": "", "IsPrivatePerson": false })
+        ]
+    );
+    let err = results[3].as_ref().unwrap_err().to_string();
+    assert!(err.contains("the default customer `404`"), "{err}");
+    let err = results[4].as_ref().unwrap_err().to_string();
+    assert!(
+        err.contains("`Rows[0].ArticleNumber`: no article has number `GONE`"),
+        "{err}"
+    );
+}

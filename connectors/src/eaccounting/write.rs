@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 use super::KIND;
 use super::client::EAccountingApi;
 use super::config::WriteParams;
+use super::resolve::resolve_order;
 use crate::json_api::{bad_record, within};
 
 /// A write operation: its path, and the fields its business key may be in.
@@ -123,10 +124,19 @@ async fn write_one(
             {
                 body.remove(name);
             }
+            if matches!(op.name, "create_order" | "create_invoice_draft") {
+                body.remove("Customer");
+                body.remove("CustomerNumber");
+            }
             body.insert("Id".into(), Value::String(id.clone()));
             (Method::PUT, format!("{}/{id}", op.path), body)
         }
-        None => (Method::POST, op.path.to_string(), fields),
+        None => {
+            if matches!(op.name, "create_order" | "create_invoice_draft") {
+                resolve_order(api, &record.key, &mut fields).await?;
+            }
+            (Method::POST, op.path.to_string(), fields)
+        }
     };
     let (mut ack, answer) = api
         .request(method, &path, &[], Some(&Value::Object(body)))
@@ -156,10 +166,13 @@ fn check(op: &WriteOp, key: &str, fields: &Map<String, Value>) -> Result<(), Con
             Err(bad_record(key, "fields `Number` and `Name` are required"))
         }
         "create_order" | "create_invoice_draft" => {
-            if !text("CustomerId") {
+            if !text("CustomerId")
+                && !text("CustomerNumber")
+                && !fields.get("Customer").is_some_and(Value::is_object)
+            {
                 return Err(bad_record(
                     key,
-                    "field `CustomerId` (the customer's Id) is required",
+                    "field `CustomerId` (the customer's Id), `CustomerNumber` (a customer's number) or `Customer` (to find or create) is required",
                 ));
             }
             let rows = fields.get("Rows").and_then(Value::as_array);
@@ -167,7 +180,9 @@ fn check(op: &WriteOp, key: &str, fields: &Map<String, Value>) -> Result<(), Con
                 return Err(bad_record(key, "field `Rows` must be a non-empty list"));
             };
             for (i, row) in rows.iter().enumerate() {
-                let has_article = row["ArticleId"].as_str().is_some_and(|s| !s.is_empty());
+                let has_article = ["ArticleId", "ArticleNumber"]
+                    .iter()
+                    .any(|f| row[*f].as_str().is_some_and(|s| !s.is_empty()));
                 let has_text = row["Text"].as_str().is_some_and(|s| !s.is_empty());
                 if !has_article && !has_text {
                     return Err(bad_record(

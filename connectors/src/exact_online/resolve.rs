@@ -120,34 +120,7 @@ pub(crate) async fn resolve_sales_order(
     key: &str,
     order: &mut Map<String, Value>,
 ) -> Result<(), ConnectorError> {
-    let customer = order.remove("Customer");
-    let debtor = order.remove("OrderedByCode");
-    let has_ordered_by = order
-        .get("OrderedBy")
-        .and_then(Value::as_str)
-        .is_some_and(|s| !s.trim().is_empty());
-    if !has_ordered_by {
-        let ordered_by = match (debtor.as_ref().and_then(Value::as_str), customer) {
-            (Some(code), _) if !code.trim().is_empty() => {
-                find_id(api, "crm/Accounts", "ID", "Code", &account_code(code))
-                    .await?
-                    .ok_or_else(|| {
-                        bad_record(
-                            key,
-                            format!("the default debtor `{code}` (`OrderedByCode`) is not an account in Exact; fix the setting"),
-                        )
-                    })?
-            }
-            (_, Some(Value::Object(customer))) => find_or_create_customer(api, key, &customer).await?,
-            _ => {
-                return Err(bad_record(
-                    key,
-                    "field `OrderedBy` (the customer's account ID), `OrderedByCode` or `Customer` is required",
-                ));
-            }
-        };
-        order.insert("OrderedBy".into(), Value::String(ordered_by));
-    }
+    // Items first: an order that cannot be sent creates no customer.
     if let Some(Value::Array(lines)) = order.get_mut("SalesOrderLines") {
         let mut known: Vec<(String, String)> = Vec::new();
         for (i, line) in lines.iter_mut().enumerate() {
@@ -181,6 +154,34 @@ pub(crate) async fn resolve_sales_order(
             };
             line.insert("Item".into(), Value::String(id));
         }
+    }
+    let customer = order.remove("Customer");
+    let debtor = order.remove("OrderedByCode");
+    let has_ordered_by = order
+        .get("OrderedBy")
+        .and_then(Value::as_str)
+        .is_some_and(|s| !s.trim().is_empty());
+    if !has_ordered_by {
+        let ordered_by = match (debtor.as_ref().and_then(Value::as_str), customer) {
+            (Some(code), _) if !code.trim().is_empty() => {
+                find_id(api, "crm/Accounts", "ID", "Code", &account_code(code))
+                    .await?
+                    .ok_or_else(|| {
+                        bad_record(
+                            key,
+                            format!("the default debtor `{code}` (`OrderedByCode`) is not an account in Exact; fix the setting"),
+                        )
+                    })?
+            }
+            (_, Some(Value::Object(customer))) => find_or_create_customer(api, key, &customer).await?,
+            _ => {
+                return Err(bad_record(
+                    key,
+                    "field `OrderedBy` (the customer's account ID), `OrderedByCode` or `Customer` is required",
+                ));
+            }
+        };
+        order.insert("OrderedBy".into(), Value::String(ordered_by));
     }
     Ok(())
 }
