@@ -864,3 +864,48 @@ async fn woocommerce_orders_template_creates_orders_once_and_fails_an_unknown_ar
         "no order sent twice"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_template_skips_an_order_already_in_exact() {
+    const ID: &str = "shopify-orders-to-exact-online";
+    let orders: Vec<Value> =
+        serde_json::from_value(template_json(ID, "sample-input.json")).unwrap();
+    // #1004 was keyed into Exact by hand before the flow was enabled.
+    let (_shop, shop_url) = vendors::shopify(Shop {
+        orders: orders[3..4].to_vec(),
+        ..Shop::default()
+    })
+    .await;
+    let (exact, exact_url) = vendors::exact(HashMap::from([
+        exact_items(),
+        rows(
+            "salesorder/SalesOrders",
+            json!([{ "OrderID": "5f1c9a6e-0b7d-4b8a-9d2e-1a2b3c4d5e04", "YourRef": "#1004" }]),
+        ),
+    ]))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let flow = enable(
+        dir.path(),
+        ID,
+        &[
+            ("shop", vendors::shopify_connection(&shop_url)),
+            ("erp", vendors::exact_connection(&exact_url)),
+        ],
+        &[],
+    )
+    .await;
+    let (code, out) = run(dir.path(), &flow).await;
+    assert_eq!(code, 0, "{out}");
+    let exact = exact.lock().unwrap();
+    assert!(
+        exact.posted.is_empty(),
+        "nothing created: {:?}",
+        exact.posted
+    );
+    let (_, shown) = ferry(dir.path(), &["runs", "show", "1"]).await;
+    assert!(
+        shown.contains("5f1c9a6e-0b7d-4b8a-9d2e-1a2b3c4d5e04"),
+        "{shown}"
+    );
+}

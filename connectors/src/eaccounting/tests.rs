@@ -639,3 +639,24 @@ async fn orders_find_or_create_their_customer_and_articles_by_number() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn skip_existing_acks_an_order_already_in_eaccounting_without_creating_it() {
+    let (mock, conn) = write_mock().await;
+    let results = conn
+        .write(
+            "create_order",
+            &json!({ "skip_existing": true }),
+            &[rec("SHOP-1001", WriteAction::Create, fixture("order.json"))],
+        )
+        .await
+        .unwrap();
+    let ack = results[0].as_ref().unwrap();
+    assert_eq!(
+        ack.target_id.as_deref(),
+        Some("0d000000-0000-4000-8000-000000000001")
+    );
+    let seen = mock.seen();
+    assert!(seen.iter().all(|s| s.method == "GET"), "nothing created");
+    assert_eq!(seen[0].query["$filter"], "YourReference eq 'SHOP-1001'");
+}

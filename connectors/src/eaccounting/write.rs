@@ -91,6 +91,22 @@ async fn write_one(
     };
     check(op, &record.key, fields)?;
     let upsert = matches!(op.name, "upsert_customer" | "upsert_article");
+    let document = matches!(op.name, "create_order" | "create_invoice_draft");
+    // An order already in eAccounting (same `YourReference`) is not created twice.
+    if params.skip_existing
+        && document
+        && matches!(record.action, WriteAction::Create)
+        && let Some(reference) = fields.get("YourReference").and_then(Value::as_str)
+        && let Some(id) = find(api, op, "YourReference", reference).await?
+    {
+        return Ok(WriteAck {
+            status: Some(200),
+            body: Some(format!(
+                "already in eAccounting: {id} has YourReference {reference:?}"
+            )),
+            target_id: Some(id),
+        });
+    }
     let target = match &record.action {
         WriteAction::Update { target_id } => Some(target_id.clone()),
         WriteAction::Create if upsert && params.match_existing => {

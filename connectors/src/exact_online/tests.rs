@@ -999,3 +999,28 @@ async fn an_account_matched_by_email_is_updated_without_its_create_only_fields()
         ]
     );
 }
+
+#[tokio::test]
+async fn skip_existing_acks_an_order_already_in_exact_without_creating_it() {
+    let (mock, conn, store) = write_mock().await;
+    let results = conn
+        .write(
+            "create_sales_order",
+            &json!({ "skip_existing": true }),
+            &[rec(
+                "SHOP-1001",
+                WriteAction::Create,
+                fixture("sales_order.json"),
+            )],
+        )
+        .await
+        .unwrap();
+    let ack = results[0].as_ref().unwrap();
+    assert_eq!(
+        ack.target_id.as_deref(),
+        Some("5f1c9a6e-0b7d-4b8a-9d2e-1a2b3c4d5e01")
+    );
+    assert!(ack.body.as_deref().unwrap().contains("already in Exact"));
+    assert_eq!(store.created.load(Ordering::SeqCst), 0, "nothing created");
+    assert_eq!(mock.seen()[0].query["$filter"], "YourRef eq 'SHOP-1001'");
+}

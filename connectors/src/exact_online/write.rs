@@ -68,10 +68,10 @@ pub(crate) async fn write(
     records: &[WriteRecord],
 ) -> Result<Vec<Result<WriteAck, ConnectorError>>, ConnectorError> {
     let op = write_op(operation)?;
-    let _: WriteParams = crate::parse_params(KIND, operation, params)?;
+    let params: WriteParams = crate::parse_params(KIND, operation, params)?;
     let mut results = Vec::with_capacity(records.len());
     for record in records {
-        let result = write_one(api, op, record)
+        let result = write_one(api, op, &params, record)
             .await
             .map_err(|e| within(e, &format!("record `{}`", record.key)));
         results.push(result);
@@ -82,6 +82,7 @@ pub(crate) async fn write(
 async fn write_one(
     api: &ExactApi,
     op: &WriteOp,
+    params: &WriteParams,
     record: &WriteRecord,
 ) -> Result<WriteAck, ConnectorError> {
     let Value::Object(fields) = &record.payload else {
@@ -91,6 +92,21 @@ async fn write_one(
         ));
     };
     check(op, &record.key, fields)?;
+    // An order already in Exact (same `YourRef`) is not created twice.
+    if params.skip_existing
+        && op.name == "create_sales_order"
+        && matches!(record.action, WriteAction::Create)
+        && let Some(reference) = fields.get("YourRef").and_then(Value::as_str)
+        && let Some(id) = find(api, op, "YourRef", reference).await?
+    {
+        return Ok(WriteAck {
+            status: Some(200),
+            body: Some(format!(
+                "already in Exact: sales order {id} has YourRef {reference:?}"
+            )),
+            target_id: Some(id),
+        });
+    }
     let target = match &record.action {
         WriteAction::Update { target_id } => Some(target_id.clone()),
         // Items are matched by code so a second run updates instead of failing on a duplicate.
