@@ -128,6 +128,8 @@ fn every_template_loads_and_validates() {
         "eaccounting-products-to-woocommerce",
         "eaccounting-stock-to-woocommerce",
         "woocommerce-orders-to-eaccounting",
+        "exact-online-stock-to-woocommerce",
+        "eaccounting-stock-to-shopify",
     ] {
         assert!(ids.contains(&id), "{id} missing from {ids:?}");
     }
@@ -903,5 +905,89 @@ async fn orders_template_skips_an_order_already_in_exact() {
     assert!(
         shown.contains("5f1c9a6e-0b7d-4b8a-9d2e-1a2b3c4d5e04"),
         "{shown}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cross pairs
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exact_stock_to_woocommerce_template_sets_stock_by_sku() {
+    const ID: &str = "exact-online-stock-to-woocommerce";
+    let positions = template_json(ID, "sample-input.json");
+    let product =
+        |id: u64, sku: &str| json!({ "id": id, "parent_id": 0, "type": "simple", "sku": sku });
+    let (woo, woo_url) = vendors::woocommerce(vendors::Woo {
+        products: vec![
+            product(794, "TABLIER-LIN"),
+            product(795, "CONF-FRAISE-370"),
+            product(796, "SAVON-LAVANDE"),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let (_exact, exact_url) =
+        vendors::exact(HashMap::from([rows("inventory/ItemWarehouses", positions)])).await;
+    let dir = tempfile::tempdir().unwrap();
+    let flow = enable(
+        dir.path(),
+        ID,
+        &[
+            ("erp", vendors::exact_connection(&exact_url)),
+            ("shop", vendors::woocommerce_connection(&woo_url)),
+        ],
+        &["stock_formula=current_minus_planned_out"],
+    )
+    .await;
+    let (code, out) = run(dir.path(), &flow).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("read 4 · created 3"), "{out}");
+    let writes = writes_of(&woo.lock().unwrap().writes);
+    assert_expected(ID, &writes);
+    let (_, out) = run(dir.path(), &flow).await;
+    assert!(out.contains("created 0"), "{out}");
+    assert_eq!(
+        woo.lock().unwrap().writes.len(),
+        3,
+        "unchanged stock is not sent"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eaccounting_stock_to_shopify_template_sets_inventory_by_sku() {
+    const ID: &str = "eaccounting-stock-to-shopify";
+    let articles = template_json(ID, "sample-input.json");
+    let (shop, shop_url) = vendors::shopify(Shop {
+        products: vec![
+            shop_product(7001, "TABLIER-LIN", "Tablier", ""),
+            shop_product(7002, "CONF-FRAISE-370", "Confiture", ""),
+            shop_product(7003, "SAVON-LAVANDE", "Savon", ""),
+        ],
+        ..Shop::default()
+    })
+    .await;
+    let (_ea, ea_url) = vendors::eaccounting(HashMap::from([rows("articles", articles)])).await;
+    let dir = tempfile::tempdir().unwrap();
+    let flow = enable(
+        dir.path(),
+        ID,
+        &[
+            ("accounting", vendors::eaccounting_connection(&ea_url)),
+            ("shop", vendors::shopify_connection(&shop_url)),
+        ],
+        &["location_id=905684977"],
+    )
+    .await;
+    let (code, out) = run(dir.path(), &flow).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("read 3 · created 3"), "{out}");
+    let sets = shop.lock().unwrap().inventory_sets.clone();
+    assert_expected(ID, &sets);
+    let (_, out) = run(dir.path(), &flow).await;
+    assert!(out.contains("created 0"), "{out}");
+    assert_eq!(
+        shop.lock().unwrap().inventory_sets.len(),
+        3,
+        "unchanged stock is not sent"
     );
 }
