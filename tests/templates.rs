@@ -991,3 +991,39 @@ async fn eaccounting_stock_to_shopify_template_sets_inventory_by_sku() {
         "unchanged stock is not sent"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customer_codes_take_the_chosen_parts_between_prefix_and_padded_id() {
+    // `ferry map` shows what the steps make of the sample, without any connection.
+    let dir = tempfile::tempdir().unwrap();
+    let flow = enable(
+        dir.path(),
+        "shopify-customers-to-exact-online",
+        &[
+            ("shop", vendors::shopify_connection("http://127.0.0.1:9")),
+            ("erp", vendors::exact_connection("http://127.0.0.1:9")),
+        ],
+        &[
+            "customer_code_parts=name,postal_code",
+            "customer_code_length=16",
+        ],
+    )
+    .await;
+    let sample = templates_dir().join("shopify-customers-to-exact-online/sample-input.json");
+    let (code, out) = ferry(
+        dir.path(),
+        &["map", &flow, "--input", sample.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}");
+    let mapped: Vec<Value> = serde_json::from_str(&out).unwrap();
+    let codes: Vec<&str> = mapped
+        .iter()
+        .map(|m| m["output"]["Code"].as_str().unwrap())
+        .collect();
+    // Prefix, three letters of the name, postal code, then the id padded to 16 in all.
+    assert_eq!(
+        codes,
+        ["WEBCHL6900300530", "WEBBRA2000000531", "WEBEPI3500000534"]
+    );
+}
