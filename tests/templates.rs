@@ -199,6 +199,36 @@ async fn template_list_show_and_enable_into_the_store() {
         1,
         "{out}"
     );
+    // A stored connection is named, not copied: its settings and secrets stay in the store.
+    let (code, out) = ferry(
+        dir.path(),
+        &[
+            "template",
+            "enable",
+            "exact-online-stock-to-shopify",
+            "--tenant",
+            "acme",
+            "--connection",
+            "erp=exact-main",
+            "--connection",
+            "shop=shop-fr",
+            "--set",
+            "location_id=905684977",
+            "--out",
+            "stock.json",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}");
+    let flow: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("stock.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        flow["connections"]["shop"],
+        json!({ "connector": "shopify", "stored": "shop-fr", "config": {} })
+    );
+    assert_eq!(flow["settings"]["location_id"], 905684977);
+    assert_eq!(flow["settings"]["stock_formula"], "current_minus_reserved");
     // Wrong bindings and settings are refused, each named.
     let (code, out) = ferry(
         dir.path(),

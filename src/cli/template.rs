@@ -185,10 +185,11 @@ fn bindings(t: &Template, given: &[String]) -> anyhow::Result<BTreeMap<String, C
                 .get(slot)
                 .map(|s| s.connector.clone())
                 .unwrap_or_default();
+            // No config of its own: the stored connection's is used as it is.
             Connection {
                 connector: kind,
                 stored: Some(target.to_string()),
-                config: serde_json::Value::Null,
+                config: serde_json::json!({}),
             }
         };
         out.insert(slot.to_string(), connection);
