@@ -130,6 +130,8 @@ fn every_template_loads_and_validates() {
         "woocommerce-orders-to-eaccounting",
         "exact-online-stock-to-woocommerce",
         "eaccounting-stock-to-shopify",
+        "exact-online-products-to-woocommerce",
+        "eaccounting-products-to-shopify",
     ] {
         assert!(ids.contains(&id), "{id} missing from {ids:?}");
     }
@@ -1055,5 +1057,82 @@ async fn customer_codes_take_the_chosen_parts_between_prefix_and_padded_id() {
     assert_eq!(
         codes,
         ["WEBCHL6900300530", "WEBBRA2000000531", "WEBEPI3500000534"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exact_products_to_woocommerce_template_creates_or_updates_by_sku() {
+    const ID: &str = "exact-online-products-to-woocommerce";
+    let items = template_json(ID, "sample-input.json");
+    let (woo, woo_url) = vendors::woocommerce(vendors::Woo {
+        products: vec![json!({ "id": 794, "parent_id": 0, "type": "simple", "sku": "TABLIER-LIN", "name": "Tablier", "description": "Written in the shop" })],
+        ..Default::default()
+    })
+    .await;
+    let (_exact, exact_url) = vendors::exact(HashMap::from([rows("logistics/Items", items)])).await;
+    let dir = tempfile::tempdir().unwrap();
+    let flow = enable(
+        dir.path(),
+        ID,
+        &[
+            ("erp", vendors::exact_connection(&exact_url)),
+            ("shop", vendors::woocommerce_connection(&woo_url)),
+        ],
+        &["update_title=false"],
+    )
+    .await;
+    let (code, out) = run(dir.path(), &flow).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("read 2 · created 2"), "{out}");
+    let writes = writes_of(&woo.lock().unwrap().writes);
+    assert_expected(ID, &writes);
+    let (_, out) = run(dir.path(), &flow).await;
+    assert!(out.contains("created 0"), "{out}");
+    assert_eq!(woo.lock().unwrap().writes.len(), 2, "nothing sent again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eaccounting_products_to_shopify_template_creates_or_updates_by_sku() {
+    const ID: &str = "eaccounting-products-to-shopify";
+    let articles = template_json(ID, "sample-input.json");
+    let (shop, shop_url) = vendors::shopify(Shop {
+        products: vec![shop_product(
+            7001,
+            "TABLIER-LIN",
+            "Tablier (shop title)",
+            "",
+        )],
+        ..Shop::default()
+    })
+    .await;
+    let (_ea, ea_url) = vendors::eaccounting(HashMap::from([rows("articles", articles)])).await;
+    let dir = tempfile::tempdir().unwrap();
+    let flow = enable(
+        dir.path(),
+        ID,
+        &[
+            ("accounting", vendors::eaccounting_connection(&ea_url)),
+            ("shop", vendors::shopify_connection(&shop_url)),
+        ],
+        &[],
+    )
+    .await;
+    let (code, out) = run(dir.path(), &flow).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("read 2 · created 2"), "{out}");
+    let writes: Vec<Value> = shop
+        .lock()
+        .unwrap()
+        .product_writes
+        .iter()
+        .map(|(m, b)| json!({ m.as_str(): b }))
+        .collect();
+    assert_expected(ID, &writes);
+    let (_, out) = run(dir.path(), &flow).await;
+    assert!(out.contains("created 0"), "{out}");
+    assert_eq!(
+        shop.lock().unwrap().product_writes.len(),
+        2,
+        "nothing sent again"
     );
 }
