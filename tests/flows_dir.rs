@@ -1,5 +1,6 @@
 //! Every flow file shipped in `flows/` parses, validates against the registered connectors, and
-//! compiles. Sample data lives in `data/` folders and is skipped.
+//! compiles. Sample data lives in `data/` folders and is skipped; of a template folder only
+//! `flow.json` is a flow.
 
 use std::path::{Path, PathBuf};
 
@@ -8,7 +9,11 @@ use ferry_engine::flow::{load_flow, validate};
 fn flow_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
-        if path.is_dir() {
+        if path.is_dir() && path.join("template.json").is_file() {
+            // A template folder: its flow is a flow; the metadata and samples are checked by
+            // `tests/templates.rs`.
+            out.push(path.join("flow.json"));
+        } else if path.is_dir() {
             if path
                 .file_name()
                 .is_some_and(|n| n != "data" && n != "expected" && n != "out")

@@ -13,3 +13,4 @@ pub mod plan;
 pub mod run;
 pub mod runtime;
 pub mod store;
+pub mod template;

@@ -7,6 +7,7 @@ mod operate;
 mod run;
 mod runs;
 mod service;
+mod template;
 mod validate;
 
 pub use run::{print_summary, run_file};
@@ -209,6 +210,15 @@ enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Stock templates: list, show, enable one for a tenant.
+    Template {
+        #[command(subcommand)]
+        command: template::TemplateCommand,
+        #[command(flatten)]
+        templates: template::TemplatesDir,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// A flow's incremental cursor: show, set (rewind), reset.
     Cursor {
         #[command(subcommand)]
@@ -283,6 +293,11 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             wait,
             db,
         } => operate::replay(&*db.runtime().await?, &flow, &keys, all, wait).await,
+        Command::Template {
+            command,
+            templates,
+            db,
+        } => template::template(command, &templates, &db).await,
         Command::Cursor { command, db } => operate::cursor(&*db.runtime().await?, command).await,
     }
 }

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod vendors;
+
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -187,6 +189,14 @@ pub fn write_flow(dir: &Path, id: &str, base_url: &str, trigger: Value) -> PathB
 /// target directory and may replace the file mid-test).
 pub fn ferry_bin() -> String {
     std::env::var("FERRY_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_ferry").to_string())
+}
+
+/// A command that starts the binary under test, allowed to reach the local mock servers
+/// (loopback), which the outbound-address guard refuses by default.
+pub fn ferry_command() -> std::process::Command {
+    let mut command = std::process::Command::new(ferry_bin());
+    command.env("FERRY_ALLOW_NET", "127.0.0.1/32");
+    command
 }
 
 /// Runs `ferry ARGS` to completion with the database `db`; returns exit code and stdout.

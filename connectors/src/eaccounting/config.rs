@@ -146,12 +146,18 @@ pub struct WriteParams {
     /// one. Default true.
     #[serde(default = "yes")]
     pub match_existing: bool,
+    /// For `create_order` and `create_invoice_draft`: before creating one Ferry has no target
+    /// id for, look for one with the same `YourReference`; when there is one, it is acked with
+    /// its `Id` and nothing is created. Default false.
+    #[serde(default)]
+    pub skip_existing: bool,
 }
 
 impl Default for WriteParams {
     fn default() -> Self {
         WriteParams {
             match_existing: true,
+            skip_existing: false,
         }
     }
 }

@@ -17,6 +17,7 @@
 mod client;
 mod config;
 mod read;
+mod resolve;
 mod write;
 
 #[cfg(test)]

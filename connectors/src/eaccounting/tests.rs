@@ -391,15 +391,19 @@ async fn write_mock() -> (Mock, Arc<dyn ConnectorInstance>) {
 #[tokio::test]
 async fn upsert_customer_updates_the_customer_with_the_same_number_and_creates_others() {
     let (mock, conn) = write_mock().await;
-    let existing = fixture("customer.json");
-    let new = json!({ "CustomerNumber": "1006", "Name": "Épicerie Fine Lyon", "EmailAddress": "achats@epicerie-lyon.fr", "InvoiceCountryCode": "FR", "IsPrivatePerson": false });
+    // Fields listed in `_create_only` are kept out of updates.
+    let mut existing = fixture("customer.json");
+    existing["_create_only"] = json!(["TermsOfPaymentId"]);
+    let mut new = json!({ "CustomerNumber": "1006", "Name": "Épicerie Fine Lyon", "EmailAddress": "achats@epicerie-lyon.fr", "InvoiceCountryCode": "FR", "IsPrivatePerson": false });
+    let sent_new = new.clone();
+    new["_create_only"] = json!(["IsPrivatePerson"]);
     let results = conn
         .write(
             "upsert_customer",
             &Value::Null,
             &[
                 rec("1004", WriteAction::Create, existing),
-                rec("1006", WriteAction::Create, new.clone()),
+                rec("1006", WriteAction::Create, new),
             ],
         )
         .await
@@ -429,11 +433,13 @@ async fn upsert_customer_updates_the_customer_with_the_same_number_and_creates_o
     );
     assert_eq!(seen[1].body["Id"], "0f1e0000-0000-4000-8000-000000000004");
     assert_eq!(seen[1].body["VatNumber"], "NL859876543B01");
+    assert_eq!(seen[1].body.get("TermsOfPaymentId"), None);
+    assert_eq!(seen[1].body.get("_create_only"), None);
     assert_eq!(
         seen[3].query["$filter"],
         "EmailAddress eq 'achats@epicerie-lyon.fr'"
     );
-    assert_eq!(seen[4].body, new);
+    assert_eq!(seen[4].body, sent_new);
     for key in ["1004", "inkoop@vandijkhoreca.nl"] {
         let found = conn
             .lookup("upsert_customer", &Value::Null, key)
@@ -538,4 +544,119 @@ async fn bad_connection_settings_are_config_errors() {
             "{config}: {err}"
         );
     }
+}
+
+/// Customers and articles a company holds, found by `Field eq 'value'`; created customers get
+/// `cust-new`, orders `order-new`.
+fn resolving_router() -> Router {
+    let find = |rows: Vec<(&'static str, &'static str, &'static str)>| {
+        get(move |Query(q): Query<HashMap<String, String>>| {
+            let rows = rows.clone();
+            async move {
+                let f = q.get("$filter").cloned().unwrap_or_default();
+                let data: Vec<Value> = rows
+                    .iter()
+                    .filter(|(field, value, _)| f == format!("{field} eq '{value}'"))
+                    .map(|(_, _, id)| json!({ "Id": id }))
+                    .collect();
+                axum::Json(json!({ "Meta": { "TotalNumberOfPages": 1 }, "Data": data }))
+            }
+        })
+    };
+    Router::new()
+        .route(
+            "/v2/customers",
+            find(vec![
+                ("CustomerNumber", "9000", "cust-default"),
+                ("VatNumber", "BE0123456789", "cust-vat"),
+            ])
+            .post(|axum::Json(mut body): axum::Json<Value>| async move {
+                body["Id"] = json!("cust-new");
+                (StatusCode::CREATED, axum::Json(body))
+            }),
+        )
+        .route(
+            "/v2/articles",
+            find(vec![("Number", "CONF-FRAISE-370", "art-1")]),
+        )
+        .route(
+            "/v2/orders",
+            axum::routing::post(|axum::Json(mut body): axum::Json<Value>| async move {
+                body["Id"] = json!("order-new");
+                (StatusCode::CREATED, axum::Json(body))
+            }),
+        )
+}
+
+#[tokio::test]
+async fn orders_find_or_create_their_customer_and_articles_by_number() {
+    let mock = Mock::start(resolving_router(), TOKEN_PATH).await;
+    let clock = Arc::new(ManualWallClock::default());
+    let conn = connect(&config(&mock, Some(later(&clock, 3600))), &clock);
+    let rows = json!([{ "ArticleNumber": "CONF-FRAISE-370", "Quantity": 2, "UnitPrice": 4.9 }, { "Text": "Shipping", "Quantity": 1, "UnitPrice": 6 }]);
+    let customer = |email: &str, vat: &str| json!({ "_match_by": ["EmailAddress", "VatNumber"], "Name": "Brasserie Wout", "EmailAddress": email, "VatNumber": vat, "IsPrivatePerson": false });
+    let results = conn
+        .write(
+            "create_order",
+            &Value::Null,
+            &[
+                rec("#1", WriteAction::Create, json!({ "YourReference": "#1", "Customer": customer("a@b.be", "BE0123456789"), "Rows": rows })),
+                rec("#2", WriteAction::Create, json!({ "YourReference": "#2", "Customer": customer("new@b.be", ""), "Rows": rows })),
+                rec("#3", WriteAction::Create, json!({ "YourReference": "#3", "CustomerNumber": "9000", "Rows": rows })),
+                rec("#4", WriteAction::Create, json!({ "YourReference": "#4", "CustomerNumber": "404", "Rows": rows })),
+                rec("#5", WriteAction::Create, json!({ "YourReference": "#5", "CustomerNumber": "9000", "Rows": [{ "ArticleNumber": "GONE", "Quantity": 1 }] })),
+            ],
+        )
+        .await
+        .unwrap();
+    let seen = mock.seen();
+    let posted = |path: &str| -> Vec<Value> {
+        seen.iter()
+            .filter(|s| s.method == "POST" && s.path == path)
+            .map(|s| s.body.clone())
+            .collect()
+    };
+    let sent_rows = json!([{ "ArticleId": "art-1", "Quantity": 2, "UnitPrice": 4.9 }, { "Text": "Shipping", "Quantity": 1, "UnitPrice": 6 }]);
+    assert_eq!(
+        posted("/v2/orders"),
+        [
+            json!({ "YourReference": "#1", "CustomerId": "cust-vat", "Rows": sent_rows }),
+            json!({ "YourReference": "#2", "CustomerId": "cust-new", "Rows": sent_rows }),
+            json!({ "YourReference": "#3", "CustomerId": "cust-default", "Rows": sent_rows }),
+        ]
+    );
+    assert_eq!(
+        posted("/v2/customers"),
+        [
+            json!({ "Name": "Brasserie Wout", "EmailAddress": "new@b.be", "VatNumber": "", "IsPrivatePerson": false })
+        ]
+    );
+    let err = results[3].as_ref().unwrap_err().to_string();
+    assert!(err.contains("the default customer `404`"), "{err}");
+    let err = results[4].as_ref().unwrap_err().to_string();
+    assert!(
+        err.contains("`Rows[0].ArticleNumber`: no article has number `GONE`"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn skip_existing_acks_an_order_already_in_eaccounting_without_creating_it() {
+    let (mock, conn) = write_mock().await;
+    let results = conn
+        .write(
+            "create_order",
+            &json!({ "skip_existing": true }),
+            &[rec("SHOP-1001", WriteAction::Create, fixture("order.json"))],
+        )
+        .await
+        .unwrap();
+    let ack = results[0].as_ref().unwrap();
+    assert_eq!(
+        ack.target_id.as_deref(),
+        Some("0d000000-0000-4000-8000-000000000001")
+    );
+    let seen = mock.seen();
+    assert!(seen.iter().all(|s| s.method == "GET"), "nothing created");
+    assert_eq!(seen[0].query["$filter"], "YourReference eq 'SHOP-1001'");
 }

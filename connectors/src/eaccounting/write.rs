@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 use super::KIND;
 use super::client::EAccountingApi;
 use super::config::WriteParams;
+use super::resolve::resolve_order;
 use crate::json_api::{bad_record, within};
 
 /// A write operation: its path, and the fields its business key may be in.
@@ -73,6 +74,9 @@ pub(crate) async fn write(
     Ok(results)
 }
 
+/// The directive listing fields sent only on creation; never sent to eAccounting.
+const CREATE_ONLY: &str = "_create_only";
+
 async fn write_one(
     api: &EAccountingApi,
     op: &WriteOp,
@@ -87,6 +91,22 @@ async fn write_one(
     };
     check(op, &record.key, fields)?;
     let upsert = matches!(op.name, "upsert_customer" | "upsert_article");
+    let document = matches!(op.name, "create_order" | "create_invoice_draft");
+    // An order already in eAccounting (same `YourReference`) is not created twice.
+    if params.skip_existing
+        && document
+        && matches!(record.action, WriteAction::Create)
+        && let Some(reference) = fields.get("YourReference").and_then(Value::as_str)
+        && let Some(id) = find(api, op, "YourReference", reference).await?
+    {
+        return Ok(WriteAck {
+            status: Some(200),
+            body: Some(format!(
+                "already in eAccounting: {id} has YourReference {reference:?}"
+            )),
+            target_id: Some(id),
+        });
+    }
     let target = match &record.action {
         WriteAction::Update { target_id } => Some(target_id.clone()),
         WriteAction::Create if upsert && params.match_existing => {
@@ -105,13 +125,34 @@ async fn write_one(
         }
         WriteAction::Create => None,
     };
+    // `_create_only`: fields sent when the object is created, kept out of updates (so what was
+    // edited in eAccounting is not overwritten).
+    let mut fields = fields.clone();
+    let create_only = fields.remove(CREATE_ONLY);
     let (method, path, body) = match &target {
         Some(id) => {
-            let mut body = fields.clone();
+            let mut body = fields;
+            for name in create_only
+                .iter()
+                .filter_map(Value::as_array)
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                body.remove(name);
+            }
+            if matches!(op.name, "create_order" | "create_invoice_draft") {
+                body.remove("Customer");
+                body.remove("CustomerNumber");
+            }
             body.insert("Id".into(), Value::String(id.clone()));
             (Method::PUT, format!("{}/{id}", op.path), body)
         }
-        None => (Method::POST, op.path.to_string(), fields.clone()),
+        None => {
+            if matches!(op.name, "create_order" | "create_invoice_draft") {
+                resolve_order(api, &record.key, &mut fields).await?;
+            }
+            (Method::POST, op.path.to_string(), fields)
+        }
     };
     let (mut ack, answer) = api
         .request(method, &path, &[], Some(&Value::Object(body)))
@@ -141,10 +182,13 @@ fn check(op: &WriteOp, key: &str, fields: &Map<String, Value>) -> Result<(), Con
             Err(bad_record(key, "fields `Number` and `Name` are required"))
         }
         "create_order" | "create_invoice_draft" => {
-            if !text("CustomerId") {
+            if !text("CustomerId")
+                && !text("CustomerNumber")
+                && !fields.get("Customer").is_some_and(Value::is_object)
+            {
                 return Err(bad_record(
                     key,
-                    "field `CustomerId` (the customer's Id) is required",
+                    "field `CustomerId` (the customer's Id), `CustomerNumber` (a customer's number) or `Customer` (to find or create) is required",
                 ));
             }
             let rows = fields.get("Rows").and_then(Value::as_array);
@@ -152,7 +196,9 @@ fn check(op: &WriteOp, key: &str, fields: &Map<String, Value>) -> Result<(), Con
                 return Err(bad_record(key, "field `Rows` must be a non-empty list"));
             };
             for (i, row) in rows.iter().enumerate() {
-                let has_article = row["ArticleId"].as_str().is_some_and(|s| !s.is_empty());
+                let has_article = ["ArticleId", "ArticleNumber"]
+                    .iter()
+                    .any(|f| row[*f].as_str().is_some_and(|s| !s.is_empty()));
                 let has_text = row["Text"].as_str().is_some_and(|s| !s.is_empty());
                 if !has_article && !has_text {
                     return Err(bad_record(

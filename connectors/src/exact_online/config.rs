@@ -133,7 +133,13 @@ pub struct ReadParams {
 /// it (`OrderedBy`, `YourRef`, `SalesOrderLines`, …; `Name`, `Email`, `VATNumber`, …).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct WriteParams {}
+pub struct WriteParams {
+    /// For `create_sales_order`: before creating an order Ferry has no target id for, look for
+    /// one with the same `YourRef`; when there is one (made by hand, or before the ledger
+    /// knew it), it is acked with its id and nothing is created. Default false.
+    #[serde(default)]
+    pub skip_existing: bool,
+}
 
 #[cfg(test)]
 mod tests {

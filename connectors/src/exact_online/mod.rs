@@ -20,6 +20,7 @@ mod client;
 mod config;
 mod rate_limit;
 mod read;
+mod resolve;
 mod write;
 
 #[cfg(test)]

@@ -829,3 +829,198 @@ async fn unknown_operations_are_config_errors() {
         .unwrap_err();
     assert!(matches!(err, ConnectorError::Config(_)));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Resolving what a shop record names by business key
+
+/// Accounts and items an administration holds, found by `Field eq 'value'` filters.
+fn lookup_router() -> Router {
+    let find = |rows: Vec<(&'static str, &'static str, &'static str)>| {
+        get(
+            move |Query(q): Query<std::collections::HashMap<String, String>>| {
+                let rows = rows.clone();
+                async move {
+                    let f = q.get("$filter").cloned().unwrap_or_default();
+                    let results: Vec<Value> = rows
+                        .iter()
+                        .filter(|(field, value, _)| f == format!("{field} eq '{value}'"))
+                        .map(|(_, _, id)| json!({ "ID": id }))
+                        .collect();
+                    axum::Json(json!({ "d": { "results": results } }))
+                }
+            },
+        )
+    };
+    let accounts = find(vec![
+        ("VATNumber", "BE0123456789", "acc-vat"),
+        ("Code", "WEB0001", "acc-default"),
+        ("Email", "known@example.eu", "acc-known"),
+    ])
+    .post(|axum::Json(mut body): axum::Json<Value>| async move {
+        body["ID"] = json!("acc-new");
+        (StatusCode::CREATED, axum::Json(json!({ "d": body })))
+    });
+    Router::new()
+        .route(&route("crm/Accounts"), accounts)
+        .route(
+            &route("crm/Contacts"),
+            axum::routing::post(|axum::Json(mut body): axum::Json<Value>| async move {
+                body["ID"] = json!("contact-new");
+                (StatusCode::CREATED, axum::Json(json!({ "d": body })))
+            }),
+        )
+        .route(
+            &route("logistics/Items"),
+            find(vec![("Code", "CONF-FRAISE-370", "item-1")]),
+        )
+        .route(
+            &route("salesorder/SalesOrders"),
+            axum::routing::post(|axum::Json(mut body): axum::Json<Value>| async move {
+                body["OrderID"] = json!("order-new");
+                (StatusCode::CREATED, axum::Json(json!({ "d": body })))
+            }),
+        )
+        .fallback(any(|| async { StatusCode::NO_CONTENT }))
+}
+
+#[tokio::test]
+async fn sales_orders_find_or_create_their_customer_and_items_by_business_key() {
+    let mock = Mock::start(lookup_router(), TOKEN_PATH).await;
+    let clock = Arc::new(ManualWallClock::default());
+    let conn = connect(&config(&mock, Some(in_secs(&clock, 3600))), &clock);
+    let lines = json!([{ "ItemCode": "CONF-FRAISE-370", "Quantity": 2 }]);
+    let customer = |email: &str, vat: &str| {
+        json!({ "_match_by": ["Email", "ChamberOfCommerce", "VATNumber"],
+                "Account": { "Name": "Brasserie Wout", "Email": email, "VATNumber": vat, "ChamberOfCommerce": "" },
+                "Contact": { "FirstName": "Wout", "LastName": "Peeters", "Email": email } })
+    };
+    let results = conn
+        .write(
+            "create_sales_order",
+            &Value::Null,
+            &[
+                rec("#1", WriteAction::Create, json!({ "YourRef": "#1", "Customer": customer("new@example.eu", "BE0123456789"), "SalesOrderLines": lines })),
+                rec("#2", WriteAction::Create, json!({ "YourRef": "#2", "Customer": customer("other@example.eu", ""), "SalesOrderLines": lines })),
+                rec("#3", WriteAction::Create, json!({ "YourRef": "#3", "OrderedByCode": "WEB0001", "Customer": customer("x@y.z", ""), "SalesOrderLines": lines })),
+                rec("#4", WriteAction::Create, json!({ "YourRef": "#4", "OrderedByCode": "NOPE", "SalesOrderLines": lines })),
+                rec("#5", WriteAction::Create, json!({ "YourRef": "#5", "Customer": customer("known@example.eu", ""), "SalesOrderLines": [{ "ItemCode": "GONE", "Quantity": 1 }] })),
+            ],
+        )
+        .await
+        .unwrap();
+    let orders: Vec<Value> = mock
+        .seen()
+        .into_iter()
+        .filter(|s| s.method == "POST" && s.path.ends_with("SalesOrders"))
+        .map(|s| s.body)
+        .collect();
+    let expected_lines = json!([{ "Item": "item-1", "Quantity": 2 }]);
+    // #1: found by VAT number (the email is unknown); #2: created, with its contact; #3: the
+    // default debtor wins over the customer.
+    assert_eq!(
+        orders,
+        [
+            json!({ "YourRef": "#1", "OrderedBy": "acc-vat", "SalesOrderLines": expected_lines }),
+            json!({ "YourRef": "#2", "OrderedBy": "acc-new", "SalesOrderLines": expected_lines }),
+            json!({ "YourRef": "#3", "OrderedBy": "acc-default", "SalesOrderLines": expected_lines }),
+        ]
+    );
+    let contact = mock
+        .seen()
+        .into_iter()
+        .find(|s| s.path.ends_with("crm/Contacts"))
+        .unwrap();
+    assert_eq!(
+        contact.body,
+        json!({ "Account": "acc-new", "FirstName": "Wout", "LastName": "Peeters", "Email": "other@example.eu" })
+    );
+    let err = results[3].as_ref().unwrap_err().to_string();
+    assert!(err.contains("the default debtor `NOPE`"), "{err}");
+    let err = results[4].as_ref().unwrap_err().to_string();
+    assert!(
+        err.contains("`SalesOrderLines[0].ItemCode`: no item has code `GONE`"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn an_account_matched_by_email_is_updated_without_its_create_only_fields() {
+    let mock = Mock::start(lookup_router(), TOKEN_PATH).await;
+    let clock = Arc::new(ManualWallClock::default());
+    let conn = connect(&config(&mock, Some(in_secs(&clock, 3600))), &clock);
+    let account = |email: &str| {
+        json!({ "Name": "KNOWN", "Email": email, "AddressLine1": "1 rue X",
+                "_match_by": ["Email"], "_create_only": ["AddressLine1"] })
+    };
+    let results = conn
+        .write(
+            "create_account",
+            &Value::Null,
+            &[
+                rec(
+                    "known@example.eu",
+                    WriteAction::Create,
+                    account("known@example.eu"),
+                ),
+                rec(
+                    "fresh@example.eu",
+                    WriteAction::Create,
+                    account("fresh@example.eu"),
+                ),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        results[0].as_ref().unwrap().target_id.as_deref(),
+        Some("acc-known")
+    );
+    assert_eq!(
+        results[1].as_ref().unwrap().target_id.as_deref(),
+        Some("acc-new")
+    );
+    let writes: Vec<(String, Value)> = mock
+        .seen()
+        .into_iter()
+        .filter(|s| s.method != "GET")
+        .map(|s| (s.method, s.body))
+        .collect();
+    assert_eq!(
+        writes,
+        [
+            (
+                "PUT".to_string(),
+                json!({ "Name": "KNOWN", "Email": "known@example.eu" })
+            ),
+            (
+                "POST".to_string(),
+                json!({ "Name": "KNOWN", "Email": "fresh@example.eu", "AddressLine1": "1 rue X", "Status": "C" })
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn skip_existing_acks_an_order_already_in_exact_without_creating_it() {
+    let (mock, conn, store) = write_mock().await;
+    let results = conn
+        .write(
+            "create_sales_order",
+            &json!({ "skip_existing": true }),
+            &[rec(
+                "SHOP-1001",
+                WriteAction::Create,
+                fixture("sales_order.json"),
+            )],
+        )
+        .await
+        .unwrap();
+    let ack = results[0].as_ref().unwrap();
+    assert_eq!(
+        ack.target_id.as_deref(),
+        Some("5f1c9a6e-0b7d-4b8a-9d2e-1a2b3c4d5e01")
+    );
+    assert!(ack.body.as_deref().unwrap().contains("already in Exact"));
+    assert_eq!(store.created.load(Ordering::SeqCst), 0, "nothing created");
+    assert_eq!(mock.seen()[0].query["$filter"], "YourRef eq 'SHOP-1001'");
+}

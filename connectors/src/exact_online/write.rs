@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 use super::KIND;
 use super::client::{ExactApi, odata_string};
 use super::config::WriteParams;
+use super::resolve::{MATCH_BY, match_account, resolve_sales_order, strip_directives};
 use crate::json_api::{bad_record, within};
 
 /// A write operation: its entity set, id field, and the field its business key is in.
@@ -67,10 +68,10 @@ pub(crate) async fn write(
     records: &[WriteRecord],
 ) -> Result<Vec<Result<WriteAck, ConnectorError>>, ConnectorError> {
     let op = write_op(operation)?;
-    let _: WriteParams = crate::parse_params(KIND, operation, params)?;
+    let params: WriteParams = crate::parse_params(KIND, operation, params)?;
     let mut results = Vec::with_capacity(records.len());
     for record in records {
-        let result = write_one(api, op, record)
+        let result = write_one(api, op, &params, record)
             .await
             .map_err(|e| within(e, &format!("record `{}`", record.key)));
         results.push(result);
@@ -81,6 +82,7 @@ pub(crate) async fn write(
 async fn write_one(
     api: &ExactApi,
     op: &WriteOp,
+    params: &WriteParams,
     record: &WriteRecord,
 ) -> Result<WriteAck, ConnectorError> {
     let Value::Object(fields) = &record.payload else {
@@ -90,6 +92,21 @@ async fn write_one(
         ));
     };
     check(op, &record.key, fields)?;
+    // An order already in Exact (same `YourRef`) is not created twice.
+    if params.skip_existing
+        && op.name == "create_sales_order"
+        && matches!(record.action, WriteAction::Create)
+        && let Some(reference) = fields.get("YourRef").and_then(Value::as_str)
+        && let Some(id) = find(api, op, "YourRef", reference).await?
+    {
+        return Ok(WriteAck {
+            status: Some(200),
+            body: Some(format!(
+                "already in Exact: sales order {id} has YourRef {reference:?}"
+            )),
+            target_id: Some(id),
+        });
+    }
     let target = match &record.action {
         WriteAction::Update { target_id } => Some(target_id.clone()),
         // Items are matched by code so a second run updates instead of failing on a duplicate.
@@ -97,11 +114,18 @@ async fn write_one(
             let code = fields.get("Code").and_then(Value::as_str).unwrap_or("");
             find(api, op, "Code", code).await?
         }
+        // An account that already exists (same email, SIRET or VAT number) is updated.
+        WriteAction::Create if op.name == "create_account" => {
+            match_account(api, &record.key, fields.get(MATCH_BY), fields).await?
+        }
         WriteAction::Create => None,
     };
     match target {
         Some(id) => {
             let mut fields = fields.clone();
+            strip_directives(&record.key, &mut fields, true)?;
+            fields.remove("Customer");
+            fields.remove("OrderedByCode");
             fields.remove(op.id_field);
             if let Some(lines) = op.lines {
                 fields.remove(lines);
@@ -115,6 +139,10 @@ async fn write_one(
         }
         None => {
             let mut fields = fields.clone();
+            strip_directives(&record.key, &mut fields, false)?;
+            if op.name == "create_sales_order" {
+                resolve_sales_order(api, &record.key, &mut fields).await?;
+            }
             if op.name == "create_account" {
                 // `C`: customer. Without a status Exact makes a plain relation that the sales
                 // screens do not list.
@@ -156,10 +184,13 @@ fn check(op: &WriteOp, key: &str, fields: &Map<String, Value>) -> Result<(), Con
     };
     match op.name {
         "create_sales_order" => {
-            if !text("OrderedBy") {
+            if !text("OrderedBy")
+                && !text("OrderedByCode")
+                && !fields.get("Customer").is_some_and(Value::is_object)
+            {
                 return Err(bad_record(
                     key,
-                    "field `OrderedBy` (the customer's account ID) is required",
+                    "field `OrderedBy` (the customer's account ID), `OrderedByCode` (a debtor's code) or `Customer` (to find or create) is required",
                 ));
             }
             let lines = fields.get("SalesOrderLines").and_then(Value::as_array);
@@ -170,10 +201,13 @@ fn check(op: &WriteOp, key: &str, fields: &Map<String, Value>) -> Result<(), Con
                 ));
             };
             for (i, line) in lines.iter().enumerate() {
-                if line["Item"].as_str().is_none_or(|s| s.trim().is_empty()) {
+                let given = |f: &str| line[f].as_str().is_some_and(|s| !s.trim().is_empty());
+                if !given("Item") && !given("ItemCode") {
                     return Err(bad_record(
                         key,
-                        format!("`SalesOrderLines[{i}].Item` (the item's ID) is required"),
+                        format!(
+                            "`SalesOrderLines[{i}].Item` (the item's ID) or `ItemCode` is required"
+                        ),
                     ));
                 }
                 if !line["Quantity"].is_number() {

@@ -91,9 +91,11 @@ fn shop_root(shop_url: &str) -> Result<String, ConnectorError> {
 pub(crate) struct VariantRef {
     pub(crate) product_id: String,
     pub(crate) variant_id: String,
+    /// The variant's inventory item (where its stock is set), when Shopify says.
+    pub(crate) inventory_item_id: Option<String>,
 }
 
-const VARIANT_BY_SKU: &str = "query VariantBySku($q: String!) { productVariants(first: 1, query: $q) { edges { node { legacyResourceId sku product { legacyResourceId } } } } }";
+const VARIANT_BY_SKU: &str = "query VariantBySku($q: String!) { productVariants(first: 1, query: $q) { edges { node { legacyResourceId sku product { legacyResourceId } inventoryItem { legacyResourceId } } } } }";
 
 /// The variant whose SKU is exactly `sku`, through the GraphQL Admin API (the REST API cannot
 /// filter by SKU).
@@ -140,6 +142,7 @@ pub(crate) async fn variant_by_sku(
             (node["sku"].as_str() == Some(sku)).then(|| VariantRef {
                 product_id: id_text(&node["product"]["legacyResourceId"]).unwrap_or_default(),
                 variant_id: id_text(&node["legacyResourceId"]).unwrap_or_default(),
+                inventory_item_id: id_text(&node["inventoryItem"]["legacyResourceId"]),
             })
         })
         .filter(|v| !v.product_id.is_empty()))

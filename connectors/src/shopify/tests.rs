@@ -742,6 +742,8 @@ fn graphql_variants() -> axum::routing::MethodRouter {
                     "legacyResourceId": v["id"].to_string(),
                     "sku": v["sku"],
                     "product": { "legacyResourceId": product["id"].to_string() },
+                    // The fixture's variants carry no inventory item id; the variant's id stands in.
+                    "inventoryItem": { "legacyResourceId": v["id"].to_string() },
                 }})
             })
             .collect();
@@ -1092,5 +1094,166 @@ async fn partial_shipment_fulfills_only_the_lines_and_quantities_given() {
     assert_eq!(
         posted[0].body["fulfillment"]["line_items_by_fulfillment_order"],
         json!([{ "fulfillment_order_id": 1046000778, "fulfillment_order_line_items": [{ "id": 1058737483, "quantity": 1 }] }])
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// What ERP-side templates send: SKUs, order names, fields kept on update
+
+#[tokio::test]
+async fn stock_by_sku_goes_to_the_variants_inventory_item() {
+    let level = fixture("inventory_level.json");
+    let mock = Mock::start(
+        Router::new()
+            .route(&route("graphql.json"), graphql_variants())
+            .route(
+                &route("inventory_levels/set.json"),
+                post(move || async move { axum::Json(level) }),
+            ),
+    )
+    .await;
+    let conn = mock.connect().await;
+    let results = conn
+        .write(
+            "set_inventory_level",
+            &json!({ "location_id": 905684977 }),
+            &[
+                rec(
+                    "IPOD2008PINK",
+                    WriteAction::Create,
+                    json!({ "sku": "IPOD2008PINK", "available": 6 }),
+                ),
+                rec(
+                    "NOPE",
+                    WriteAction::Create,
+                    json!({ "sku": "NOPE", "available": 1 }),
+                ),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        results[0].as_ref().unwrap().target_id.as_deref(),
+        Some("808950810")
+    );
+    let err = results[1].as_ref().unwrap_err().to_string();
+    assert!(
+        err.contains("no variant with an inventory item has SKU \"NOPE\""),
+        "{err}"
+    );
+    let sets: Vec<Value> = mock
+        .seen()
+        .into_iter()
+        .filter(|s| s.path.ends_with("set.json"))
+        .map(|s| s.body)
+        .collect();
+    assert_eq!(
+        sets,
+        [json!({ "location_id": 905684977, "inventory_item_id": 808950810, "available": 6 })]
+    );
+}
+
+#[tokio::test]
+async fn fulfillment_finds_the_order_by_name() {
+    let fulfillment_orders = fixture("fulfillment_orders.json");
+    let fulfillment = fixture("fulfillment.json");
+    let mock = Mock::start(
+        Router::new()
+            .route(
+                &route("orders.json"),
+                get(|| async {
+                    axum::Json(json!({ "orders": [{ "id": 450789469, "name": "#1001" }] }))
+                }),
+            )
+            .route(
+                &route("orders/450789469/fulfillment_orders.json"),
+                get(move || async move { axum::Json(fulfillment_orders) }),
+            )
+            .route(
+                &route("fulfillments.json"),
+                post(move || async move { (StatusCode::CREATED, axum::Json(fulfillment)) }),
+            ),
+    )
+    .await;
+    let conn = mock.connect().await;
+    let results = conn
+        .write(
+            "create_fulfillment",
+            &Value::Null,
+            &[
+                rec(
+                    "d-1",
+                    WriteAction::Create,
+                    json!({ "order_name": "#1001", "tracking_number": "1Z" }),
+                ),
+                rec("d-2", WriteAction::Create, json!({ "order_name": "#9999" })),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        results[0].as_ref().unwrap().target_id.as_deref(),
+        Some("255858046")
+    );
+    let err = results[1].as_ref().unwrap_err().to_string();
+    assert!(err.contains("no order is named \"#9999\""), "{err}");
+    assert_eq!(mock.seen()[0].query["name"], "#1001");
+}
+
+#[tokio::test]
+async fn create_only_fields_are_sent_on_creation_and_left_out_of_updates() {
+    let answer = fixture("product.json");
+    let created = answer.clone();
+    let mock = Mock::start(
+        Router::new()
+            .route(&route("graphql.json"), graphql_variants())
+            .route(
+                &route("products/632910392.json"),
+                get({
+                    let a = answer.clone();
+                    move || async move { axum::Json(a) }
+                })
+                .put(move || async move { axum::Json(answer) }),
+            )
+            .route(
+                &route("products.json"),
+                post(move || async move { (StatusCode::CREATED, axum::Json(created)) }),
+            ),
+    )
+    .await;
+    let conn = mock.connect().await;
+    let product = |sku: &str| {
+        json!({ "title": "IPod", "body_html": "<p>ERP text</p>", "_create_only": ["body_html", "barcode"],
+                "variants": [{ "sku": sku, "price": "199.00", "barcode": "123" }] })
+    };
+    let results = conn
+        .write(
+            "upsert_product",
+            &Value::Null,
+            &[
+                rec("IPOD2008PINK", WriteAction::Create, product("IPOD2008PINK")),
+                rec("NEW-SKU", WriteAction::Create, product("NEW-SKU")),
+            ],
+        )
+        .await
+        .unwrap();
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let seen = mock.seen();
+    let put = seen.iter().find(|s| s.method == "PUT").unwrap();
+    assert_eq!(
+        put.body["product"]["body_html"],
+        Value::Null,
+        "kept out of the update"
+    );
+    assert_eq!(put.body["product"]["variants"][0]["barcode"], Value::Null);
+    assert_eq!(put.body["product"]["variants"][0]["price"], "199.00");
+    let post = seen
+        .iter()
+        .find(|s| s.method == "POST" && s.path.ends_with("products.json"))
+        .unwrap();
+    assert_eq!(
+        post.body,
+        json!({ "product": { "title": "IPod", "body_html": "<p>ERP text</p>",
+                "variants": [{ "sku": "NEW-SKU", "price": "199.00", "barcode": "123" }] } })
     );
 }

@@ -165,7 +165,23 @@ async fn set_inventory_level(
     record: &WriteRecord,
     payload: &Map<String, Value>,
 ) -> Result<WriteAck, ConnectorError> {
-    let item = required_id(record, payload, "inventory_item_id")?;
+    // A stock list from an ERP knows SKUs, not Shopify's inventory items.
+    let sku = payload
+        .get("sku")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty());
+    let item = match (payload.get("inventory_item_id"), sku) {
+        (None | Some(Value::Null), Some(sku)) => variant_by_sku(api, sku)
+            .await?
+            .and_then(|v| v.inventory_item_id)
+            .ok_or_else(|| {
+                bad_record(
+                    &record.key,
+                    format!("no variant with an inventory item has SKU {sku:?}"),
+                )
+            })?,
+        _ => required_id(record, payload, "inventory_item_id")?,
+    };
     let location = match payload.get("location_id") {
         Some(value) if !value.is_null() => required_id(record, payload, "location_id")?,
         _ => params.location_id.map(|l| l.to_string()).ok_or_else(|| {
@@ -234,7 +250,20 @@ async fn create_fulfillment(
             ..ack
         });
     }
-    let order = required_id(record, payload, "order_id")?;
+    // An ERP knows the order by its name (`#1001`, the reference it was imported with).
+    let name = payload
+        .get("order_name")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty());
+    let order = match (payload.get("order_id"), name) {
+        (None | Some(Value::Null), Some(name)) => order_id(api, name).await?.ok_or_else(|| {
+            bad_record(
+                &record.key,
+                format!("no order is named {name:?} (`order_name`)"),
+            )
+        })?,
+        _ => required_id(record, payload, "order_id")?,
+    };
     let answer = api
         .get(&format!("orders/{order}/fulfillment_orders.json"), &[])
         .await?;
@@ -423,6 +452,7 @@ async fn upsert_product(
     payload: &Map<String, Value>,
 ) -> Result<WriteAck, ConnectorError> {
     let mut product = payload.clone();
+    let create_only = product.remove(CREATE_ONLY);
     let first_sku = product
         .get("variants")
         .and_then(|v| v.get(0))
@@ -451,6 +481,7 @@ async fn upsert_product(
             ..ack
         });
     };
+    drop_create_only(record, &mut product, create_only)?;
     keep_variant_ids(api, &id, &mut product).await?;
     product.insert(
         "id".into(),
@@ -469,6 +500,40 @@ async fn upsert_product(
         target_id: id_text(&answer["product"]["id"]).or(Some(id)),
         ..ack
     })
+}
+
+/// The directive listing the fields sent only when a product is created (the product's and its
+/// variants'), so data enriched in the shop is not overwritten by updates.
+const CREATE_ONLY: &str = "_create_only";
+
+fn drop_create_only(
+    record: &WriteRecord,
+    product: &mut Map<String, Value>,
+    create_only: Option<Value>,
+) -> Result<(), ConnectorError> {
+    let Some(list) = create_only.filter(|v| !v.is_null()) else {
+        return Ok(());
+    };
+    let names: Vec<&str> = list
+        .as_array()
+        .map(|l| l.iter().filter_map(Value::as_str).collect())
+        .ok_or_else(|| {
+            bad_record(
+                &record.key,
+                format!("`{CREATE_ONLY}` must be a list of field names, found {list}"),
+            )
+        })?;
+    for name in &names {
+        product.remove(*name);
+    }
+    if let Some(Value::Array(variants)) = product.get_mut("variants") {
+        for variant in variants.iter_mut().filter_map(Value::as_object_mut) {
+            for name in &names {
+                variant.remove(*name);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Gives variants without an `id` the id of the product's existing variant with the same SKU.

@@ -726,12 +726,13 @@ async fn upsert_product_updates_by_sku_and_creates_otherwise() {
                 rec(
                     "PREMIUM-TEE",
                     WriteAction::Create,
-                    json!({ "sku": "PREMIUM-TEE", "regular_price": "24.54" }),
+                    // The name was edited in the shop: sent on creation only.
+                    json!({ "sku": "PREMIUM-TEE", "regular_price": "24.54", "name": "ERP name", "_create_only": ["name"] }),
                 ),
                 rec(
                     "NEW-TEE",
                     WriteAction::Create,
-                    json!({ "name": "New tee", "sku": "NEW-TEE", "regular_price": "9.99" }),
+                    json!({ "name": "New tee", "sku": "NEW-TEE", "regular_price": "9.99", "_create_only": ["name"] }),
                 ),
             ],
         )
@@ -747,6 +748,11 @@ async fn upsert_product_updates_by_sku_and_creates_otherwise() {
     assert_eq!(
         put.body,
         json!({ "sku": "PREMIUM-TEE", "regular_price": "24.54" })
+    );
+    let post = seen.iter().find(|s| s.method == "POST").unwrap();
+    assert_eq!(
+        post.body,
+        json!({ "name": "New tee", "sku": "NEW-TEE", "regular_price": "9.99" })
     );
     let found = conn
         .lookup("upsert_product", &Value::Null, "PREMIUM-TEE")

@@ -276,6 +276,19 @@ async fn upsert_product(
     };
     let mut product = payload.clone();
     product.remove("id");
+    // `_create_only`: fields sent when the product is created, kept out of updates (so what
+    // was enriched in the shop is not overwritten).
+    let create_only = product.remove("_create_only");
+    if existing.is_some() {
+        for name in create_only
+            .iter()
+            .filter_map(Value::as_array)
+            .flatten()
+            .filter_map(Value::as_str)
+        {
+            product.remove(name);
+        }
+    }
     let (method, path) = match &existing {
         Some(id) => (Method::PUT, format!("products/{}", encode_segment(id))),
         None => (Method::POST, "products".to_string()),

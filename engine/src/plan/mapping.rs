@@ -143,7 +143,8 @@ pub(crate) fn build_object(
     let mut out = Map::new();
     for field in fields {
         let result = field_value(field, record, cx, prefix, errors).and_then(|value| match value {
-            None if field.omit_if_missing => Ok(()),
+            // Null counts as missing here: a script's `()` or a JSON null is no value.
+            None | Some(Value::Null) if field.omit_if_missing => Ok(()),
             value => field.target.write(&mut out, value.unwrap_or(Value::Null)),
         });
         if let Err(message) = result {

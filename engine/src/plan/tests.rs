@@ -60,6 +60,7 @@ fn jsonpath_cardinalities() {
         {"target": "skus", "value": {"type": "jsonpath", "path": "$.line_items[*].sku", "cardinality": "all"}},
         {"target": "missing", "value": {"type": "jsonpath", "path": "$.nope"}},
         {"target": "gone", "value": {"type": "jsonpath", "path": "$.nope"}, "omit_if_missing": true},
+        {"target": "unit", "value": {"type": "rhai", "script": "()"}, "omit_if_missing": true},
         {"target": "dflt", "value": {"type": "jsonpath", "path": "$.nope"}, "default": "n/a"}
     ]));
     assert_eq!(
