@@ -9,6 +9,7 @@ pub mod connector;
 pub mod expr;
 pub mod flow;
 pub mod http;
+pub mod outbound;
 pub mod plan;
 pub mod run;
 pub mod runtime;
