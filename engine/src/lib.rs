@@ -6,6 +6,7 @@
 
 pub mod alert;
 pub mod connector;
+pub mod credential;
 pub mod expr;
 pub mod flow;
 pub mod http;
