@@ -3,9 +3,10 @@
 //! cursor of one run reaches Shopify's `updated_at_min` in the next, and that an ERP stock file
 //! reaches WooCommerce by SKU.
 
+mod support;
+
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -15,7 +16,7 @@ use serde_json::{Value, json};
 
 fn ferry(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
     let db = format!("sqlite://{}", dir.join("ferry.db").display());
-    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+    let out = support::ferry_command()
         .args(args)
         .env("FERRY_DATABASE_URL", db)
         .envs(env.iter().copied())

@@ -11,6 +11,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use ferry_engine::alert::Alerter;
 use ferry_engine::connector::ConnectorInstance;
+use ferry_engine::credential::Connections;
 use ferry_engine::flow::Flow;
 use ferry_engine::runtime::{Connect, Runtime, RuntimeSettings, run_loops, run_workers};
 use tracing::{info, warn};
@@ -67,9 +68,11 @@ impl RuntimeArgs {
     }
 }
 
-/// Connections built by this binary's registry, secrets from the environment.
+/// Connections built by this binary's registry: inline configs with secrets from the
+/// environment, and the tenants' stored connections.
 pub struct EnvConnect {
     http: reqwest::Client,
+    connections: Option<Connections>,
 }
 
 #[async_trait]
@@ -80,7 +83,12 @@ impl Connect for EnvConnect {
         name: &str,
         base_dir: &Path,
     ) -> anyhow::Result<Arc<dyn ConnectorInstance>> {
-        super::connect(flow, name, base_dir, &self.http, &super::process_env).await
+        let with = super::ConnectWith {
+            http: &self.http,
+            env: &super::process_env,
+            connections: self.connections.as_ref(),
+        };
+        super::connect(flow, name, base_dir, with).await
     }
 
     fn resolve(&self, text: &str) -> Result<String, String> {
@@ -94,10 +102,16 @@ impl Connect for EnvConnect {
     }
 }
 
-/// Opens the runtime on `url` with this binary's connectors.
-pub async fn open_runtime(url: &str, args: &RuntimeArgs) -> anyhow::Result<Arc<Runtime>> {
+/// Opens the runtime on `url` with this binary's connectors; runs that use stored connections
+/// need `connections`.
+pub async fn open_runtime(
+    url: &str,
+    args: &RuntimeArgs,
+    connections: Option<Connections>,
+) -> anyhow::Result<Arc<Runtime>> {
     let connect = Arc::new(EnvConnect {
         http: super::http_client()?,
+        connections,
     });
     Runtime::open(url, connect, args.settings()?)
         .await
@@ -144,12 +158,13 @@ pub async fn import_flows(rt: &Runtime, paths: &[PathBuf]) -> anyhow::Result<usi
 
 /// `ferry serve`: HTTP server, scheduler, reaper and workers until SIGTERM or Ctrl-C.
 pub async fn serve(
-    url: &str,
+    db: &super::DbArgs,
     listen: SocketAddr,
     flows: &[PathBuf],
     args: &RuntimeArgs,
 ) -> anyhow::Result<ExitCode> {
-    let rt = open_runtime(url, args).await?;
+    let connections = db.connections().await?;
+    let rt = open_runtime(&db.database_url, args, Some(connections)).await?;
     import_flows(&rt, flows).await?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -178,8 +193,9 @@ pub async fn serve(
 }
 
 /// `ferry worker`: workers and the reaper only (no HTTP, no scheduler).
-pub async fn worker(url: &str, args: &RuntimeArgs) -> anyhow::Result<ExitCode> {
-    let rt = open_runtime(url, args).await?;
+pub async fn worker(db: &super::DbArgs, args: &RuntimeArgs) -> anyhow::Result<ExitCode> {
+    let connections = db.connections().await?;
+    let rt = open_runtime(&db.database_url, args, Some(connections)).await?;
     println!("Ferry worker {} started; Ctrl-C stops it.", rt.worker_id);
     let loops = tokio::spawn(run_loops(rt.clone(), false));
     let workers = tokio::spawn(run_workers(rt.clone()));
