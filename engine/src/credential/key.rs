@@ -36,12 +36,12 @@ pub enum KeyError {
         origin: String,
     },
     /// The key file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("master key file {path}: {error}")]
     Io {
         /// The key file.
         path: PathBuf,
         /// Cause.
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -88,9 +88,9 @@ impl MasterKey {
 
     /// Reads a key file.
     pub fn read_file(path: &Path) -> Result<MasterKey, KeyError> {
-        let text = std::fs::read_to_string(path).map_err(|source| KeyError::Io {
+        let text = std::fs::read_to_string(path).map_err(|error| KeyError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         MasterKey::from_base64(&text, &path.display().to_string())
     }
@@ -99,9 +99,9 @@ impl MasterKey {
     /// overwrite an existing file.
     pub fn write_new_file(&self, path: &Path) -> Result<(), KeyError> {
         use std::io::Write as _;
-        let io = |source| KeyError::Io {
+        let io = |error| KeyError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(io)?;
@@ -122,13 +122,13 @@ impl MasterKey {
     pub fn read_or_create_file(path: &Path) -> Result<(MasterKey, bool), KeyError> {
         match MasterKey::read_file(path) {
             Ok(key) => Ok((key, false)),
-            Err(KeyError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Err(KeyError::Io { error, .. }) if error.kind() == std::io::ErrorKind::NotFound => {
                 let key = MasterKey::generate();
                 match key.write_new_file(path) {
                     Ok(()) => Ok((key, true)),
                     // Another process created it first: use theirs.
-                    Err(KeyError::Io { source, .. })
-                        if source.kind() == std::io::ErrorKind::AlreadyExists =>
+                    Err(KeyError::Io { error, .. })
+                        if error.kind() == std::io::ErrorKind::AlreadyExists =>
                     {
                         Ok((MasterKey::read_file(path)?, false))
                     }
