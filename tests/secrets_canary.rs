@@ -65,7 +65,9 @@ impl Canary {
 fn excerpt(bytes: &[u8], needle: &str) -> String {
     let text = String::from_utf8_lossy(bytes);
     match text.find(needle) {
-        Some(i) => text[i.saturating_sub(300)..(i + needle.len() + 100).min(text.len())].to_string(),
+        Some(i) => {
+            text[i.saturating_sub(300)..(i + needle.len() + 100).min(text.len())].to_string()
+        }
         None => String::new(),
     }
 }
@@ -79,7 +81,9 @@ struct Seen {
 /// The request as a careless API echoes it back: method, URL with query, every header, body.
 async fn echo(request: Request) -> Value {
     let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+    let body = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .unwrap_or_default();
     let headers: serde_json::Map<String, Value> = parts
         .headers
         .iter()
@@ -95,7 +99,11 @@ async fn echo(request: Request) -> Value {
 
 async fn answer(status: StatusCode, request: Request) -> Response {
     let echoed = echo(request).await;
-    (status, axum::Json(json!({"error": "refused", "you_sent": echoed}))).into_response()
+    (
+        status,
+        axum::Json(json!({"error": "refused", "you_sent": echoed})),
+    )
+        .into_response()
 }
 
 async fn mock() -> (SocketAddr, Seen) {
@@ -122,7 +130,10 @@ async fn mock() -> (SocketAddr, Seen) {
             "/t401/sink",
             post(|r: Request| answer(StatusCode::UNAUTHORIZED, r)),
         )
-        .route("/t401", get(|r: Request| answer(StatusCode::UNAUTHORIZED, r)))
+        .route(
+            "/t401",
+            get(|r: Request| answer(StatusCode::UNAUTHORIZED, r)),
+        )
         .route(
             "/t422/sink",
             post(|r: Request| answer(StatusCode::UNPROCESSABLE_ENTITY, r)),
@@ -151,7 +162,14 @@ async fn mock() -> (SocketAddr, Seen) {
 }
 
 /// A flow of tenant `acme`: stored `shop` → stored `target` with `target_config` merged over.
-fn write_flow(dir: &Path, id: &str, shop_path: &str, target: &str, target_config: Value, alerts: Option<&str>) -> String {
+fn write_flow(
+    dir: &Path,
+    id: &str,
+    shop_path: &str,
+    target: &str,
+    target_config: Value,
+    alerts: Option<&str>,
+) -> String {
     let mut flow = json!({
         "version": 1,
         "id": id,
@@ -254,8 +272,19 @@ async fn plant_and_fail(db: &str, dir: &Path, base: &str, canary: &Canary) -> St
             ],
         ),
     ] {
-        let mut args = vec!["connection", "add", "--tenant", TENANT, name, "--connector", "http"];
-        let sets: Vec<String> = sets.into_iter().flat_map(|s| ["--set".to_string(), s]).collect();
+        let mut args = vec![
+            "connection",
+            "add",
+            "--tenant",
+            TENANT,
+            name,
+            "--connector",
+            "http",
+        ];
+        let sets: Vec<String> = sets
+            .into_iter()
+            .flat_map(|s| ["--set".to_string(), s])
+            .collect();
         args.extend(sets.iter().map(String::as_str));
         let (code, out) = run(&args);
         assert_eq!(code, 0, "{out}");
@@ -269,13 +298,44 @@ async fn plant_and_fail(db: &str, dir: &Path, base: &str, canary: &Canary) -> St
     assert_eq!(code, 1, "{test}");
     assert!(test.contains("test failed"), "{test}");
 
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let flows = [
         write_flow(dir, "echo-422", "/orders", "erp", json!({}), None),
-        write_flow(dir, "echo-500", "/orders", "erp", json!({"base_url": format!("{base}/t500")}), None),
-        write_flow(dir, "basic-401", "/orders", "erp_basic", json!({"base_url": format!("{base}/t401")}), None),
-        write_flow(dir, "refused", "/orders", "erp", json!({"base_url": format!("http://{closed}")}), None),
-        write_flow(dir, "timeout", "/orders", "erp", json!({"base_url": format!("{base}/slow"), "timeout_ms": 300}), None),
+        write_flow(
+            dir,
+            "echo-500",
+            "/orders",
+            "erp",
+            json!({"base_url": format!("{base}/t500")}),
+            None,
+        ),
+        write_flow(
+            dir,
+            "basic-401",
+            "/orders",
+            "erp_basic",
+            json!({"base_url": format!("{base}/t401")}),
+            None,
+        ),
+        write_flow(
+            dir,
+            "refused",
+            "/orders",
+            "erp",
+            json!({"base_url": format!("http://{closed}")}),
+            None,
+        ),
+        write_flow(
+            dir,
+            "timeout",
+            "/orders",
+            "erp",
+            json!({"base_url": format!("{base}/slow"), "timeout_ms": 300}),
+            None,
+        ),
         write_flow(dir, "source-500", "/broken/orders", "erp", json!({}), None),
     ];
     for flow in &flows {
@@ -290,8 +350,14 @@ async fn plant_and_fail(db: &str, dir: &Path, base: &str, canary: &Canary) -> St
         run(&["runs", "show", &id]);
     }
     // The failures were real and the echoes did come back (with the secret masked).
-    assert!(outputs.contains("***"), "redaction marks expected in:\n{outputs}");
-    assert!(outputs.contains("you_sent"), "the ERP's echoes are in the activity log");
+    assert!(
+        outputs.contains("***"),
+        "redaction marks expected in:\n{outputs}"
+    );
+    assert!(
+        outputs.contains("you_sent"),
+        "the ERP's echoes are in the activity log"
+    );
     assert!(runs.contains("failed") || runs.contains("error"), "{runs}");
     outputs
 }
@@ -351,9 +417,15 @@ async fn canary_credential_appears_nowhere_in_clear_sqlite() {
 
     let alerts = seen.alerts.lock().unwrap().clone();
     assert!(!alerts.is_empty(), "an alert was posted");
-    canary.assert_absent("alert webhooks", serde_json::to_string(&alerts).unwrap().as_bytes());
+    canary.assert_absent(
+        "alert webhooks",
+        serde_json::to_string(&alerts).unwrap().as_bytes(),
+    );
     canary.assert_absent("CLI outputs (FERRY_LOG=debug)", outputs.as_bytes());
-    canary.assert_absent("the service log (FERRY_LOG=debug)", &std::fs::read(&log).unwrap());
+    canary.assert_absent(
+        "the service log (FERRY_LOG=debug)",
+        &std::fs::read(&log).unwrap(),
+    );
     let mut files = 0;
     for entry in std::fs::read_dir(dir.path()).unwrap() {
         let path = entry.unwrap().path();

@@ -120,7 +120,9 @@ fn shop() -> NewConnection {
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
 }
 
 async fn created_sealed_and_shown_as_set(store: Arc<dyn ConnectionStore>) {
@@ -138,7 +140,10 @@ async fn created_sealed_and_shown_as_set(store: Arc<dyn ConnectionStore>) {
 
     let row = store.get_connection("acme", "shop").await.unwrap().unwrap();
     assert!(!row.config.contains(CANARY) && !row.config.contains("header-secret-1"));
-    assert!(!contains(&row.credentials, CANARY), "ciphertext holds no clear copy");
+    assert!(
+        !contains(&row.credentials, CANARY),
+        "ciphertext holds no clear copy"
+    );
     assert!(!format!("{row:?}").contains(CANARY));
 
     let resolved = conns.resolve("acme", "shop").await.unwrap();
@@ -167,7 +172,10 @@ async fn other_tenants_never_see_a_connection(store: Arc<dyn ConnectionStore>) {
         conns.get("globex", "shop").await.map(|_| ()),
         conns.resolve("globex", "shop").await.map(|_| ()),
         conns.delete("globex", "shop").await,
-        conns.update("globex", "shop", None, &json!({"url": "x"})).await.map(|_| ()),
+        conns
+            .update("globex", "shop", None, &json!({"url": "x"}))
+            .await
+            .map(|_| ()),
     ] {
         let err = result.unwrap_err();
         assert!(
@@ -192,7 +200,10 @@ async fn updates_merge_and_keep_credentials(store: Arc<dyn ConnectionStore>) {
         )
         .await
         .unwrap();
-    assert_eq!(view.credentials, ["headers.X-Key", "headers.X-Other", "token"]);
+    assert_eq!(
+        view.credentials,
+        ["headers.X-Key", "headers.X-Other", "token"]
+    );
     assert_eq!(view.created_at, created.created_at);
     let resolved = conns.resolve("acme", "shop").await.unwrap();
     assert_eq!(
@@ -211,7 +222,10 @@ async fn bad_configs_are_refused_without_echoing_credentials(store: Arc<dyn Conn
     let mut typo = shop();
     typo.config = json!({"url": "u", "token": CANARY, "tokn": CANARY});
     let err = conns.create("acme", &typo).await.unwrap_err();
-    assert!(matches!(err, ConnectionError::InvalidConfig { .. }), "{err}");
+    assert!(
+        matches!(err, ConnectionError::InvalidConfig { .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("tokn"), "{err}");
     assert!(!err.to_string().contains(CANARY), "{err}");
     // A value of the wrong type is echoed by the parser; the redactor removes it.
@@ -224,7 +238,11 @@ async fn bad_configs_are_refused_without_echoing_credentials(store: Arc<dyn Conn
     let mut unknown = shop();
     unknown.connector = "nope".into();
     let err = conns.create("acme", &unknown).await.unwrap_err();
-    assert!(err.to_string().contains("unknown connector `nope`; known: vault"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("unknown connector `nope`; known: vault"),
+        "{err}"
+    );
     let err = conns.create("ac me", &shop()).await.unwrap_err();
     assert!(matches!(err, ConnectionError::InvalidName { .. }), "{err}");
 }
@@ -251,7 +269,10 @@ async fn wrong_key_and_copied_ciphertext(store: Arc<dyn ConnectionStore>) {
     copy.tenant_id = "globex".into();
     assert!(store.insert_connection(&copy).await.unwrap());
     let err = conns.resolve("globex", "shop").await.unwrap_err();
-    assert!(matches!(err, ConnectionError::Undecryptable { .. }), "{err}");
+    assert!(
+        matches!(err, ConnectionError::Undecryptable { .. }),
+        "{err}"
+    );
     assert!(!err.to_string().contains(CANARY));
 }
 

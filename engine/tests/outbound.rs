@@ -61,7 +61,11 @@ async fn loopback_mock_is_refused_by_default_and_reached_when_allowed() {
     let blocked = refusal(&client(""), &url).await;
     assert_eq!(blocked.addr, addr.ip());
     assert_eq!(blocked.class, Restricted::Loopback);
-    assert_eq!(hits.load(Ordering::SeqCst), 0, "no request reached the mock");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "no request reached the mock"
+    );
 
     let answer = client("127.0.0.1/32").get(&url).send().await.unwrap();
     assert_eq!(answer.status(), 200);

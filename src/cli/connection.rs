@@ -90,7 +90,10 @@ pub enum ConnectionCommand {
 }
 
 /// Runs `ferry connection …`.
-pub async fn connection(command: ConnectionCommand, conns: &Connections) -> anyhow::Result<ExitCode> {
+pub async fn connection(
+    command: ConnectionCommand,
+    conns: &Connections,
+) -> anyhow::Result<ExitCode> {
     match command {
         ConnectionCommand::Add {
             tenant,
@@ -216,15 +219,17 @@ impl ConfigArgs {
             let is_credential = credentials.iter().any(|path| {
                 let pattern: Vec<&str> = path.split('.').collect();
                 pattern.len() == segments.len()
-                    && pattern.iter().zip(&segments).all(|(p, s)| *p == "*" || p == s)
+                    && pattern
+                        .iter()
+                        .zip(&segments)
+                        .all(|(p, s)| *p == "*" || p == s)
             });
             let value = if is_credential {
                 Value::String(text.to_string())
             } else {
                 serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))
             };
-            set_path(&mut config, &segments, value)
-                .with_context(|| format!("--set {key}"))?;
+            set_path(&mut config, &segments, value).with_context(|| format!("--set {key}"))?;
         }
         Ok(config)
     }

@@ -44,7 +44,10 @@ impl KeyArgs {
     /// The master key for the database at `url`, if one is configured or can be made.
     pub fn load(&self, url: &str) -> anyhow::Result<Option<(MasterKey, KeyOrigin)>> {
         if let Ok(text) = std::env::var(KEY_ENV) {
-            return Ok(Some((MasterKey::from_base64(&text, KEY_ENV)?, KeyOrigin::Env)));
+            return Ok(Some((
+                MasterKey::from_base64(&text, KEY_ENV)?,
+                KeyOrigin::Env,
+            )));
         }
         if let Some(path) = &self.master_key_file {
             return Ok(Some((
@@ -139,8 +142,9 @@ pub async fn key(command: KeyCommand, url: &str, keys: &KeyArgs) -> anyhow::Resu
                     // The default file is what the next start reads: it gets the new key. The
                     // old key is kept beside it until the operator removes it.
                     let old = path.with_extension("key.old");
-                    std::fs::rename(&path, &old)
-                        .with_context(|| format!("moving {} to {}", path.display(), old.display()))?;
+                    std::fs::rename(&path, &old).with_context(|| {
+                        format!("moving {} to {}", path.display(), old.display())
+                    })?;
                     new_key.write_new_file(&path)?;
                     println!(
                         "{} now holds the new key; the old one is in {} (delete it once backups are updated).",

@@ -404,7 +404,9 @@ pub async fn connect(
         Some(stored) => {
             let tenant = flow.tenant.as_deref().unwrap_or(connection::DEFAULT_TENANT);
             let conns = with.connections.with_context(|| {
-                format!("connection `{name}` uses stored connection `{stored}`, but no store is open")
+                format!(
+                    "connection `{name}` uses stored connection `{stored}`, but no store is open"
+                )
             })?;
             let resolved = conns
                 .resolve(tenant, stored)

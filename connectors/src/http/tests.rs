@@ -1282,7 +1282,13 @@ async fn guarded_client_refusal_is_a_config_error_that_is_not_retried() {
         .await
         .unwrap();
     let err = match conn
-        .read("read", ReadRequest { params: json!({"path": "/orders"}), cursor: None })
+        .read(
+            "read",
+            ReadRequest {
+                params: json!({"path": "/orders"}),
+                cursor: None,
+            },
+        )
         .await
     {
         Ok(mut reader) => reader.next_page().await.unwrap_err(),

@@ -24,7 +24,9 @@ const MAX_NAME_LEN: usize = 64;
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectionError {
     /// No connection by that name for that tenant (also what another tenant's name gives).
-    #[error("tenant `{tenant}` has no stored connection `{name}` (`ferry connection list --tenant {tenant}`)")]
+    #[error(
+        "tenant `{tenant}` has no stored connection `{name}` (`ferry connection list --tenant {tenant}`)"
+    )]
     NotFound {
         /// Tenant asked.
         tenant: String,
@@ -32,7 +34,9 @@ pub enum ConnectionError {
         name: String,
     },
     /// The tenant already has a connection by that name.
-    #[error("tenant `{tenant}` already has a connection `{name}`; change it with `ferry connection update`")]
+    #[error(
+        "tenant `{tenant}` already has a connection `{name}`; change it with `ferry connection update`"
+    )]
     Exists {
         /// Tenant.
         tenant: String,
@@ -67,7 +71,9 @@ pub enum ConnectionError {
     #[error("no master key: set FERRY_MASTER_KEY (base64 of 32 bytes) or --master-key-file")]
     NoMasterKey,
     /// The credentials were sealed with another key than the one configured.
-    #[error("connection `{name}` of tenant `{tenant}` was encrypted with master key {stored}, but the configured key is {current}; start Ferry with the key it was stored with")]
+    #[error(
+        "connection `{name}` of tenant `{tenant}` was encrypted with master key {stored}, but the configured key is {current}; start Ferry with the key it was stored with"
+    )]
     WrongKey {
         /// Tenant.
         tenant: String,
@@ -259,9 +265,7 @@ impl Connections {
         let mut config = current.config;
         merge_patch(&mut config, patch);
         let kind = connector.unwrap_or(&current.connector);
-        let mut sealed = self
-            .sealed_row(tenant, name, kind, &config, &now())
-            .await?;
+        let mut sealed = self.sealed_row(tenant, name, kind, &config, &now()).await?;
         sealed.created_at = row.created_at;
         if !self.store.update_connection(&sealed).await? {
             return Err(not_found(tenant, name));
@@ -320,21 +324,19 @@ impl Connections {
         resolved: &ResolvedConnection,
         cx: &ConnectorContext,
     ) -> Result<Arc<dyn ConnectorInstance>, ConnectionError> {
-        let connector =
-            self.registry
-                .get(&resolved.connector)
-                .ok_or_else(|| ConnectionError::UnknownConnector {
-                    kind: resolved.connector.clone(),
-                    known: self.registry.kinds().collect::<Vec<_>>().join(", "),
-                })?;
+        let connector = self.registry.get(&resolved.connector).ok_or_else(|| {
+            ConnectionError::UnknownConnector {
+                kind: resolved.connector.clone(),
+                known: self.registry.kinds().collect::<Vec<_>>().join(", "),
+            }
+        })?;
         let redactor = Redactor::new(resolved.secrets.iter().cloned());
-        let instance = connector
-            .build(&resolved.config, cx)
-            .await
-            .map_err(|e| ConnectionError::InvalidConfig {
+        let instance = connector.build(&resolved.config, cx).await.map_err(|e| {
+            ConnectionError::InvalidConfig {
                 name: name.to_string(),
                 message: redactor.redact_error(e).to_string(),
-            })?;
+            }
+        })?;
         Ok(RedactingInstance::wrap(instance, redactor))
     }
 

@@ -30,7 +30,9 @@ impl fmt::Debug for MasterKey {
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     /// Not base64 of exactly 32 bytes.
-    #[error("{origin}: a master key is base64 of exactly 32 bytes (make one with `ferry key generate`)")]
+    #[error(
+        "{origin}: a master key is base64 of exactly 32 bytes (make one with `ferry key generate`)"
+    )]
     Malformed {
         /// Where it came from (`FERRY_MASTER_KEY`, a file path).
         origin: String,

@@ -14,8 +14,7 @@ mod seal;
 mod split;
 
 pub use connections::{
-    ConnectionError, ConnectionView, Connections, NewConnection, ResolvedConnection,
-    check_name,
+    ConnectionError, ConnectionView, Connections, NewConnection, ResolvedConnection, check_name,
 };
 pub use key::{KeyError, MasterKey};
 pub use redact::{RedactingInstance, Redactor};

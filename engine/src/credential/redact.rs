@@ -141,7 +141,10 @@ pub struct RedactingInstance {
 
 impl RedactingInstance {
     /// Wraps `inner`; with nothing to redact, returns it as it is.
-    pub fn wrap(inner: Arc<dyn ConnectorInstance>, redactor: Redactor) -> Arc<dyn ConnectorInstance> {
+    pub fn wrap(
+        inner: Arc<dyn ConnectorInstance>,
+        redactor: Redactor,
+    ) -> Arc<dyn ConnectorInstance> {
         if redactor.is_empty() {
             return inner;
         }

@@ -14,7 +14,9 @@ const NONCE_LEN: usize = 24;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SealError {
     /// Wrong key, altered bytes, or a ciphertext of another row.
-    #[error("does not decrypt with master key {key_id} (wrong key, or the value was altered or copied from another row)")]
+    #[error(
+        "does not decrypt with master key {key_id} (wrong key, or the value was altered or copied from another row)"
+    )]
     Undecryptable {
         /// The key tried.
         key_id: String,

@@ -46,9 +46,7 @@ fn take(public: &mut Value, secret: &mut Value, segments: &[&str]) {
                 into.insert(key, value);
             }
         } else if let Some(child) = from.get_mut(&key) {
-            let slot = into
-                .entry(key)
-                .or_insert_with(|| Value::Object(Map::new()));
+            let slot = into.entry(key).or_insert_with(|| Value::Object(Map::new()));
             take(child, slot, rest);
         }
     }
@@ -184,7 +182,11 @@ mod tests {
         assert_eq!(joined, config);
         assert_eq!(
             secret_fields(&secret),
-            ["auth.password", "headers.Authorization", "headers.X-Api-Key"]
+            [
+                "auth.password",
+                "headers.Authorization",
+                "headers.X-Api-Key"
+            ]
         );
         let mut strings = secret_strings(&secret);
         strings.sort();

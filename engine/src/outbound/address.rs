@@ -88,12 +88,7 @@ fn restricted_v6(ip: Ipv6Addr) -> Option<Restricted> {
 /// The IPv4 address an IPv6 address stands for, when it is one of the forms that route to it.
 fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     let s = ip.segments();
-    let tail = Ipv4Addr::new(
-        (s[6] >> 8) as u8,
-        s[6] as u8,
-        (s[7] >> 8) as u8,
-        s[7] as u8,
-    );
+    let tail = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
     match s {
         // ::ffff:a.b.c.d (mapped)
         [0, 0, 0, 0, 0, 0xffff, _, _] => Some(tail),

@@ -95,9 +95,8 @@ impl Resolve for GuardedResolver {
         let allow = self.allow.clone();
         Box::pin(async move {
             let host = name.as_str().to_string();
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             for addr in &addrs {
                 refuse(&allow, &host, addr.ip())?;
             }
@@ -226,7 +225,10 @@ mod tests {
             class: Restricted::LinkLocal,
         };
         let text = b.to_string();
-        assert!(text.contains("`metadata.internal` (169.254.169.254)"), "{text}");
+        assert!(
+            text.contains("`metadata.internal` (169.254.169.254)"),
+            "{text}"
+        );
         assert!(text.contains("link-local"), "{text}");
         assert!(text.contains("--allow-net"), "{text}");
         let wrapped: Box<dyn StdError + Send + Sync> = Box::new(b.clone());

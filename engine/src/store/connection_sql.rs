@@ -43,7 +43,10 @@ impl std::fmt::Debug for ConnectionRow {
             .field("connector", &self.connector)
             .field("config", &self.config)
             .field("secret_fields", &self.secret_fields)
-            .field("credentials", &format_args!("<{} bytes>", self.credentials.len()))
+            .field(
+                "credentials",
+                &format_args!("<{} bytes>", self.credentials.len()),
+            )
             .field("key_id", &self.key_id)
             .finish()
     }
