@@ -23,8 +23,11 @@ fn ferry(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
         .current_dir(dir)
         .output()
         .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.code().unwrap_or(-1), text)
 }
 
