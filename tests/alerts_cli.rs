@@ -1,11 +1,12 @@
 //! `ferry alerts test` and `ferry alerts log` through the binary: a test alert goes over real
 //! SMTP to a local sink and over HTTP to a local webhook, and the log shows both deliveries.
 
+mod support;
+
 #[path = "../engine/tests/support/smtp_sink.rs"]
 mod smtp_sink;
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::State;
@@ -39,15 +40,18 @@ async fn ferry(dir: &Path, args: &[&str]) -> (i32, String) {
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     // Blocking, so the SMTP sink and webhook keep serving on this runtime meanwhile.
     tokio::task::spawn_blocking(move || {
-        let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        let out = support::ferry_command()
             .args(&args)
             .env("FERRY_DATABASE_URL", db)
             .env_remove("FERRY_SMTP_HOST")
             .current_dir(&dir)
             .output()
             .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).to_string()
-            + &String::from_utf8_lossy(&out.stderr);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         (out.status.code().unwrap_or(-1), text)
     })
     .await

@@ -1,9 +1,13 @@
 //! `ferry demo` end to end: the mock shop and ERP, two runs, and what the activity log shows.
 
+mod support;
+
 use std::process::Command;
 
 fn ferry(db: &str, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+    // Without FERRY_ALLOW_NET: the demo must allow its own mock address by itself.
+    let out = Command::new(support::ferry_bin())
+        .env_remove("FERRY_ALLOW_NET")
         .args(args)
         .env("FERRY_DATABASE_URL", db)
         .output()

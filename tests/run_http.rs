@@ -1,6 +1,8 @@
 //! End to end: the `ferry` binary runs a flow over real HTTP against a local mock shop and ERP,
 //! on a temporary SQLite file, and we check what the ERP received and what the activity log says.
 
+mod support;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
@@ -129,15 +131,18 @@ fn write_flow(dir: &Path, base_url: &str) -> std::path::PathBuf {
 
 fn ferry(dir: &Path, args: &[&str]) -> (i32, String) {
     let db = format!("sqlite://{}", dir.join("ferry.db").display());
-    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+    let out = support::ferry_command()
         .args(args)
         .env("FERRY_DATABASE_URL", db)
         .env("ERP_TOKEN", "t0ken")
         .current_dir(dir)
         .output()
         .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.code().unwrap_or(-1), text)
 }
 
@@ -373,7 +378,7 @@ async fn ctrl_c_stops_reading_logs_what_was_read_and_closes_the_run() {
     let dir = tempfile::tempdir().unwrap();
     let flow = write_flow(dir.path(), &url); // endless source: every page is full
     let db = format!("sqlite://{}", dir.path().join("ferry.db").display());
-    let child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+    let child = support::ferry_command()
         .args(["run", flow.to_str().unwrap()])
         .env("FERRY_DATABASE_URL", &db)
         .env("ERP_TOKEN", "t")
@@ -390,8 +395,11 @@ async fn ctrl_c_stops_reading_logs_what_was_read_and_closes_the_run() {
     let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
         .await
         .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("stopped early: interrupted"), "{text}");
 

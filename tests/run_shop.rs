@@ -3,9 +3,10 @@
 //! cursor of one run reaches Shopify's `updated_at_min` in the next, and that an ERP stock file
 //! reaches WooCommerce by SKU.
 
+mod support;
+
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -15,15 +16,18 @@ use serde_json::{Value, json};
 
 fn ferry(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
     let db = format!("sqlite://{}", dir.join("ferry.db").display());
-    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+    let out = support::ferry_command()
         .args(args)
         .env("FERRY_DATABASE_URL", db)
         .envs(env.iter().copied())
         .current_dir(dir)
         .output()
         .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.code().unwrap_or(-1), text)
 }
 

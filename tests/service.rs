@@ -64,7 +64,7 @@ async fn webhooks_start_runs_once_and_replay_resolves_the_error_queue() {
     let log = dir.path().join("serve.log");
     let listen = format!("127.0.0.1:{port}");
     // SAFETY of the secret: the child reads it from its environment, as in production.
-    let mut serve = std::process::Command::new(support::ferry_bin())
+    let mut serve = support::ferry_command()
         .args([
             "serve",
             "--listen",

@@ -283,6 +283,9 @@ fn refused(shown: &str, status: StatusCode, body: &[u8]) -> ConnectorError {
 
 fn transport_error(shown: &str, error: reqwest::Error) -> ConnectorError {
     let error = error.without_url();
+    if let Some(blocked) = ferry_engine::outbound::blocked_in(&error) {
+        return ConnectorError::Config(format!("{shown}: {blocked}"));
+    }
     if error.is_connect() {
         ConnectorError::NotConnected(format!("{shown}: {error}"))
     } else {

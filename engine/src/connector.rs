@@ -51,6 +51,10 @@ pub struct ConnectorSpec {
     pub summary: &'static str,
     /// JSON Schema of the connection config (generated from the `XxxConfig` struct).
     pub config_schema: Value,
+    /// Config fields that are credentials, as dot paths (`access_token`, `auth.password`);
+    /// `*` matches every key of an object (`headers.*`). A stored connection keeps these
+    /// encrypted and never shows them (see [`crate::credential`]).
+    pub credentials: Vec<&'static str>,
     /// Operations offered.
     pub operations: Vec<OperationSpec>,
 }

@@ -6,9 +6,11 @@
 
 pub mod alert;
 pub mod connector;
+pub mod credential;
 pub mod expr;
 pub mod flow;
 pub mod http;
+pub mod outbound;
 pub mod plan;
 pub mod run;
 pub mod runtime;

@@ -2,6 +2,8 @@
 
 mod accounts;
 mod alerts;
+mod connection;
+mod keys;
 mod map;
 mod operate;
 mod run;
@@ -13,15 +15,20 @@ mod validate;
 pub use run::{print_summary, run_file};
 pub(crate) use runs::{print_record_table, print_run_list};
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use ferry_engine::connector::{ConnectorContext, ConnectorInstance, Registry};
+use ferry_engine::credential::{
+    Connections, RedactingInstance, Redactor, merge_patch, secret_strings, split,
+};
 use ferry_engine::flow::{Flow, load_flow};
+use ferry_engine::outbound::{AllowList, guard};
 use ferry_engine::plan::CompiledFlow;
 use ferry_engine::store::{self, Store};
 
@@ -31,7 +38,21 @@ use ferry_engine::store::{self, Store};
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Internal address ranges connections may reach (CIDR, comma-separated), e.g.
+    /// `127.0.0.1/32,10.1.0.0/16`. Loopback, link-local, private and other internal addresses
+    /// are refused otherwise.
+    #[arg(
+        long,
+        env = "FERRY_ALLOW_NET",
+        global = true,
+        value_delimiter = ',',
+        value_name = "CIDR"
+    )]
+    allow_net: Vec<String>,
 }
+
+/// The operator's allowed ranges, set once at start (`--allow-net`).
+static ALLOW_NET: OnceLock<AllowList> = OnceLock::new();
 
 /// Where runs, the activity log and the ledger are kept.
 #[derive(Debug, clap::Args)]
@@ -44,12 +65,19 @@ pub struct DbArgs {
         default_value = "sqlite://ferry-data/ferry.db"
     )]
     database_url: String,
+    #[command(flatten)]
+    keys: keys::KeyArgs,
 }
 
 impl DbArgs {
     /// The store and queue, for commands that operate the service.
     async fn runtime(&self) -> anyhow::Result<Arc<ferry_engine::runtime::Runtime>> {
-        service::open_runtime(&self.database_url, &service::RuntimeArgs::default()).await
+        service::open_runtime(&self.database_url, &service::RuntimeArgs::default(), None).await
+    }
+
+    /// The stored connections, with the master key (created beside a SQLite database).
+    async fn connections(&self) -> anyhow::Result<Connections> {
+        keys::open_connections(&self.database_url, &self.keys).await
     }
 
     async fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
@@ -120,6 +148,20 @@ enum Command {
     },
     /// List the connectors this build knows and their operations.
     Connectors,
+    /// A tenant's stored connections: add, update, list, show, remove, test.
+    Connection {
+        #[command(subcommand)]
+        command: connection::ConnectionCommand,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// The master key of stored credentials: generate one, rotate to a new one.
+    Key {
+        #[command(subcommand)]
+        command: keys::KeyCommand,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Start a local mock shop and ERP, run the demo flow against them twice, and show the runs.
     Demo {
         #[command(flatten)]
@@ -230,6 +272,8 @@ enum Command {
 
 /// Runs the parsed command.
 pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let allow = AllowList::parse(&cli.allow_net.join(",")).context("--allow-net")?;
+    let _ = ALLOW_NET.set(allow);
     match cli.command {
         Command::Validate { flows } => validate::validate_files(&flows),
         Command::Schema { .. } => {
@@ -239,7 +283,14 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Map { flow, input } => map::map_file(&flow, &input),
         Command::Jsonpath { query, file } => map::jsonpath(&query, &file),
-        Command::Run { flow, db, quiet } => run::run_flow(&flow, &db.open().await?, quiet).await,
+        Command::Run { flow, db, quiet } => {
+            let conns = db.connections().await?;
+            run::run_flow(&flow, &db.open().await?, &conns, quiet).await
+        }
+        Command::Connection { command, db } => {
+            connection::connection(command, &db.connections().await?).await
+        }
+        Command::Key { command, db } => keys::key(command, &db.database_url, &db.keys).await,
         Command::Runs {
             show,
             flow,
@@ -265,7 +316,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             demo,
             runtime,
             db,
-        } => service::serve(&db.database_url, listen, &flows, &runtime, demo).await,
+        } => service::serve(&db, listen, &flows, &runtime, demo).await,
         Command::Token {
             command: TokenCommand::Create { user, name },
             db,
@@ -273,7 +324,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             accounts::create_token(&*db.runtime().await?, &user, &name).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Worker { runtime, db } => service::worker(&db.database_url, &runtime).await,
+        Command::Worker { runtime, db } => service::worker(&db, &runtime).await,
         Command::Flows { command, db } => operate::flows(&*db.runtime().await?, command).await,
         Command::Trigger {
             flow,
@@ -336,13 +387,26 @@ pub fn load_checked(path: &Path) -> anyhow::Result<(Flow, CompiledFlow)> {
     Ok((flow, compiled))
 }
 
-/// The shared HTTP client: timeouts set once for every connector.
+/// The shared HTTP client: timeouts set once for every connector, and the outbound-address
+/// guard with the operator's allowed ranges (`--allow-net`).
 pub fn http_client() -> anyhow::Result<reqwest::Client> {
-    reqwest::Client::builder()
+    http_client_with(ALLOW_NET.get().cloned().unwrap_or_default())
+}
+
+/// [`http_client`] that may also reach `addr` (the demo's own mock server).
+pub fn http_client_allowing(addr: IpAddr) -> anyhow::Result<reqwest::Client> {
+    let mut allow = ALLOW_NET.get().cloned().unwrap_or_default();
+    allow.allow_addr(addr);
+    http_client_with(allow)
+}
+
+fn http_client_with(allow: AllowList) -> anyhow::Result<reqwest::Client> {
+    let builder = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(60))
         .pool_max_idle_per_host(256)
-        .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
+        .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")));
+    guard(builder, allow)
         .build()
         .context("building the HTTP client")
 }
@@ -355,32 +419,82 @@ pub fn process_env(var: &str) -> Option<String> {
     std::env::var(var).ok()
 }
 
-/// Builds the connection named `name` of `flow`, with `${VAR}` placeholders resolved by `env`.
+/// What building a flow's connections needs: the HTTP client, the placeholder lookup and the
+/// tenant's stored connections.
+#[derive(Clone, Copy)]
+pub struct ConnectWith<'a> {
+    /// The guarded HTTP client.
+    pub http: &'a reqwest::Client,
+    /// `${VAR}` lookup for inline configs.
+    pub env: EnvLookup<'a>,
+    /// Stored connections (`"stored": "NAME"`), when a store is open.
+    pub connections: Option<&'a Connections>,
+}
+
+/// Builds the connection named `name` of `flow`. A connection with `stored` starts from the
+/// flow's tenant's stored connection (decrypted here, in memory) with the inline `config`
+/// (placeholders resolved) merged over it. Errors, response bodies and acknowledgements of the
+/// instance are redacted of the connection's credentials.
 pub async fn connect(
     flow: &Flow,
     name: &str,
     flow_dir: &Path,
-    http: &reqwest::Client,
-    env: EnvLookup<'_>,
+    with: ConnectWith<'_>,
 ) -> anyhow::Result<Arc<dyn ConnectorInstance>> {
     let connection = flow
         .connections
         .get(name)
         .with_context(|| format!("no connection named `{name}`"))?;
     let registry = registry();
+    let inline = crate::placeholders::resolve(&connection.config, with.env)
+        .map_err(|e| anyhow::anyhow!("connection `{name}`: {e}"))?;
+    let mut secrets = Vec::new();
+    let config = match &connection.stored {
+        Some(stored) => {
+            let tenant = flow.tenant.as_deref().unwrap_or(connection::DEFAULT_TENANT);
+            let conns = with.connections.with_context(|| {
+                format!(
+                    "connection `{name}` uses stored connection `{stored}`, but no store is open"
+                )
+            })?;
+            let resolved = conns
+                .resolve(tenant, stored)
+                .await
+                .map_err(|e| anyhow::anyhow!("connection `{name}`: {e}"))?;
+            if resolved.connector != connection.connector {
+                bail!(
+                    "connection `{name}` is a `{}` connection, but stored connection `{stored}` of tenant `{tenant}` is `{}`",
+                    connection.connector,
+                    resolved.connector
+                );
+            }
+            secrets = resolved.secrets.clone();
+            let mut config = resolved.config.clone();
+            match &inline {
+                serde_json::Value::Null => {}
+                serde_json::Value::Object(_) => merge_patch(&mut config, &inline),
+                _ => bail!("connection `{name}`: `config` must be an object"),
+            }
+            config
+        }
+        None => inline,
+    };
     let connector = registry
         .get(&connection.connector)
         .with_context(|| format!("unknown connector `{}`", connection.connector))?;
-    let config = crate::placeholders::resolve(&connection.config, env)
-        .map_err(|e| anyhow::anyhow!("connection `{name}`: {e}"))?;
+    if let Some(spec) = registry.spec(&connection.connector) {
+        secrets.extend(secret_strings(&split(&config, &spec.credentials).1));
+    }
+    let redactor = Redactor::new(secrets);
     let cx = ConnectorContext {
-        http: http.clone(),
+        http: with.http.clone(),
         base_dir: flow_dir.to_path_buf(),
     };
-    connector
+    let instance = connector
         .build(&config, &cx)
         .await
-        .map_err(|e| anyhow::anyhow!("connection `{name}`: {e}"))
+        .map_err(|e| anyhow::anyhow!("connection `{name}`: {}", redactor.redact_error(e)))?;
+    Ok(RedactingInstance::wrap(instance, redactor))
 }
 
 /// Reads a file, or standard input for `-`.

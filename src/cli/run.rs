@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ferry_engine::credential::Connections;
 use ferry_engine::run::{Progress, RunParams, RunSummary, execute, executor::payload_hash};
 use ferry_engine::store::{RunCounts, RunStatus, Store};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -14,9 +15,16 @@ use indicatif::{ProgressBar, ProgressStyle};
 pub async fn run_flow(
     path: &Path,
     store: &Arc<dyn Store>,
+    connections: &Connections,
     quiet: bool,
 ) -> anyhow::Result<ExitCode> {
-    let summary = run_file(path, store, "manual", quiet, &super::process_env).await?;
+    let http = super::http_client()?;
+    let with = super::ConnectWith {
+        http: &http,
+        env: &super::process_env,
+        connections: Some(connections),
+    };
+    let summary = run_file(path, store, "manual", quiet, with).await?;
     print_summary(&summary);
     Ok(if summary.status == RunStatus::Succeeded {
         ExitCode::SUCCESS
@@ -31,13 +39,12 @@ pub async fn run_file(
     store: &Arc<dyn Store>,
     trigger: &str,
     quiet: bool,
-    env: super::EnvLookup<'_>,
+    with: super::ConnectWith<'_>,
 ) -> anyhow::Result<RunSummary> {
     let (flow, compiled) = super::load_checked(path)?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let http = super::http_client()?;
-    let source = super::connect(&flow, &flow.source.connection, &dir, &http, env).await?;
-    let target = super::connect(&flow, &flow.target.connection, &dir, &http, env).await?;
+    let source = super::connect(&flow, &flow.source.connection, &dir, with).await?;
+    let target = super::connect(&flow, &flow.target.connection, &dir, with).await?;
     let progress = Arc::new(Progress::default());
     // Ctrl-C stops reading; what was read is still sent and logged, and the run is closed.
     let (stop_tx, stop) = tokio::sync::watch::channel(false);

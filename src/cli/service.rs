@@ -11,6 +11,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use ferry_engine::alert::Alerter;
 use ferry_engine::connector::ConnectorInstance;
+use ferry_engine::credential::Connections;
 use ferry_engine::flow::Flow;
 use ferry_engine::runtime::{Connect, Runtime, RuntimeSettings, run_loops, run_workers};
 use tracing::{info, warn};
@@ -67,11 +68,13 @@ impl RuntimeArgs {
     }
 }
 
-/// Connections built by this binary's registry, secrets from the environment (after
-/// `overrides`: the demo's mock URL, without changing the process environment).
+/// Connections built by this binary's registry: inline configs with secrets from the
+/// environment (after `overrides`: the demo's mock URL, without changing the process
+/// environment), and the tenants' stored connections.
 pub struct EnvConnect {
     http: reqwest::Client,
     overrides: std::collections::BTreeMap<String, String>,
+    connections: Option<Connections>,
 }
 
 impl EnvConnect {
@@ -91,7 +94,12 @@ impl Connect for EnvConnect {
         name: &str,
         base_dir: &Path,
     ) -> anyhow::Result<Arc<dyn ConnectorInstance>> {
-        super::connect(flow, name, base_dir, &self.http, &|var| self.lookup(var)).await
+        let with = super::ConnectWith {
+            http: &self.http,
+            env: &|var| self.lookup(var),
+            connections: self.connections.as_ref(),
+        };
+        super::connect(flow, name, base_dir, with).await
     }
 
     fn resolve(&self, text: &str) -> Result<String, String> {
@@ -104,20 +112,35 @@ impl Connect for EnvConnect {
     }
 }
 
-/// Opens the runtime on `url` with this binary's connectors.
-pub async fn open_runtime(url: &str, args: &RuntimeArgs) -> anyhow::Result<Arc<Runtime>> {
-    open_runtime_with(url, args, Default::default()).await
+/// Opens the runtime on `url` with this binary's connectors; runs that use stored connections
+/// need `connections`.
+pub async fn open_runtime(
+    url: &str,
+    args: &RuntimeArgs,
+    connections: Option<Connections>,
+) -> anyhow::Result<Arc<Runtime>> {
+    open_runtime_with(url, args, connections, None).await
 }
 
-/// [`open_runtime`] with placeholder values that win over the environment.
+/// [`open_runtime`] for the demo: its mock's URL wins over the environment, and the outbound
+/// guard lets runs reach the mock's (loopback) address.
 async fn open_runtime_with(
     url: &str,
     args: &RuntimeArgs,
-    overrides: std::collections::BTreeMap<String, String>,
+    connections: Option<Connections>,
+    demo: Option<&crate::demo::mock::Mock>,
 ) -> anyhow::Result<Arc<Runtime>> {
+    let (http, overrides) = match demo {
+        Some(mock) => (
+            super::http_client_allowing(mock.addr.ip())?,
+            [(crate::demo::DEMO_URL_VAR.to_string(), mock.url.clone())].into(),
+        ),
+        None => (super::http_client()?, Default::default()),
+    };
     let connect = Arc::new(EnvConnect {
-        http: super::http_client()?,
+        http,
         overrides,
+        connections,
     });
     Runtime::open(url, connect, args.settings()?)
         .await
@@ -164,7 +187,7 @@ pub async fn import_flows(rt: &Runtime, paths: &[PathBuf]) -> anyhow::Result<usi
 
 /// `ferry serve`: HTTP server, scheduler, reaper and workers until SIGTERM or Ctrl-C.
 pub async fn serve(
-    url: &str,
+    db: &super::DbArgs,
     listen: SocketAddr,
     flows: &[PathBuf],
     args: &RuntimeArgs,
@@ -175,11 +198,8 @@ pub async fn serve(
         true => Some(crate::demo::start_mock().await?),
         false => None,
     };
-    let overrides = mock
-        .iter()
-        .map(|m| (crate::demo::DEMO_URL_VAR.to_string(), m.url.clone()))
-        .collect();
-    let rt = open_runtime_with(url, args, overrides).await?;
+    let connections = db.connections().await?;
+    let rt = open_runtime_with(&db.database_url, args, Some(connections), mock.as_ref()).await?;
     import_flows(&rt, flows).await?;
     super::accounts::bootstrap_admin(&rt).await?;
     if let Some(mock) = &mock {
@@ -215,8 +235,9 @@ pub async fn serve(
 }
 
 /// `ferry worker`: workers and the reaper only (no HTTP, no scheduler).
-pub async fn worker(url: &str, args: &RuntimeArgs) -> anyhow::Result<ExitCode> {
-    let rt = open_runtime(url, args).await?;
+pub async fn worker(db: &super::DbArgs, args: &RuntimeArgs) -> anyhow::Result<ExitCode> {
+    let connections = db.connections().await?;
+    let rt = open_runtime(&db.database_url, args, Some(connections)).await?;
     println!("Ferry worker {} started; Ctrl-C stops it.", rt.worker_id);
     let loops = tokio::spawn(run_loops(rt.clone(), false));
     let workers = tokio::spawn(run_workers(rt.clone()));

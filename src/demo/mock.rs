@@ -55,6 +55,8 @@ fn lock(state: &Shared) -> MutexGuard<'_, Backend> {
 pub struct Mock {
     /// Base URL, `http://127.0.0.1:PORT`.
     pub url: String,
+    /// The address it listens on; the demo allows exactly this one past the outbound guard.
+    pub addr: std::net::SocketAddr,
     state: Shared,
 }
 
@@ -104,13 +106,14 @@ pub async fn start() -> anyhow::Result<Mock> {
         .route("/api/v1/salesorders/{id}", put(update_sales_order))
         .with_state(state.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
+    let addr = listener.local_addr()?;
+    let url = format!("http://{addr}");
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "The demo's mock server stopped.");
         }
     });
-    Ok(Mock { url, state })
+    Ok(Mock { url, addr, state })
 }
 
 fn json_response(status: StatusCode, body: Value) -> Response {

@@ -7,7 +7,7 @@
 //! `ferry runs` shows them afterwards.
 
 mod data;
-mod mock;
+pub mod mock;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -18,7 +18,10 @@ use ferry_engine::run::RunSummary;
 use ferry_engine::store::{Outcome, RecordEntry, RecordFilter, RunCounts, Store};
 use serde_json::Value;
 
-use crate::cli::{print_record_table, print_run_list, print_summary, process_env, run_file};
+use crate::cli::{
+    ConnectWith, http_client_allowing, print_record_table, print_run_list, print_summary,
+    process_env, run_file,
+};
 
 /// The demo flow, as shipped with the examples (relative to the repository root).
 const DEMO_FLOW: &str = "flows/examples/demo-shop-orders-to-erp.json";
@@ -46,6 +49,15 @@ pub async fn run_demo(store: &Arc<dyn Store>) -> anyhow::Result<ExitCode> {
         }
     };
 
+    // The mock is on loopback, which the outbound guard refuses: the demo allows its own
+    // address, and only that one.
+    let http = http_client_allowing(mock.addr.ip())?;
+    let with = ConnectWith {
+        http: &http,
+        env: &env,
+        connections: None,
+    };
+
     println!("Ferry demo");
     println!(
         "  A mock webshop (Shopify Admin REST API style) and a mock ERP are listening on {}.",
@@ -66,7 +78,7 @@ pub async fn run_demo(store: &Arc<dyn Store>) -> anyhow::Result<ExitCode> {
     }
 
     println!("\n1/2  Reading the shop's orders and sending them to the ERP…");
-    let first = run_file(&flow, store, "manual", true, &env).await?;
+    let first = run_file(&flow, store, "manual", true, with).await?;
     print_summary(&first);
     explain(&first.counts);
 
@@ -77,7 +89,7 @@ pub async fn run_demo(store: &Arc<dyn Store>) -> anyhow::Result<ExitCode> {
     }
 
     println!("\n2/2  Running the flow again: only what changed is sent…");
-    let second = run_file(&flow, store, "manual", true, &env).await?;
+    let second = run_file(&flow, store, "manual", true, with).await?;
     print_summary(&second);
     explain(&second.counts);
 

@@ -191,17 +191,21 @@ pub fn ferry_bin() -> String {
     std::env::var("FERRY_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_ferry").to_string())
 }
 
-/// A command that starts the binary under test, allowed to reach the local mock servers
-/// (loopback), which the outbound-address guard refuses by default.
+/// The addresses the tests' mock servers listen on, allowed past the outbound guard in one
+/// place (the guard refuses loopback by default).
+pub const TEST_ALLOW_NET: &str = "127.0.0.1/32";
+
+/// A command running the binary under test ([`ferry_bin`]) that may reach the mocks on
+/// 127.0.0.1 (`FERRY_ALLOW_NET`).
 pub fn ferry_command() -> std::process::Command {
     let mut command = std::process::Command::new(ferry_bin());
-    command.env("FERRY_ALLOW_NET", "127.0.0.1/32");
+    command.env("FERRY_ALLOW_NET", TEST_ALLOW_NET);
     command
 }
 
 /// Runs `ferry ARGS` to completion with the database `db`; returns exit code and stdout.
 pub fn ferry(db: &str, args: &[&str]) -> (i32, String) {
-    let out = std::process::Command::new(ferry_bin())
+    let out = ferry_command()
         .args(args)
         .env("FERRY_DATABASE_URL", db)
         .output()
@@ -224,7 +228,7 @@ pub fn spawn_ferry(db: &str, args: &[&str], log: &Path) -> std::process::Child {
         .append(true)
         .open(log)
         .unwrap();
-    std::process::Command::new(ferry_bin())
+    ferry_command()
         .args(args)
         .env("FERRY_DATABASE_URL", db)
         .env("FERRY_LOG", "info,sqlx=warn,apalis=warn")

@@ -77,6 +77,7 @@ impl Connector for EAccounting {
             kind: KIND,
             summary: "Visma eAccounting (API v2, OAuth2): customers, articles, orders, invoice drafts, VAT codes, terms of payment.",
             config_schema: schemars::schema_for!(EAccountingConfig).to_value(),
+            credentials: vec!["client_secret", "refresh_token", "access_token"],
             operations: vec![
                 read(
                     "get_customers",

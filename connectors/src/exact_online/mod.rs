@@ -81,6 +81,7 @@ impl Connector for ExactOnline {
             kind: KIND,
             summary: "Exact Online (REST API, OAuth2): sales orders, invoices, accounts, contacts, items, stock, deliveries.",
             config_schema: schemars::schema_for!(ExactOnlineConfig).to_value(),
+            credentials: vec!["client_secret", "refresh_token", "access_token"],
             operations: vec![
                 read(
                     "get_sales_orders",

@@ -48,6 +48,7 @@ impl Connector for File {
             kind: KIND,
             summary: "Read records from or append them to a local NDJSON, CSV or JSON file.",
             config_schema: schemars::schema_for!(FileConfig).to_value(),
+            credentials: vec![],
             operations: vec![
                 OperationSpec {
                     name: "read",

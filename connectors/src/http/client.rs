@@ -302,6 +302,10 @@ impl HttpClient {
     fn transport_error(&self, request: &str, error: reqwest::Error) -> ConnectorError {
         // The URL may carry a query API key; `request` shows it masked instead.
         let error = error.without_url();
+        if let Some(blocked) = ferry_engine::outbound::blocked_in(&error) {
+            // Retrying cannot make an internal address public: fix the URL or allow the range.
+            return ConnectorError::Config(format!("{request}: {blocked}"));
+        }
         let mut detail = error.to_string();
         let mut source = error.source();
         while let Some(cause) = source {

@@ -60,6 +60,7 @@ impl Connector for Http {
             kind: KIND,
             summary: "Any REST/JSON API: read paged lists, send records as JSON.",
             config_schema: schemars::schema_for!(HttpConfig).to_value(),
+            credentials: vec!["auth.token", "auth.password", "auth.value", "headers.*"],
             operations: vec![
                 OperationSpec {
                     name: "read",

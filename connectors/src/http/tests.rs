@@ -1258,3 +1258,47 @@ async fn bad_params_are_config_errors() {
         .unwrap_err();
     assert!(matches!(err, ConnectorError::Config(_)));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Outbound-address guard
+
+#[tokio::test]
+async fn guarded_client_refusal_is_a_config_error_that_is_not_retried() {
+    let stub = Stub::start(Router::new().route("/orders", get(|| async { "[]" }))).await;
+    let cx = ConnectorContext {
+        http: ferry_engine::outbound::guard(
+            reqwest::Client::builder(),
+            ferry_engine::outbound::AllowList::none(),
+        )
+        .build()
+        .unwrap(),
+        base_dir: std::env::temp_dir(),
+    };
+    let conn = Http
+        .build(
+            &json!({"base_url": stub.base, "auth": {"type": "api_key", "name": "key", "value": "query-secret-99", "in": "query"}}),
+            &cx,
+        )
+        .await
+        .unwrap();
+    let err = match conn
+        .read(
+            "read",
+            ReadRequest {
+                params: json!({"path": "/orders"}),
+                cursor: None,
+            },
+        )
+        .await
+    {
+        Ok(mut reader) => reader.next_page().await.unwrap_err(),
+        Err(e) => e,
+    };
+    assert!(matches!(err, ConnectorError::Config(_)), "{err:?}");
+    assert!(!err.is_retryable());
+    let text = err.to_string();
+    assert!(text.contains("refused to connect to 127.0.0.1"), "{text}");
+    assert!(text.contains("loopback"), "{text}");
+    assert!(!text.contains("query-secret-99"), "{text}");
+    assert!(stub.seen().is_empty(), "nothing reached the stub");
+}

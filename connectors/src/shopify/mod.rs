@@ -85,6 +85,7 @@ impl Connector for Shopify {
             kind: KIND,
             summary: "Shopify store (Admin REST API): orders, products, customers, stock, fulfillments.",
             config_schema: schemars::schema_for!(ShopifyConfig).to_value(),
+            credentials: vec!["access_token"],
             operations: vec![
                 op(
                     "get_orders",

@@ -84,6 +84,7 @@ impl Connector for WooCommerce {
             kind: KIND,
             summary: "WooCommerce store (REST API v3): orders, products, customers, refunds, stock.",
             config_schema: schemars::schema_for!(WooCommerceConfig).to_value(),
+            credentials: vec!["consumer_key", "consumer_secret"],
             operations: vec![
                 op(
                     "get_orders",

@@ -24,6 +24,7 @@ pub use alert_sql::{
     AlertDelivery, AlertKind, AlertStore, DeliveryFilter, DeliveryStatus, FlowRunTimes,
     NewAlertDelivery, open_alert_store,
 };
+pub use connection_sql::{ConnectionRow, ConnectionStore, Resealed, open_connection_store};
 pub use flow_version::{FlowVersion, FlowVersionStore};
 pub use runtime::{
     FailedRecord, FlowRecord, Pruned, RuntimeStore, ScheduleRow, SendIntent, ServiceStore,
@@ -48,6 +49,9 @@ pub enum StoreError {
     /// The URL names no database Ferry supports.
     #[error("unsupported database URL `{0}`: use sqlite://FILE or postgres://…")]
     UnsupportedUrl(String),
+    /// Rows changed under a multi-row update that needed them unchanged; nothing was written.
+    #[error("{0}")]
+    Conflict(String),
     /// A row holds a value this build does not understand.
     #[error("corrupt row: {0}")]
     Corrupt(String),
@@ -96,6 +100,7 @@ macro_rules! string_enum {
 mod account;
 mod account_sql;
 mod alert_sql;
+mod connection_sql;
 mod flow_version;
 
 string_enum!(
