@@ -6,7 +6,11 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use ferry_engine::connector::ConnectorInstance;
+use ferry_engine::connector::{
+    Connector, ConnectorContext, ConnectorError, ConnectorInstance, ConnectorSpec, ReadRequest,
+    RecordReader, Registry, WriteAck, WriteRecord,
+};
+use ferry_engine::credential::{Connections, MasterKey};
 use ferry_engine::flow::Flow;
 use ferry_engine::http::auth::{hash_password, new_secret, secret_hash};
 use ferry_engine::runtime::{Connect, Runtime, RuntimeSettings};
@@ -31,6 +35,112 @@ impl Connect for NoConnect {
     fn resolve(&self, text: &str) -> Result<String, String> {
         Ok(text.to_string())
     }
+}
+
+/// A connector whose health check asks `{url}/ping` with its `token` as bearer token, like the
+/// shop connectors ask their vendor's "who am I" endpoint.
+struct Vault;
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VaultConfig {
+    url: String,
+    token: String,
+}
+
+struct VaultInstance {
+    config: VaultConfig,
+    http: reqwest::Client,
+}
+
+#[async_trait]
+impl ConnectorInstance for VaultInstance {
+    async fn health_check(&self) -> Result<(), ConnectorError> {
+        let response = self
+            .http
+            .get(format!("{}/ping", self.config.url))
+            .bearer_auth(&self.config.token)
+            .send()
+            .await
+            .map_err(|e| ConnectorError::Config(format!("cannot reach the vault: {e}")))?;
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        if status.is_success() {
+            Ok(())
+        } else {
+            // The mock echoes the token it refused: the answer must not.
+            Err(ConnectorError::Auth(format!(
+                "the vault refused token {}: HTTP {status}: {body}",
+                self.config.token
+            )))
+        }
+    }
+    async fn read(&self, _: &str, _: ReadRequest) -> Result<Box<dyn RecordReader>, ConnectorError> {
+        Err(ConnectorError::Config("no reads".into()))
+    }
+    async fn write(
+        &self,
+        _: &str,
+        _: &Value,
+        _: &[WriteRecord],
+    ) -> Result<Vec<Result<WriteAck, ConnectorError>>, ConnectorError> {
+        Ok(Vec::new())
+    }
+}
+
+#[async_trait]
+impl Connector for Vault {
+    fn spec(&self) -> ConnectorSpec {
+        ConnectorSpec {
+            kind: "vault",
+            summary: "test connector with one credential",
+            config_schema: json!({"type": "object"}),
+            credentials: vec!["token"],
+            operations: vec![],
+        }
+    }
+    async fn build(
+        &self,
+        config: &Value,
+        cx: &ConnectorContext,
+    ) -> Result<Arc<dyn ConnectorInstance>, ConnectorError> {
+        let config = serde_json::from_value::<VaultConfig>(config.clone())
+            .map_err(|e| ConnectorError::Config(format!("invalid `vault` config: {e}")))?;
+        Ok(Arc::new(VaultInstance {
+            config,
+            http: cx.http.clone(),
+        }))
+    }
+}
+
+/// A local vault that accepts one token and echoes any other in its refusal.
+async fn vault_mock(accepted: &'static str) -> String {
+    use axum::http::{HeaderMap, StatusCode as Status};
+    let app = axum::Router::new().route(
+        "/ping",
+        axum::routing::get(move |headers: HeaderMap| async move {
+            let auth = headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            if auth == format!("Bearer {accepted}") {
+                (Status::OK, "{\"ok\":true}".to_string())
+            } else {
+                (
+                    Status::UNAUTHORIZED,
+                    format!(
+                        "{{\"error\":\"unknown token {}\"}}",
+                        auth.trim_start_matches("Bearer ")
+                    ),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
 }
 
 struct Api {
@@ -64,9 +174,18 @@ impl Api {
             .create_token(admin.id, "test", &secret_hash(&admin_token), "fy_")
             .await
             .unwrap();
+        let connections = Connections::new(
+            ferry_engine::store::open_connection_store(&db)
+                .await
+                .unwrap(),
+            Some(MasterKey::generate()),
+            Registry::default().with(Vault),
+        );
+        let state = ferry_engine::http::AppState::new(rt.clone(), None)
+            .with_connections(connections, reqwest::Client::new());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let app = ferry_engine::http::router(rt.clone());
+        let app = ferry_engine::http::router_with(state);
         tokio::spawn(async move { axum::serve(listener, app).await });
         Api {
             url,
@@ -583,5 +702,208 @@ async fn every_save_publishes_a_version_that_can_be_diffed_and_rolled_back() {
     assert_eq!(
         versions["definition"]["steps"][0]["fields"][0]["target"], "order_number",
         "old versions stay as they were"
+    );
+}
+
+const SECRET: &str = "canary-9f3e-vault-secret";
+const WRONG_SECRET: &str = "canary-71ab-wrong-secret";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_credentials_are_write_only_and_merge_patches_keep_them() {
+    let api = Api::start().await;
+    api.rt.store.create_tenant("acme", "Acme").await.unwrap();
+    let vault = vault_mock(SECRET).await;
+    let base = "/api/v1/tenants/acme/connections";
+    let mut answers = Vec::new();
+
+    let (status, created) = api
+        .send(api.req(Method::POST, base).json(&json!({
+            "name": "vault", "connector": "vault",
+            "config": {"url": "http://127.0.0.1:9", "token": SECRET},
+        })))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["config"]["token"], "<set>");
+    assert_eq!(created["config"]["url"], "http://127.0.0.1:9");
+    assert_eq!(created["credentials"], json!(["token"]));
+    answers.push(created);
+
+    // A merge patch that changes only the URL keeps the stored token: the test passes with it.
+    let (status, patched) = api
+        .send(
+            api.req(Method::PATCH, &format!("{base}/vault"))
+                .json(&json!({"config": {"url": vault}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(patched["config"]["token"], "<set>");
+    assert_eq!(patched["config"]["url"], vault.as_str());
+    answers.push(patched);
+    let (status, tested) = api
+        .send(api.req(Method::POST, &format!("{base}/vault/test")))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(tested["ok"], true, "{tested}");
+    answers.push(tested);
+
+    // Sending `"<set>"` back (what a form shows) keeps it too.
+    let (status, patched) = api
+        .send(
+            api.req(Method::PATCH, &format!("{base}/vault"))
+                .json(&json!({"config": {"token": "<set>"}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{patched}");
+    let (_, tested) = api
+        .send(api.req(Method::POST, &format!("{base}/vault/test")))
+        .await;
+    assert_eq!(tested["ok"], true, "{tested}");
+    answers.extend([patched, tested]);
+
+    // A wrong token fails the test; the vault echoes it, the answer redacts it.
+    let (status, patched) = api
+        .send(
+            api.req(Method::PATCH, &format!("{base}/vault"))
+                .json(&json!({"config": {"token": WRONG_SECRET}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{patched}");
+    let (status, failed) = api
+        .send(api.req(Method::POST, &format!("{base}/vault/test")))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(failed["ok"], false, "{failed}");
+    let message = failed["message"].as_str().unwrap();
+    assert!(message.contains("refused"), "{message}");
+    assert!(message.contains("401"), "{message}");
+    answers.extend([patched, failed]);
+
+    let (status, list) = api.send(api.req(Method::GET, base)).await;
+    assert_eq!(status, 200);
+    assert_eq!(list["connections"][0]["name"], "vault");
+    assert_eq!(list["connections"][0]["config"]["token"], "<set>");
+    let (status, one) = api
+        .send(api.req(Method::GET, &format!("{base}/vault")))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(one["config"]["token"], "<set>");
+    answers.extend([list, one]);
+
+    // Mistakes answer 4xx naming what to fix.
+    let (status, taken) = api
+        .send(api.req(Method::POST, base).json(&json!({
+            "name": "vault", "connector": "vault", "config": {"url": vault, "token": SECRET},
+        })))
+        .await;
+    assert_eq!(
+        (status.as_u16(), taken["error"]["code"].as_str()),
+        (409, Some("connection_exists"))
+    );
+    let (status, unknown) = api
+        .send(api.req(Method::POST, base).json(&json!({
+            "name": "other", "connector": "nope", "config": {"token": SECRET},
+        })))
+        .await;
+    assert_eq!(
+        (status.as_u16(), unknown["error"]["code"].as_str()),
+        (422, Some("unknown_connector"))
+    );
+    let (status, bad) = api
+        .send(api.req(Method::POST, base).json(&json!({
+            "name": "bad", "connector": "vault", "config": {"token": SECRET, "colour": "red"},
+        })))
+        .await;
+    assert_eq!(
+        (status.as_u16(), bad["error"]["code"].as_str()),
+        (422, Some("invalid_config")),
+        "{bad}"
+    );
+    let (status, named) = api
+        .send(api.req(Method::POST, base).json(&json!({
+            "name": "no spaces", "connector": "vault", "config": {},
+        })))
+        .await;
+    assert_eq!(
+        (status.as_u16(), named["error"]["code"].as_str()),
+        (422, Some("invalid_name"))
+    );
+    let (status, missing) = api
+        .send(api.req(Method::GET, "/api/v1/tenants/nope/connections"))
+        .await;
+    assert_eq!(
+        (status.as_u16(), missing["error"]["code"].as_str()),
+        (404, Some("tenant_not_found"))
+    );
+    answers.extend([taken, unknown, bad, named, missing]);
+
+    let (status, _) = api
+        .send(api.req(Method::DELETE, &format!("{base}/vault")))
+        .await;
+    assert_eq!(status, 204);
+    let (status, gone) = api
+        .send(api.req(Method::GET, &format!("{base}/vault")))
+        .await;
+    assert_eq!(
+        (status.as_u16(), gone["error"]["code"].as_str()),
+        (404, Some("connection_not_found"))
+    );
+    answers.push(gone);
+
+    let (_, audit) = api.send(api.req(Method::GET, "/api/v1/audit")).await;
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for action in [
+        "connection.create",
+        "connection.update",
+        "connection.test",
+        "connection.delete",
+    ] {
+        assert!(actions.contains(&action), "{action} not in {actions:?}");
+    }
+    answers.push(audit);
+
+    for answer in &answers {
+        let text = answer.to_string();
+        for secret in [SECRET, WRONG_SECRET] {
+            assert!(
+                !text.contains(secret),
+                "an answer holds a credential: {text}"
+            );
+        }
+    }
+    // At rest the credentials are sealed: the database file holds neither in clear.
+    let db = std::fs::read(api._dir.path().join("ferry.db")).unwrap();
+    for secret in [SECRET, WRONG_SECRET] {
+        assert!(!db.windows(secret.len()).any(|w| w == secret.as_bytes()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_answer_503_without_a_connection_store() {
+    let api = Api::start().await;
+    api.rt.store.create_tenant("acme", "Acme").await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = ferry_engine::http::router(api.rt.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let response = api
+        .http
+        .get(format!("{url}/api/v1/tenants/acme/connections"))
+        .bearer_auth(&api.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "connections_unavailable");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("ferry serve")
     );
 }

@@ -8,7 +8,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use ferry_engine::connector::ConnectorInstance;
+use ferry_engine::connector::{
+    Connector, ConnectorContext, ConnectorError, ConnectorInstance, ConnectorSpec, ReadRequest,
+    RecordReader, Registry, WriteAck, WriteRecord,
+};
+use ferry_engine::credential::{Connections, MasterKey, NewConnection};
 use ferry_engine::flow::Flow;
 use ferry_engine::http::auth::{hash_password, new_secret, secret_hash};
 use ferry_engine::http::{RouteSpec, route_table};
@@ -41,6 +45,69 @@ impl Connect for NoConnect {
     fn resolve(&self, text: &str) -> Result<String, String> {
         Ok(text.to_string())
     }
+}
+
+/// A connector with one credential whose health check always passes (no network here).
+struct Vault;
+
+struct VaultInstance;
+
+#[async_trait]
+impl ConnectorInstance for VaultInstance {
+    async fn health_check(&self) -> Result<(), ConnectorError> {
+        Ok(())
+    }
+    async fn read(&self, _: &str, _: ReadRequest) -> Result<Box<dyn RecordReader>, ConnectorError> {
+        Err(ConnectorError::Config("no reads".into()))
+    }
+    async fn write(
+        &self,
+        _: &str,
+        _: &Value,
+        _: &[WriteRecord],
+    ) -> Result<Vec<Result<WriteAck, ConnectorError>>, ConnectorError> {
+        Ok(Vec::new())
+    }
+}
+
+#[async_trait]
+impl Connector for Vault {
+    fn spec(&self) -> ConnectorSpec {
+        ConnectorSpec {
+            kind: "vault",
+            summary: "test connector with one credential",
+            config_schema: json!({"type": "object"}),
+            credentials: vec!["token"],
+            operations: vec![],
+        }
+    }
+    async fn build(
+        &self,
+        _: &Value,
+        _: &ConnectorContext,
+    ) -> Result<Arc<dyn ConnectorInstance>, ConnectorError> {
+        Ok(Arc::new(VaultInstance))
+    }
+}
+
+/// The stored connection `main` of `tenant`; B's carries the canary in its URL and token.
+fn connection_config(tenant: &str) -> Value {
+    let mark = if tenant == TENANT_B { CANARY } else { "plain" };
+    json!({"url": format!("http://127.0.0.1:9/{mark}"), "token": format!("secret-{mark}")})
+}
+
+async fn store_connection(conns: &Connections, tenant: &str) {
+    conns
+        .create(
+            tenant,
+            &NewConnection {
+                name: "main".into(),
+                connector: "vault".into(),
+                config: connection_config(tenant),
+            },
+        )
+        .await
+        .unwrap();
 }
 
 /// The flow file of `id` in `tenant`; B's carries the canary in its name and settings.
@@ -81,6 +148,7 @@ struct Fixture {
     /// Role → (user id, email, token) of the role's user in tenant A.
     callers: BTreeMap<&'static str, (i64, String, String)>,
     tenants: BTreeMap<&'static str, TenantObjects>,
+    connections: Connections,
 }
 
 async fn setup(db_url: &str) -> Fixture {
@@ -88,6 +156,13 @@ async fn setup(db_url: &str) -> Fixture {
         .await
         .unwrap();
     let store = &rt.store;
+    let connections = Connections::new(
+        ferry_engine::store::open_connection_store(db_url)
+            .await
+            .unwrap(),
+        Some(MasterKey::generate()),
+        Registry::default().with(Vault),
+    );
     store
         .create_tenant(TENANT_A, "Acme")
         .await
@@ -135,6 +210,7 @@ async fn setup(db_url: &str) -> Fixture {
         let flow_id = format!("{tenant}_orders");
         let hook_token = format!("hook-{tenant}-token");
         upsert_flow(&rt, &flow_id, tenant, &hook_token).await;
+        store_connection(&connections, tenant).await;
         store
             .publish_version(
                 tenant,
@@ -226,13 +302,16 @@ async fn setup(db_url: &str) -> Fixture {
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let app = ferry_engine::http::router(rt.clone());
+    let state = ferry_engine::http::AppState::new(rt.clone(), None)
+        .with_connections(connections.clone(), reqwest::Client::new());
+    let app = ferry_engine::http::router_with(state);
     tokio::spawn(async move { axum::serve(listener, app).await });
     Fixture {
         url,
         rt,
         callers,
         tenants,
+        connections,
     }
 }
 
@@ -265,6 +344,9 @@ async fn restore(f: &Fixture) {
         {
             upsert_flow(&f.rt, &objects.flow_id, tenant, &objects.hook_token).await;
         }
+        if f.connections.get(tenant, "main").await.is_err() {
+            store_connection(&f.connections, tenant).await;
+        }
         f.rt.store
             .set_user_disabled(objects.victim_id, false)
             .await
@@ -278,7 +360,7 @@ fn documented_matrix() -> BTreeMap<String, Vec<u16>> {
         .unwrap();
     doc.lines()
         .filter(|l| {
-            ["| `GET ", "| `POST ", "| `PUT ", "| `DELETE "]
+            ["| `GET ", "| `POST ", "| `PUT ", "| `PATCH ", "| `DELETE "]
                 .iter()
                 .any(|m| l.starts_with(m))
         })
@@ -342,6 +424,7 @@ async fn call(f: &Fixture, n: usize, route: &RouteSpec, role: &str, tenant: &str
         .replace("{seq}", "0")
         .replace("{version}", "1")
         .replace("{tenant_id}", tenant)
+        .replace("{name}", "main")
         .replace("{user_id}", &objects.victim_id.to_string())
         .replace("{token_id}", &token_id.to_string());
     let login_email = caller
@@ -363,6 +446,12 @@ async fn call(f: &Fixture, n: usize, route: &RouteSpec, role: &str, tenant: &str
         ("POST", "/api/v1/flows/validate") => Some(flow_json("checked", tenant)),
         ("PUT", "/api/v1/flows/{flow_id}") => Some(flow_json(&objects.flow_id, tenant)),
         ("POST", "/api/v1/flows/{flow_id}/replay") => Some(json!({})),
+        ("POST", "/api/v1/tenants/{tenant_id}/connections") => Some(json!({
+            "name": format!("new{n}"), "connector": "vault", "config": connection_config(tenant),
+        })),
+        ("PATCH", "/api/v1/tenants/{tenant_id}/connections/{name}") => {
+            Some(json!({"config": {"url": "http://127.0.0.1:9/changed"}}))
+        }
         ("POST", "/api/v1/preview") => Some(json!({
             "step": flow_json("preview", tenant)["steps"][0], "record": {"id": "1001"},
         })),

@@ -199,7 +199,13 @@ pub async fn serve(
         false => None,
     };
     let connections = db.connections().await?;
-    let rt = open_runtime_with(&db.database_url, args, Some(connections), mock.as_ref()).await?;
+    let rt = open_runtime_with(
+        &db.database_url,
+        args,
+        Some(connections.clone()),
+        mock.as_ref(),
+    )
+    .await?;
     import_flows(&rt, flows).await?;
     super::accounts::bootstrap_admin(&rt).await?;
     if let Some(mock) = &mock {
@@ -215,10 +221,10 @@ pub async fn serve(
     );
     let server = {
         let rt = rt.clone();
-        let app = ferry_engine::http::router_with(ferry_engine::http::AppState::new(
-            rt.clone(),
-            Some(Arc::new(super::registry())),
-        ));
+        let state =
+            ferry_engine::http::AppState::new(rt.clone(), Some(Arc::new(super::registry())))
+                .with_connections(connections, super::http_client()?);
+        let app = ferry_engine::http::router_with(state);
         tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move { rt.stopped().await })

@@ -37,6 +37,12 @@ pub enum Action {
     ReadAudit,
     /// Own account: `me`, password, own API tokens, logout.
     OwnAccount,
+    /// Create, list, show, change, delete and test a tenant's stored connections.
+    ManageConnections,
+    /// Read the connector kinds with their operations and record schemas.
+    ReadConnectors,
+    /// Enable a template for a tenant (creates a flow bound to stored connections).
+    EnableTemplates,
 }
 
 /// The matrix: for each action, whether admin, integrator, merchant, support may do it.
@@ -56,6 +62,9 @@ pub const MATRIX: &[(Action, [bool; 4])] = {
         (ReadSchedules, [true, true, true, true]),
         (ReadAudit, [true, true, true, true]),
         (OwnAccount, [true, true, true, true]),
+        (ManageConnections, [true, true, true, false]),
+        (ReadConnectors, [true, true, true, true]),
+        (EnableTemplates, [true, true, true, false]),
     ]
 };
 
@@ -144,6 +153,9 @@ mod tests {
             ReadSchedules,
             ReadAudit,
             OwnAccount,
+            ManageConnections,
+            ReadConnectors,
+            EnableTemplates,
         ] {
             assert_eq!(MATRIX.iter().filter(|(a, _)| *a == action).count(), 1);
         }
@@ -152,5 +164,8 @@ mod tests {
         assert!(!allows(Role::Support, ReadFlowDefinition));
         assert!(allows(Role::Support, ReplayFailed));
         assert!(!allows(Role::Merchant, WriteFlows));
+        assert!(allows(Role::Merchant, ManageConnections));
+        assert!(!allows(Role::Support, ManageConnections));
+        assert!(!allows(Role::Support, EnableTemplates));
     }
 }

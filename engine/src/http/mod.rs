@@ -1,5 +1,5 @@
 //! Ferry's HTTP server: inbound webhooks that start runs, and the REST API under `/api/v1`
-//! (accounts, flows, runs, error queue, replay, schedules, audit log). Every route is in the
+//! (accounts, connections, flows, runs, error queue, replay, schedules, audit log). Every route is in the
 //! one table of [`routes`]; every API route but login and the OpenAPI document needs a bearer
 //! token or a session cookie ([`auth`]), and [`access`] decides what each role may do.
 //! Every error answers `{"error": {"code": "...", "message": "...", "details": ...}}`.
@@ -8,6 +8,7 @@ pub mod access;
 mod accounts;
 mod audit;
 pub mod auth;
+mod connections;
 mod error;
 mod flows;
 mod preview;
@@ -26,6 +27,7 @@ use axum::routing::MethodRouter;
 use serde_json::{Value, json};
 
 use crate::connector::Registry;
+use crate::credential::Connections;
 use crate::runtime::{Runtime, Schedule};
 use crate::store::StoreError;
 
@@ -48,6 +50,10 @@ pub struct AppState {
     pub registry: Option<Arc<Registry>>,
     /// The mapping preview's compiled definitions.
     preview: Arc<preview::PreviewCache>,
+    /// Tenants' stored connections; `None` answers 503 `connections_unavailable`.
+    pub connections: Option<Connections>,
+    /// Client for "test connection" (the installation's outbound guard and timeouts).
+    pub connect_http: reqwest::Client,
 }
 
 impl AppState {
@@ -57,7 +63,16 @@ impl AppState {
             rt,
             registry,
             preview: Arc::default(),
+            connections: None,
+            connect_http: reqwest::Client::new(),
         }
+    }
+
+    /// Serves the tenants' stored `connections`; "test connection" reaches out with `http`.
+    pub fn with_connections(mut self, connections: Connections, http: reqwest::Client) -> Self {
+        self.connections = Some(connections);
+        self.connect_http = http;
+        self
     }
 }
 

@@ -3,7 +3,7 @@
 //! route cannot miss any of them.
 
 use axum::Json;
-use axum::routing::{MethodRouter, delete, get, post, put};
+use axum::routing::{MethodRouter, delete, get, patch, post, put};
 use serde_json::{Value, json};
 
 use std::sync::Arc;
@@ -13,7 +13,9 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 
 use super::access::{Action, Principal};
-use super::{AppState, accounts, audit, auth, flows, preview, runs, versions, webhook};
+use super::{
+    AppState, accounts, audit, auth, connections, flows, preview, runs, versions, webhook,
+};
 
 /// One endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +103,60 @@ pub(super) fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         (
             spec("GET", "/api/v1/tenants/{tenant_id}", "One tenant", false),
             get(accounts::get_tenant),
+        ),
+        (
+            spec(
+                "GET",
+                "/api/v1/tenants/{tenant_id}/connections",
+                "The tenant's stored connections (credentials shown as \"<set>\")",
+                false,
+            ),
+            get(connections::list),
+        ),
+        (
+            spec(
+                "POST",
+                "/api/v1/tenants/{tenant_id}/connections",
+                "Stores a connection; its credentials are encrypted and write-only",
+                false,
+            ),
+            post(connections::create),
+        ),
+        (
+            spec(
+                "GET",
+                "/api/v1/tenants/{tenant_id}/connections/{name}",
+                "One stored connection",
+                false,
+            ),
+            get(connections::get),
+        ),
+        (
+            spec(
+                "PATCH",
+                "/api/v1/tenants/{tenant_id}/connections/{name}",
+                "Changes a connection by a JSON merge patch of its config",
+                false,
+            ),
+            patch(connections::update),
+        ),
+        (
+            spec(
+                "DELETE",
+                "/api/v1/tenants/{tenant_id}/connections/{name}",
+                "Deletes a stored connection",
+                false,
+            ),
+            delete(connections::delete),
+        ),
+        (
+            spec(
+                "POST",
+                "/api/v1/tenants/{tenant_id}/connections/{name}/test",
+                "Test connection: runs the connector's health check",
+                false,
+            ),
+            post(connections::test),
         ),
         (
             spec("GET", "/api/v1/users", "Users (admin)", false),
@@ -400,7 +456,10 @@ pub fn openapi_document() -> Value {
             // An empty list overrides the document's default: no credentials needed.
             op = op.securities(Some(Vec::<SecurityRequirement>::new()));
         }
-        if matches!(r.method, "POST" | "PUT") && !r.path.ends_with("/logout") {
+        if matches!(r.method, "POST" | "PUT" | "PATCH")
+            && !r.path.ends_with("/logout")
+            && !r.path.ends_with("/test")
+        {
             op = op.request_body(Some(
                 RequestBodyBuilder::new()
                     .content("application/json", json_content())
@@ -411,6 +470,7 @@ pub fn openapi_document() -> Value {
             "GET" => HttpMethod::Get,
             "POST" => HttpMethod::Post,
             "PUT" => HttpMethod::Put,
+            "PATCH" => HttpMethod::Patch,
             "DELETE" => HttpMethod::Delete,
             other => unreachable!("no route uses {other}"),
         };
