@@ -310,6 +310,11 @@ impl Registry {
     pub fn kinds(&self) -> impl Iterator<Item = &str> {
         self.connectors.keys().map(String::as_str)
     }
+
+    /// Every registered connector's spec, sorted by kind.
+    pub fn specs(&self) -> impl Iterator<Item = &ConnectorSpec> {
+        self.connectors.values().map(|(_, s)| s.as_ref())
+    }
 }
 
 impl std::fmt::Debug for Registry {

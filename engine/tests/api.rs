@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use ferry_engine::connector::{
-    Connector, ConnectorContext, ConnectorError, ConnectorInstance, ConnectorSpec, ReadRequest,
-    RecordReader, Registry, WriteAck, WriteRecord,
+    Connector, ConnectorContext, ConnectorError, ConnectorInstance, ConnectorSpec, Direction,
+    OperationSpec, ReadRequest, RecordReader, Registry, WriteAck, WriteRecord,
 };
 use ferry_engine::credential::{Connections, MasterKey};
 use ferry_engine::flow::Flow;
@@ -96,7 +96,13 @@ impl Connector for Vault {
             summary: "test connector with one credential",
             config_schema: json!({"type": "object"}),
             credentials: vec!["token"],
-            operations: vec![],
+            operations: vec![OperationSpec {
+                name: "get_secrets",
+                direction: Direction::Read,
+                summary: "Secrets changed since the last run",
+                params_schema: json!({"type": "object"}),
+                sample_record: json!({"id": 7, "label": "db", "tags": ["prod"]}),
+            }],
         }
     }
     async fn build(
@@ -906,4 +912,44 @@ async fn connections_answer_503_without_a_connection_store() {
             .unwrap()
             .contains("ferry serve")
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connectors_list_their_operations_record_schema_and_credentials() {
+    let api = Api::start().await;
+    let registry = Arc::new(Registry::default().with(Vault));
+    let state = ferry_engine::http::AppState::new(api.rt.clone(), Some(registry));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = ferry_engine::http::router_with(state);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (status, body) = api
+        .send(
+            api.http
+                .get(format!("{url}/api/v1/connectors"))
+                .bearer_auth(&api.admin_token),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let vault = &body["connectors"][0];
+    assert_eq!(vault["kind"], "vault");
+    assert_eq!(vault["credentials"], json!(["token"]));
+    assert_eq!(vault["config_schema"]["type"], "object");
+    let op = &vault["operations"][0];
+    assert_eq!(op["name"], "get_secrets");
+    assert_eq!(op["side"], "get");
+    assert_eq!(op["sample_record"]["label"], "db");
+    assert_eq!(op["record_schema"]["properties"]["id"]["type"], "integer");
+    assert_eq!(
+        op["record_schema"]["properties"]["tags"]["items"]["type"],
+        "string"
+    );
+    // Anonymous callers get nothing.
+    let anonymous = api
+        .http
+        .get(format!("{url}/api/v1/connectors"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
 }

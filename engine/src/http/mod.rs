@@ -9,6 +9,7 @@ mod accounts;
 mod audit;
 pub mod auth;
 mod connections;
+mod connectors;
 mod error;
 mod flows;
 mod preview;

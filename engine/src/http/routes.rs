@@ -14,7 +14,8 @@ use axum::response::{IntoResponse, Response};
 
 use super::access::{Action, Principal};
 use super::{
-    AppState, accounts, audit, auth, connections, flows, preview, runs, versions, webhook,
+    AppState, accounts, audit, auth, connections, connectors, flows, preview, runs, versions,
+    webhook,
 };
 
 /// One endpoint.
@@ -103,6 +104,15 @@ pub(super) fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         (
             spec("GET", "/api/v1/tenants/{tenant_id}", "One tenant", false),
             get(accounts::get_tenant),
+        ),
+        (
+            spec(
+                "GET",
+                "/api/v1/connectors",
+                "Connector kinds: operations, record schema, sample record, credential fields",
+                false,
+            ),
+            get(connectors::list),
         ),
         (
             spec(
