@@ -149,6 +149,11 @@ async fn vault_mock(accepted: &'static str) -> String {
     url
 }
 
+/// The stock templates of the repository.
+fn templates_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../flows/templates")
+}
+
 struct Api {
     url: String,
     rt: Arc<Runtime>,
@@ -188,7 +193,8 @@ impl Api {
             Registry::default().with(Vault),
         );
         let state = ferry_engine::http::AppState::new(rt.clone(), None)
-            .with_connections(connections, reqwest::Client::new());
+            .with_connections(connections, reqwest::Client::new())
+            .with_templates(templates_dir());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let app = ferry_engine::http::router_with(state);
@@ -952,4 +958,140 @@ async fn connectors_list_their_operations_record_schema_and_credentials() {
         .await
         .unwrap();
     assert_eq!(anonymous.status(), 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enabling_a_template_stores_a_runnable_flow_bound_to_stored_connections() {
+    let api = Api::start().await;
+    api.rt.store.create_tenant("acme", "Acme").await.unwrap();
+    for name in ["my-shop", "my-erp"] {
+        let (status, body) = api
+            .send(
+                api.req(Method::POST, "/api/v1/tenants/acme/connections")
+                    .json(&json!({
+                        "name": name, "connector": "vault",
+                        "config": {"url": "http://127.0.0.1:9", "token": SECRET},
+                    })),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let template = "shopify-orders-to-exact-online";
+
+    let (status, list) = api.send(api.req(Method::GET, "/api/v1/templates")).await;
+    assert_eq!(status, 200, "{list}");
+    let listed = list["templates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == template)
+        .unwrap();
+    assert_eq!(listed["category"], "orders");
+    assert_eq!(listed["slots"]["shop"]["connector"], "shopify");
+    assert_eq!(listed["slots"]["erp"]["connector"], "exact_online");
+    assert_eq!(listed["settings"]["order_statuses"]["type"], "string_list");
+    assert_eq!(
+        listed["settings"]["order_statuses"]["default"],
+        json!(["paid"])
+    );
+    assert_eq!(listed["settings"]["customer_code_length"]["default"], 9);
+
+    let enable = format!("/api/v1/tenants/acme/templates/{template}/enable");
+    let (status, enabled) = api
+        .send(api.req(Method::POST, &enable).json(&json!({
+            "connections": {"shop": "my-shop", "erp": "my-erp"},
+            "settings": {"order_statuses": ["paid", "authorized"], "customer_code_prefix": "ACME"},
+        })))
+        .await;
+    assert_eq!(status, 201, "{enabled}");
+    let flow_id = format!("acme-{template}");
+    assert_eq!(enabled["id"], flow_id.as_str());
+    assert_eq!(enabled["tenant"], "acme");
+    assert_eq!(enabled["version_no"], 1);
+
+    // Stored with its bindings and the settings merged over the defaults.
+    let (status, flow) = api
+        .send(api.req(Method::GET, &format!("/api/v1/flows/{flow_id}")))
+        .await;
+    assert_eq!(status, 200, "{flow}");
+    let definition = &flow["definition"];
+    assert_eq!(definition["tenant"], "acme");
+    assert_eq!(definition["connections"]["shop"]["stored"], "my-shop");
+    assert_eq!(definition["connections"]["shop"]["connector"], "shopify");
+    assert_eq!(definition["connections"]["erp"]["stored"], "my-erp");
+    assert_eq!(definition["settings"]["customer_code_prefix"], "ACME");
+    assert_eq!(definition["settings"]["customer_code_length"], 9);
+    assert_eq!(
+        definition["settings"]["order_statuses"],
+        json!(["paid", "authorized"])
+    );
+    assert!(!flow.to_string().contains(SECRET));
+    // The stored text parses, validates and compiles as a flow file.
+    let text = definition.to_string();
+    let parsed = ferry_engine::flow::parse_flow(&text, "enabled").unwrap();
+    assert!(ferry_engine::flow::validate(&parsed, None, Some(&text)).is_empty());
+    // Runnable: the runtime queues a run of it.
+    let (status, run) = api
+        .send(api.req(Method::POST, &format!("/api/v1/flows/{flow_id}/runs")))
+        .await;
+    assert_eq!(status, 202, "{run}");
+    assert!(run["run_id"].as_i64().is_some());
+
+    // Every wrong choice answers 422 with the slot or setting it is about.
+    let (status, refused) = api
+        .send(api.req(Method::POST, &enable).json(&json!({
+            "connections": {"shop": "my-shop", "erp": "ghost", "warehouse": "my-erp"},
+            "settings": {"customer_code_length": "nine", "colour": "red"},
+        })))
+        .await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["error"]["code"], "invalid_template_choice");
+    let fields: Vec<&str> = refused["error"]["details"]["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["field"].as_str().unwrap())
+        .collect();
+    for field in [
+        "connections.erp",
+        "connections.warehouse",
+        "settings.customer_code_length",
+        "settings.colour",
+    ] {
+        assert!(
+            fields.contains(&field),
+            "{field} not in {fields:?}: {refused}"
+        );
+    }
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("ghost")
+    );
+
+    let (status, missing) = api
+        .send(
+            api.req(
+                Method::POST,
+                "/api/v1/tenants/acme/templates/no-such/enable",
+            )
+            .json(&json!({})),
+        )
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(missing["error"]["code"], "template_not_found");
+    let (status, unbound) = api
+        .send(api.req(Method::POST, &enable).json(&json!({})))
+        .await;
+    assert_eq!(status, 422);
+    assert!(
+        unbound["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`shop`")
+    );
+
+    let (_, audit) = api.send(api.req(Method::GET, "/api/v1/audit")).await;
+    assert!(audit.to_string().contains("template.enable"));
 }

@@ -303,7 +303,10 @@ async fn setup(db_url: &str) -> Fixture {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let state = ferry_engine::http::AppState::new(rt.clone(), None)
-        .with_connections(connections.clone(), reqwest::Client::new());
+        .with_connections(connections.clone(), reqwest::Client::new())
+        .with_templates(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../flows/templates"),
+        );
     let app = ferry_engine::http::router_with(state);
     tokio::spawn(async move { axum::serve(listener, app).await });
     Fixture {
@@ -425,6 +428,7 @@ async fn call(f: &Fixture, n: usize, route: &RouteSpec, role: &str, tenant: &str
         .replace("{version}", "1")
         .replace("{tenant_id}", tenant)
         .replace("{name}", "main")
+        .replace("{template_id}", "shopify-orders-to-exact-online")
         .replace("{user_id}", &objects.victim_id.to_string())
         .replace("{token_id}", &token_id.to_string());
     let login_email = caller
@@ -449,6 +453,9 @@ async fn call(f: &Fixture, n: usize, route: &RouteSpec, role: &str, tenant: &str
         ("POST", "/api/v1/tenants/{tenant_id}/connections") => Some(json!({
             "name": format!("new{n}"), "connector": "vault", "config": connection_config(tenant),
         })),
+        ("POST", "/api/v1/tenants/{tenant_id}/templates/{template_id}/enable") => {
+            Some(json!({"connections": {"shop": "main", "erp": "main"}}))
+        }
         ("PATCH", "/api/v1/tenants/{tenant_id}/connections/{name}") => {
             Some(json!({"config": {"url": "http://127.0.0.1:9/changed"}}))
         }

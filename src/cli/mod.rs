@@ -179,6 +179,9 @@ enum Command {
         /// merchant user and the demo flow (one run queued).
         #[arg(long)]
         demo: bool,
+        /// The stock templates the API lists and enables.
+        #[command(flatten)]
+        templates: template::TemplatesDir,
         #[command(flatten)]
         runtime: service::RuntimeArgs,
         #[command(flatten)]
@@ -314,9 +317,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             listen,
             flows,
             demo,
+            templates,
             runtime,
             db,
-        } => service::serve(&db, listen, &flows, &runtime, demo).await,
+        } => service::serve(&db, listen, &flows, &templates.dir, &runtime, demo).await,
         Command::Token {
             command: TokenCommand::Create { user, name },
             db,

@@ -190,6 +190,7 @@ pub async fn serve(
     db: &super::DbArgs,
     listen: SocketAddr,
     flows: &[PathBuf],
+    templates: &Path,
     args: &RuntimeArgs,
     demo: bool,
 ) -> anyhow::Result<ExitCode> {
@@ -223,7 +224,8 @@ pub async fn serve(
         let rt = rt.clone();
         let state =
             ferry_engine::http::AppState::new(rt.clone(), Some(Arc::new(super::registry())))
-                .with_connections(connections, super::http_client()?);
+                .with_connections(connections, super::http_client()?)
+                .with_templates(templates.to_path_buf());
         let app = ferry_engine::http::router_with(state);
         tokio::spawn(async move {
             axum::serve(listener, app)

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use ferry_engine::flow::Connection;
-use ferry_engine::template::{Enable, Template, load_all, load_template, parse_setting_text};
+use ferry_engine::template::{Enable, Template, find_template, load_all, parse_setting_text};
 
 /// Where the stock templates are, for every `ferry template` command.
 #[derive(Debug, clap::Args)]
@@ -127,14 +127,13 @@ pub async fn template(
 }
 
 fn find(root: &Path, id: &str) -> anyhow::Result<Template> {
-    let dir = root.join(id);
-    if !dir.join(ferry_engine::template::META_FILE).is_file() {
-        bail!(
+    match find_template(root, id, Some(&super::registry()))? {
+        Some(t) => Ok(t),
+        None => bail!(
             "no template `{id}` in {} (`ferry template list` shows them)",
             root.display()
-        );
+        ),
     }
-    Ok(load_template(&dir, Some(&super::registry()))?)
 }
 
 fn show(t: &Template) {
@@ -178,19 +177,7 @@ fn bindings(t: &Template, given: &[String]) -> anyhow::Result<BTreeMap<String, C
             serde_json::from_str(&text)
                 .with_context(|| format!("--connection {slot}: {file} is not a connection ({{\"connector\", \"config\"}})"))?
         } else {
-            // The slot's kind; the stored connection's own kind is checked when it is resolved.
-            let kind = t
-                .meta
-                .slots
-                .get(slot)
-                .map(|s| s.connector.clone())
-                .unwrap_or_default();
-            // No config of its own: the stored connection's is used as it is.
-            Connection {
-                connector: kind,
-                stored: Some(target.to_string()),
-                config: serde_json::json!({}),
-            }
+            t.stored_binding(slot, target)
         };
         out.insert(slot.to_string(), connection);
     }

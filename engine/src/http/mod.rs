@@ -15,10 +15,12 @@ mod flows;
 mod preview;
 mod routes;
 mod runs;
+mod templates;
 mod versions;
 mod webhook;
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
@@ -55,6 +57,8 @@ pub struct AppState {
     pub connections: Option<Connections>,
     /// Client for "test connection" (the installation's outbound guard and timeouts).
     pub connect_http: reqwest::Client,
+    /// Folder of the stock templates; `None` answers 503 `templates_unavailable`.
+    pub templates: Option<PathBuf>,
 }
 
 impl AppState {
@@ -66,6 +70,7 @@ impl AppState {
             preview: Arc::default(),
             connections: None,
             connect_http: reqwest::Client::new(),
+            templates: None,
         }
     }
 
@@ -73,6 +78,12 @@ impl AppState {
     pub fn with_connections(mut self, connections: Connections, http: reqwest::Client) -> Self {
         self.connections = Some(connections);
         self.connect_http = http;
+        self
+    }
+
+    /// Lists and enables the stock templates in `dir` (`flows/templates`).
+    pub fn with_templates(mut self, dir: PathBuf) -> Self {
+        self.templates = Some(dir);
         self
     }
 }

@@ -14,8 +14,8 @@ use axum::response::{IntoResponse, Response};
 
 use super::access::{Action, Principal};
 use super::{
-    AppState, accounts, audit, auth, connections, connectors, flows, preview, runs, versions,
-    webhook,
+    AppState, accounts, audit, auth, connections, connectors, flows, preview, runs, templates,
+    versions, webhook,
 };
 
 /// One endpoint.
@@ -167,6 +167,24 @@ pub(super) fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
                 false,
             ),
             post(connections::test),
+        ),
+        (
+            spec(
+                "GET",
+                "/api/v1/templates",
+                "Stock templates: slots and settings with defaults",
+                false,
+            ),
+            get(templates::list),
+        ),
+        (
+            spec(
+                "POST",
+                "/api/v1/tenants/{tenant_id}/templates/{template_id}/enable",
+                "Enables a template for the tenant with its stored connections and settings",
+                false,
+            ),
+            post(templates::enable),
         ),
         (
             spec("GET", "/api/v1/users", "Users (admin)", false),

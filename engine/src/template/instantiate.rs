@@ -42,6 +42,23 @@ pub(crate) fn defaults(meta: &TemplateMeta) -> BTreeMap<String, Value> {
 }
 
 impl Template {
+    /// A binding of `slot` to the tenant's stored connection `name`. It carries the slot's kind
+    /// and no config of its own: the stored connection's is used as it is (its own kind is
+    /// checked when a run resolves it). An unknown slot gets an empty kind, which
+    /// [`Template::instantiate`] reports naming the slot.
+    pub fn stored_binding(&self, slot: &str, name: &str) -> Connection {
+        Connection {
+            connector: self
+                .meta
+                .slots
+                .get(slot)
+                .map(|s| s.connector.clone())
+                .unwrap_or_default(),
+            stored: Some(name.to_string()),
+            config: Value::Object(serde_json::Map::new()),
+        }
+    }
+
     /// The tenant's flow: id `<tenant>-<template-id>`, `tenant` set, every slot bound to a
     /// connection of the slot's kind, settings checked and merged over the defaults.
     pub fn instantiate(&self, enable: &Enable) -> Result<Flow, InstantiateError> {

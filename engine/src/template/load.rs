@@ -209,6 +209,24 @@ pub fn load_template(dir: &Path, registry: Option<&Registry>) -> Result<Template
     })
 }
 
+/// The template `id` under `root`: `None` when there is no such folder (ids are folder names;
+/// anything but `[A-Za-z0-9_-]` is no template), else the loaded, checked template.
+pub fn find_template(
+    root: &Path,
+    id: &str,
+    registry: Option<&Registry>,
+) -> Result<Option<Template>, TemplateError> {
+    let plain = !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    let dir = root.join(id);
+    if !plain || !dir.join(META_FILE).is_file() {
+        return Ok(None);
+    }
+    load_template(&dir, registry).map(Some)
+}
+
 /// Loads every template folder under `root` (folders with a `template.json`), in id order.
 /// Every problem of every template is reported.
 pub fn load_all(root: &Path, registry: Option<&Registry>) -> Result<Vec<Template>, TemplateError> {

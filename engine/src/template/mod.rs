@@ -12,6 +12,8 @@ mod meta;
 mod settings;
 
 pub use instantiate::{Enable, InstantiateError};
-pub use load::{FLOW_FILE, META_FILE, Template, TemplateError, load_all, load_template};
+pub use load::{
+    FLOW_FILE, META_FILE, Template, TemplateError, find_template, load_all, load_template,
+};
 pub use meta::{Category, SettingSpec, SettingType, Slot, TEMPLATE_FORMAT_VERSION, TemplateMeta};
 pub use settings::{parse_setting_text, settings_read_by};
