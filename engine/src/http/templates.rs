@@ -20,13 +20,23 @@ use super::audit;
 use super::error::{ApiError, ApiJson, ApiPath, ApiResult};
 
 fn templates_dir(state: &AppState) -> ApiResult<&std::path::Path> {
-    state.templates.as_deref().ok_or_else(|| {
-        ApiError::new(
+    match state.templates.as_deref() {
+        Some(dir) if dir.is_dir() => Ok(dir),
+        // The operator's to fix; naming the folder tells them which.
+        Some(dir) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "templates_unavailable",
+            format!(
+                "the templates folder `{}` does not exist: start the server with `--templates DIR`",
+                dir.display()
+            ),
+        )),
+        None => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "templates_unavailable",
             "this server has no templates folder: start it with `ferry serve --templates DIR`",
-        )
-    })
+        )),
+    }
 }
 
 fn template_json(t: &Template) -> Value {
