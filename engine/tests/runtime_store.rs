@@ -5,42 +5,13 @@
 use std::sync::Arc;
 
 use ferry_engine::store::{
-    FlowRecord, LedgerUpdate, NewRun, Outcome, PgStore, RecordEntry, RunCounts, RunStatus,
-    ServiceStore, SqliteStore,
+    FlowRecord, LedgerUpdate, NewRun, Outcome, RecordEntry, RunCounts, RunStatus, ServiceStore,
 };
 #[path = "support/pg_schema.rs"]
 mod pg_schema;
-
-use pg_schema::PgSchema;
-
-async fn pg_store() -> (Arc<dyn ServiceStore>, PgSchema) {
-    let schema = PgSchema::create().await;
-    (
-        Arc::new(PgStore::connect(&schema.url).await.unwrap()),
-        schema,
-    )
-}
-
-async fn sqlite_store(dir: &tempfile::TempDir) -> Arc<dyn ServiceStore> {
-    Arc::new(
-        SqliteStore::open(&dir.path().join("ferry.db"))
-            .await
-            .unwrap(),
-    )
-}
-
-macro_rules! both {
-    ($($name:ident => $body:expr;)*) => {
-        mod sqlite {
-            use super::*;
-            $(#[tokio::test] async fn $name() { let dir = tempfile::tempdir().unwrap(); ($body)(sqlite_store(&dir).await).await; })*
-        }
-        mod postgres {
-            use super::*;
-            $(#[tokio::test] async fn $name() { let (store, _schema) = pg_store().await; ($body)(store).await; })*
-        }
-    };
-}
+#[path = "support/both_databases.rs"]
+#[macro_use]
+mod both_databases;
 
 const T0: &str = "2026-11-23T10:00:00.000Z";
 const T1: &str = "2026-11-23T10:00:10.000Z";
@@ -85,7 +56,8 @@ fn ledger(key: &str, run_id: i64) -> LedgerUpdate {
     }
 }
 
-both! {
+both_databases! {
+    dyn ServiceStore;
     a_run_is_claimed_by_one_worker_until_its_lease_expires => |store: Arc<dyn ServiceStore>| async move {
         let id = store.create_queued_run(&new_run(), &["{\"id\":1}".into(), "{\"id\":2}".into()]).await.unwrap();
         assert_eq!(store.get_run(id).await.unwrap().unwrap().status, RunStatus::Queued);
