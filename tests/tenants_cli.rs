@@ -15,7 +15,10 @@ fn tenants_are_added_listed_and_given_their_own_retention() {
     assert_eq!(code, 0, "{out}");
     let (_, out) = ferry(&["tenant", "list"]);
     let acme = out.lines().find(|l| l.starts_with("acme")).expect(&out);
-    assert!(acme.contains("Acme Shop") && acme.contains("90 days"), "{out}");
+    assert!(
+        acme.contains("Acme Shop") && acme.contains("90 days"),
+        "{out}"
+    );
     let default = out.lines().find(|l| l.starts_with("default")).expect(&out);
     assert!(default.contains("default (--retention-days)"), "{out}");
 
@@ -27,7 +30,10 @@ fn tenants_are_added_listed_and_given_their_own_retention() {
     for (args, says) in [
         (&["tenant", "add", "acme"][..], "exists already"),
         (&["tenant", "add", "Bad Id"][..], "lower-case letters"),
-        (&["tenant", "retention", "nobody", "3"][..], "no tenant `nobody`"),
+        (
+            &["tenant", "retention", "nobody", "3"][..],
+            "no tenant `nobody`",
+        ),
         (&["tenant", "retention", "acme", "0"][..], "number of days"),
     ] {
         let (code, out) = ferry(args);
