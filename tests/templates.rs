@@ -75,6 +75,14 @@ async fn run(dir: &Path, flow: &str) -> (i32, String) {
     (code, out)
 }
 
+/// [`run`] that must succeed and print `expect` (a summary such as `"created 2"`); returns the output.
+async fn run_ok(dir: &Path, flow: &str, expect: &str) -> String {
+    let (code, out) = run(dir, flow).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(expect), "expected `{expect}` in:\n{out}");
+    out
+}
+
 /// `ferry template enable ID --tenant acme --connection SLOT=@file … --set … --out flow.json`.
 async fn enable(dir: &Path, id: &str, slots: &[(&str, Value)], sets: &[&str]) -> String {
     let mut args = vec![
@@ -390,8 +398,7 @@ async fn orders_template_settings_default_debtor_separate_discount_and_shipping_
         ],
     )
     .await;
-    let (code, out) = run(dir.path(), &flow).await;
-    assert_eq!(code, 0, "{out}");
+    run_ok(dir.path(), &flow, "").await;
     let exact = exact.lock().unwrap();
     assert!(
         exact.posted_to("crm/Accounts").is_empty(),
@@ -446,9 +453,7 @@ async fn customers_template_creates_coded_accounts_and_updates_the_known_one_wit
         ],
     )
     .await;
-    let (code, out) = run(dir.path(), &flow).await;
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("read 3 · created 3"), "{out}");
+    run_ok(dir.path(), &flow, "read 3 · created 3").await;
     let writes: Vec<Value> = {
         let exact = exact.lock().unwrap();
         let mut w = exact.posted_to("crm/Accounts");
@@ -463,13 +468,9 @@ async fn customers_template_creates_coded_accounts_and_updates_the_known_one_wit
     assert_expected(ID, &writes);
 
     // Unchanged customers are not sent again; a changed one is updated, not created twice.
-    let (code, out) = run(dir.path(), &flow).await;
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("created 0"), "{out}");
+    run_ok(dir.path(), &flow, "created 0").await;
     shop.lock().unwrap().customers[0]["last_name"] = json!("Durand-Petit");
-    let (code, out) = run(dir.path(), &flow).await;
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("updated 1"), "{out}");
+    run_ok(dir.path(), &flow, "updated 1").await;
     let exact = exact.lock().unwrap();
     assert_eq!(exact.posted_to("crm/Accounts").len(), 2);
     let (_, _, last) = exact.put.last().unwrap();
@@ -514,9 +515,7 @@ async fn products_template_creates_or_updates_by_sku_keeping_shop_descriptions()
         &[],
     )
     .await;
-    let (code, out) = run(dir.path(), &flow).await;
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("read 2 · created 2"), "{out}");
+    run_ok(dir.path(), &flow, "read 2 · created 2").await;
     let writes: Vec<Value> = shop
         .lock()
         .unwrap()
@@ -526,9 +525,7 @@ async fn products_template_creates_or_updates_by_sku_keeping_shop_descriptions()
         .collect();
     assert_expected(ID, &writes);
 
-    let (code, out) = run(dir.path(), &flow).await;
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("created 0"), "{out}");
+    run_ok(dir.path(), &flow, "created 0").await;
     assert_eq!(
         shop.lock().unwrap().product_writes.len(),
         2,
@@ -542,9 +539,7 @@ async fn products_template_creates_or_updates_by_sku_keeping_shop_descriptions()
         item["StandardSalesPrice"] = json!(5.5);
         item["Modified"] = json!("2026-02-01T08:00:00.000");
     }
-    let (code, out) = run(dir.path(), &flow).await;
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("updated 1"), "{out}");
+    run_ok(dir.path(), &flow, "updated 1").await;
     let shop = shop.lock().unwrap();
     assert_eq!(shop.products.len(), 2);
     let (method, body) = shop.product_writes.last().unwrap();
@@ -582,14 +577,11 @@ async fn stock_template_sends_available_minus_reserved_and_only_changes() {
         &["location_id=905684977"],
     )
     .await;
-    let (code, out) = run(dir.path(), &flow).await;
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("read 4 · created 3"), "{out}");
+    run_ok(dir.path(), &flow, "read 4 · created 3").await;
     let sets = shop.lock().unwrap().inventory_sets.clone();
     assert_expected(ID, &sets);
 
-    let (code, out) = run(dir.path(), &flow).await;
-    assert_eq!(code, 0, "{out}");
+    let out = run_ok(dir.path(), &flow, "").await;
     assert_eq!(
         shop.lock().unwrap().inventory_sets.len(),
         3,
@@ -601,8 +593,7 @@ async fn stock_template_sends_available_minus_reserved_and_only_changes() {
         .rows
         .get_mut("inventory/ItemWarehouses")
         .unwrap()[1]["ReservedStock"] = json!(7.0);
-    let (code, out) = run(dir.path(), &flow).await;
-    assert_eq!(code, 0, "{out}");
+    let out = run_ok(dir.path(), &flow, "").await;
     let shop = shop.lock().unwrap();
     assert_eq!(shop.inventory_sets.len(), 4, "{out}");
     assert_eq!(
@@ -643,15 +634,12 @@ async fn shipments_template_fulfills_split_deliveries_with_tracking() {
         &[],
     )
     .await;
-    let (code, out) = run(dir.path(), &flow).await;
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("read 4 · created 3"), "{out}");
+    let out = run_ok(dir.path(), &flow, "read 4 · created 3").await;
     assert!(out.contains("filtered 1"), "{out}");
     let fulfillments = shop.lock().unwrap().fulfillments.clone();
     assert_expected(ID, &fulfillments);
 
-    let (code, out) = run(dir.path(), &flow).await;
-    assert_eq!(code, 0, "{out}");
+    let out = run_ok(dir.path(), &flow, "").await;
     assert_eq!(
         shop.lock().unwrap().fulfillments.len(),
         3,
@@ -664,9 +652,7 @@ async fn shipments_template_fulfills_split_deliveries_with_tracking() {
         d["TrackingNumber"] = json!("6A99999999999");
         d["Modified"] = json!("2026-01-08T09:00:00.000");
     }
-    let (code, out) = run(dir.path(), &flow).await;
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("updated 1"), "{out}");
+    run_ok(dir.path(), &flow, "updated 1").await;
     let shop = shop.lock().unwrap();
     assert_eq!(
         shop.fulfillments[3]["fulfillment"]["tracking_info"]["number"],
@@ -713,24 +699,18 @@ async fn woocommerce_customers_template_numbers_new_customers_and_updates_the_kn
         ],
     )
     .await;
-    let (code, out) = run(dir.path(), &flow).await;
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("read 3 · created 3"), "{out}");
+    run_ok(dir.path(), &flow, "read 3 · created 3").await;
     let writes = writes_of(&ea.lock().unwrap().writes);
     assert_expected(ID, &writes);
 
-    let (code, out) = run(dir.path(), &flow).await;
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("created 0"), "{out}");
+    run_ok(dir.path(), &flow, "created 0").await;
     assert_eq!(
         ea.lock().unwrap().writes.len(),
         3,
         "unchanged customers are not sent"
     );
     woo.lock().unwrap().customers[0]["billing"]["address_1"] = json!("14 rue des Lilas");
-    let (code, out) = run(dir.path(), &flow).await;
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("updated 1"), "{out}");
+    run_ok(dir.path(), &flow, "updated 1").await;
     let ea = ea.lock().unwrap();
     let (method, _, body) = ea.writes.last().unwrap();
     assert_eq!(method, "PUT");
@@ -762,14 +742,11 @@ async fn eaccounting_products_template_creates_or_updates_by_sku_keeping_shop_na
         &[],
     )
     .await;
-    let (code, out) = run(dir.path(), &flow).await;
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("read 2 · created 2"), "{out}");
+    run_ok(dir.path(), &flow, "read 2 · created 2").await;
     let writes = writes_of(&woo.lock().unwrap().writes);
     assert_expected(ID, &writes);
 
-    let (code, out) = run(dir.path(), &flow).await;
-    assert_eq!(code, 0, "{out}");
+    let out = run_ok(dir.path(), &flow, "").await;
     assert_eq!(
         woo.lock().unwrap().writes.len(),
         2,
@@ -781,9 +758,7 @@ async fn eaccounting_products_template_creates_or_updates_by_sku_keeping_shop_na
         article["GrossPrice"] = json!(5.49);
         article["ChangedUtc"] = json!("2026-02-01T08:00:00Z");
     }
-    let (code, out) = run(dir.path(), &flow).await;
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("updated 1"), "{out}");
+    run_ok(dir.path(), &flow, "updated 1").await;
     let woo = woo.lock().unwrap();
     assert_eq!(woo.products.len(), 2, "updated, not duplicated");
     let (method, path, body) = woo.writes.last().unwrap();
@@ -821,22 +796,18 @@ async fn eaccounting_stock_template_sends_available_stock_by_sku_and_only_change
         &[],
     )
     .await;
-    let (code, out) = run(dir.path(), &flow).await;
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("read 3 · created 3"), "{out}");
+    run_ok(dir.path(), &flow, "read 3 · created 3").await;
     let writes = writes_of(&woo.lock().unwrap().writes);
     assert_expected(ID, &writes);
 
-    let (code, out) = run(dir.path(), &flow).await;
-    assert_eq!(code, 0, "{out}");
+    let out = run_ok(dir.path(), &flow, "").await;
     assert_eq!(
         woo.lock().unwrap().writes.len(),
         3,
         "unchanged stock is not sent:\n{out}"
     );
     ea.lock().unwrap().rows.get_mut("articles").unwrap()[1]["StockBalanceReserved"] = json!(5.0);
-    let (code, out) = run(dir.path(), &flow).await;
-    assert_eq!(code, 0, "{out}");
+    let out = run_ok(dir.path(), &flow, "").await;
     let woo = woo.lock().unwrap();
     assert_eq!(woo.writes.len(), 4, "{out}");
     assert_eq!(
@@ -929,8 +900,7 @@ async fn orders_template_skips_an_order_already_in_exact() {
         &[],
     )
     .await;
-    let (code, out) = run(dir.path(), &flow).await;
-    assert_eq!(code, 0, "{out}");
+    run_ok(dir.path(), &flow, "").await;
     let posted = exact.lock().unwrap().posted.clone();
     assert!(posted.is_empty(), "nothing created: {posted:?}");
     let (_, shown) = ferry(dir.path(), &["runs", "show", "1"]).await;
@@ -971,9 +941,7 @@ async fn exact_stock_to_woocommerce_template_sets_stock_by_sku() {
         &["stock_formula=current_minus_planned_out"],
     )
     .await;
-    let (code, out) = run(dir.path(), &flow).await;
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("read 4 · created 3"), "{out}");
+    run_ok(dir.path(), &flow, "read 4 · created 3").await;
     let writes = writes_of(&woo.lock().unwrap().writes);
     assert_expected(ID, &writes);
     let (_, out) = run(dir.path(), &flow).await;
@@ -1010,9 +978,7 @@ async fn eaccounting_stock_to_shopify_template_sets_inventory_by_sku() {
         &["location_id=905684977"],
     )
     .await;
-    let (code, out) = run(dir.path(), &flow).await;
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("read 3 · created 3"), "{out}");
+    run_ok(dir.path(), &flow, "read 3 · created 3").await;
     let sets = shop.lock().unwrap().inventory_sets.clone();
     assert_expected(ID, &sets);
     let (_, out) = run(dir.path(), &flow).await;
@@ -1081,9 +1047,7 @@ async fn exact_products_to_woocommerce_template_creates_or_updates_by_sku() {
         &["update_title=false"],
     )
     .await;
-    let (code, out) = run(dir.path(), &flow).await;
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("read 2 · created 2"), "{out}");
+    run_ok(dir.path(), &flow, "read 2 · created 2").await;
     let writes = writes_of(&woo.lock().unwrap().writes);
     assert_expected(ID, &writes);
     let (_, out) = run(dir.path(), &flow).await;
@@ -1117,9 +1081,7 @@ async fn eaccounting_products_to_shopify_template_creates_or_updates_by_sku() {
         &[],
     )
     .await;
-    let (code, out) = run(dir.path(), &flow).await;
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("read 2 · created 2"), "{out}");
+    run_ok(dir.path(), &flow, "read 2 · created 2").await;
     let writes: Vec<Value> = shop
         .lock()
         .unwrap()

@@ -5,42 +5,14 @@
 use std::sync::Arc;
 
 use ferry_engine::store::{
-    FlowRecord, NewAudit, NewRun, NewUser, Outcome, PgStore, RecordEntry, Role, RunQuery,
-    RunStatus, ServiceStore, SqliteStore,
+    FlowRecord, NewAudit, NewRun, NewUser, Outcome, RecordEntry, Role, RunQuery, RunStatus,
+    ServiceStore,
 };
 #[path = "support/pg_schema.rs"]
 mod pg_schema;
-
-use pg_schema::PgSchema;
-
-async fn pg_store() -> (Arc<dyn ServiceStore>, PgSchema) {
-    let schema = PgSchema::create().await;
-    (
-        Arc::new(PgStore::connect(&schema.url).await.unwrap()),
-        schema,
-    )
-}
-
-async fn sqlite_store(dir: &tempfile::TempDir) -> Arc<dyn ServiceStore> {
-    Arc::new(
-        SqliteStore::open(&dir.path().join("ferry.db"))
-            .await
-            .unwrap(),
-    )
-}
-
-macro_rules! both {
-    ($($name:ident => $body:expr;)*) => {
-        mod sqlite {
-            use super::*;
-            $(#[tokio::test] async fn $name() { let dir = tempfile::tempdir().unwrap(); ($body)(sqlite_store(&dir).await).await; })*
-        }
-        mod postgres {
-            use super::*;
-            $(#[tokio::test] async fn $name() { let (store, _schema) = pg_store().await; ($body)(store).await; })*
-        }
-    };
-}
+#[path = "support/both_databases.rs"]
+#[macro_use]
+mod both_databases;
 
 fn user(email: &str, role: Role, tenants: &[&str]) -> NewUser {
     NewUser {
@@ -67,7 +39,8 @@ async fn flow(store: &Arc<dyn ServiceStore>, id: &str, tenant: &str) {
         .unwrap();
 }
 
-both! {
+both_databases! {
+    dyn ServiceStore;
     tenants_and_users_are_stored_with_their_tenants => |store: Arc<dyn ServiceStore>| async move {
         assert!(store.get_tenant("default").await.unwrap().is_some(), "the migration creates `default`");
         store.create_tenant("acme", "Acme").await.unwrap().unwrap();

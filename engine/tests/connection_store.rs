@@ -11,13 +11,14 @@ use ferry_engine::connector::{
     RecordReader, Registry, WriteAck, WriteRecord,
 };
 use ferry_engine::credential::{ConnectionError, Connections, MasterKey, NewConnection};
-use ferry_engine::store::{ConnectionStore, PgStore, SqliteStore};
+use ferry_engine::store::ConnectionStore;
 use serde_json::{Value, json};
 
 #[path = "support/pg_schema.rs"]
 mod pg_schema;
-
-use pg_schema::PgSchema;
+#[path = "support/both_databases.rs"]
+#[macro_use]
+mod both_databases;
 
 const CANARY: &str = "canary-5d1e0b-token";
 
@@ -80,35 +81,6 @@ impl Connector for Vault {
 
 fn registry() -> Registry {
     Registry::default().with(Vault)
-}
-
-async fn pg_store() -> (Arc<dyn ConnectionStore>, PgSchema) {
-    let schema = PgSchema::create().await;
-    (
-        Arc::new(PgStore::connect(&schema.url).await.unwrap()),
-        schema,
-    )
-}
-
-async fn sqlite_store(dir: &tempfile::TempDir) -> Arc<dyn ConnectionStore> {
-    Arc::new(
-        SqliteStore::open(&dir.path().join("ferry.db"))
-            .await
-            .unwrap(),
-    )
-}
-
-macro_rules! both {
-    ($($name:ident => $body:expr;)*) => {
-        mod sqlite {
-            use super::*;
-            $(#[tokio::test] async fn $name() { let dir = tempfile::tempdir().unwrap(); ($body)(sqlite_store(&dir).await).await; })*
-        }
-        mod postgres {
-            use super::*;
-            $(#[tokio::test] async fn $name() { let (store, _schema) = pg_store().await; ($body)(store).await; })*
-        }
-    };
 }
 
 fn shop() -> NewConnection {
@@ -311,7 +283,8 @@ async fn rotation_reseals_every_tenant_in_one_go(store: Arc<dyn ConnectionStore>
     ));
 }
 
-both! {
+both_databases! {
+    dyn ConnectionStore;
     created_connection_is_sealed_and_shown_as_set => created_sealed_and_shown_as_set;
     other_tenants_get_not_found => other_tenants_never_see_a_connection;
     update_is_a_merge_patch_that_keeps_credentials => updates_merge_and_keep_credentials;

@@ -5,42 +5,14 @@
 use std::sync::Arc;
 
 use ferry_engine::store::{
-    FlowRecord, LedgerUpdate, NewRun, Outcome, PgStore, RecordEntry, RunCounts, RunStatus,
-    ServiceStore, SqliteStore,
+    FlowRecord, LedgerUpdate, NewRun, Outcome, PruneScope, RecordEntry, RunCounts, RunStatus,
+    ServiceStore,
 };
 #[path = "support/pg_schema.rs"]
 mod pg_schema;
-
-use pg_schema::PgSchema;
-
-async fn pg_store() -> (Arc<dyn ServiceStore>, PgSchema) {
-    let schema = PgSchema::create().await;
-    (
-        Arc::new(PgStore::connect(&schema.url).await.unwrap()),
-        schema,
-    )
-}
-
-async fn sqlite_store(dir: &tempfile::TempDir) -> Arc<dyn ServiceStore> {
-    Arc::new(
-        SqliteStore::open(&dir.path().join("ferry.db"))
-            .await
-            .unwrap(),
-    )
-}
-
-macro_rules! both {
-    ($($name:ident => $body:expr;)*) => {
-        mod sqlite {
-            use super::*;
-            $(#[tokio::test] async fn $name() { let dir = tempfile::tempdir().unwrap(); ($body)(sqlite_store(&dir).await).await; })*
-        }
-        mod postgres {
-            use super::*;
-            $(#[tokio::test] async fn $name() { let (store, _schema) = pg_store().await; ($body)(store).await; })*
-        }
-    };
-}
+#[path = "support/both_databases.rs"]
+#[macro_use]
+mod both_databases;
 
 const T0: &str = "2026-11-23T10:00:00.000Z";
 const T1: &str = "2026-11-23T10:00:10.000Z";
@@ -85,7 +57,8 @@ fn ledger(key: &str, run_id: i64) -> LedgerUpdate {
     }
 }
 
-both! {
+both_databases! {
+    dyn ServiceStore;
     a_run_is_claimed_by_one_worker_until_its_lease_expires => |store: Arc<dyn ServiceStore>| async move {
         let id = store.create_queued_run(&new_run(), &["{\"id\":1}".into(), "{\"id\":2}".into()]).await.unwrap();
         assert_eq!(store.get_run(id).await.unwrap().unwrap().status, RunStatus::Queued);
@@ -179,15 +152,41 @@ both! {
     pruning_clears_old_payloads_and_keeps_runs => |store: Arc<dyn ServiceStore>| async move {
         let run = store.create_queued_run(&new_run(), &["{\"id\":1}".into()]).await.unwrap();
         store.record_outcomes(&[entry(run, 0, "k1", Outcome::Created)], &[ledger("k1", run)]).await.unwrap();
-        let nothing = store.prune_payloads("2000-01-01T00:00:00.000Z").await.unwrap();
+        let nothing = store.prune_payloads("2000-01-01T00:00:00.000Z", &PruneScope::DefaultRetention).await.unwrap();
         assert_eq!((nothing.records, nothing.inputs), (0, 0));
-        let pruned = store.prune_payloads("2100-01-01T00:00:00.000Z").await.unwrap();
+        let pruned = store.prune_payloads("2100-01-01T00:00:00.000Z", &PruneScope::DefaultRetention).await.unwrap();
         assert_eq!((pruned.records, pruned.inputs), (1, 1));
         let records = store.run_records(run, &Default::default()).await.unwrap();
         assert_eq!(records.len(), 1, "the outcome stays");
         assert_eq!((records[0].outcome, records[0].input.as_deref()), (Outcome::Created, None));
         assert!(store.get_run(run).await.unwrap().is_some());
         assert!(store.run_inputs(run).await.unwrap().is_empty());
+    };
+
+    a_tenant_with_its_own_retention_is_pruned_by_it_alone => |store: Arc<dyn ServiceStore>| async move {
+        store.create_tenant("acme", "Acme").await.unwrap().unwrap();
+        store.upsert_flow(&FlowRecord {
+            id: "acme-orders".into(), name: "Orders".into(), definition: "{}".into(), version: "v1".into(),
+            base_dir: String::new(), enabled: true, webhook_token: "t".into(), tenant: "acme".into(),
+        }).await.unwrap();
+        let acme_run = NewRun { flow_id: "acme-orders".into(), ..new_run() };
+        let acme = store.create_queued_run(&acme_run, &["{\"id\":1}".into()]).await.unwrap();
+        let default = store.create_queued_run(&new_run(), &["{\"id\":2}".into()]).await.unwrap();
+        assert!(!store.set_tenant_retention("nobody", Some(3)).await.unwrap());
+        assert!(store.set_tenant_retention("acme", Some(90)).await.unwrap());
+        assert_eq!(store.tenant_retentions().await.unwrap(), vec![("acme".to_string(), 90)]);
+
+        // The default prune leaves acme's run alone; acme's prune touches only acme.
+        let later = "2100-01-01T00:00:00.000Z";
+        assert_eq!(store.prune_payloads(later, &PruneScope::DefaultRetention).await.unwrap().inputs, 1);
+        assert!(store.run_inputs(default).await.unwrap().is_empty());
+        assert_eq!(store.run_inputs(acme).await.unwrap().len(), 1);
+        assert_eq!(store.prune_payloads(later, &PruneScope::Tenant("acme".into())).await.unwrap().inputs, 1);
+        assert!(store.run_inputs(acme).await.unwrap().is_empty());
+
+        // Back to the default: the default prune covers acme again.
+        store.set_tenant_retention("acme", None).await.unwrap();
+        assert!(store.tenant_retentions().await.unwrap().is_empty());
     };
 
     cursors_are_kept_per_flow => |store: Arc<dyn ServiceStore>| async move {

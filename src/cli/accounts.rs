@@ -1,6 +1,6 @@
 //! Accounts from the command line: the first admin at `ferry serve`'s first start, the
 //! `FERRY_ADMIN_TOKEN` bootstrap (scripts and tests call the API without a login), and
-//! `ferry token create --user EMAIL`.
+//! `ferry token create --user EMAIL`, and `ferry tenant add|list|retention`.
 
 use anyhow::{Context, bail};
 use ferry_engine::http::auth::{hash_password, new_secret, secret_hash};
@@ -79,4 +79,57 @@ pub async fn create_token(rt: &Runtime, email: &str, name: &str) -> anyhow::Resu
         .await?;
     println!("{token}");
     Ok(())
+}
+
+/// `ferry tenant add|list|retention`.
+pub async fn tenant(
+    rt: &Runtime,
+    command: super::TenantCommand,
+) -> anyhow::Result<std::process::ExitCode> {
+    let store = &rt.store;
+    match command {
+        super::TenantCommand::Add { id, name } => {
+            if id.is_empty()
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+            {
+                bail!("tenant id `{id}`: use lower-case letters, digits, `-` and `_`");
+            }
+            let name = name.unwrap_or_else(|| id.clone());
+            store
+                .create_tenant(&id, &name)
+                .await?
+                .with_context(|| format!("a tenant `{id}` exists already"))?;
+            println!("created tenant {id}");
+        }
+        super::TenantCommand::List => {
+            let own: std::collections::BTreeMap<String, u32> =
+                store.tenant_retentions().await?.into_iter().collect();
+            println!("{:<24} {:<32} RETENTION", "ID", "NAME");
+            for tenant in store.list_tenants(None).await? {
+                let retention = match own.get(&tenant.id) {
+                    Some(days) => format!("{days} days"),
+                    None => "default (--retention-days)".to_string(),
+                };
+                println!("{:<24} {:<32} {retention}", tenant.id, tenant.name);
+            }
+        }
+        super::TenantCommand::Retention { id, days } => {
+            let days = match days.as_str() {
+                "default" => None,
+                n => Some(n.parse::<u32>().ok().filter(|d| *d > 0).with_context(|| {
+                    format!("retention `{n}`: give a number of days (1 or more) or `default`")
+                })?),
+            };
+            if !store.set_tenant_retention(&id, days).await? {
+                bail!("no tenant `{id}` (see `ferry tenant list`)");
+            }
+            match days {
+                Some(days) => println!("tenant {id} keeps record payloads {days} days"),
+                None => println!("tenant {id} keeps record payloads the installation's default"),
+            }
+        }
+    }
+    Ok(std::process::ExitCode::SUCCESS)
 }

@@ -61,6 +61,7 @@ pub struct DbArgs {
     /// Default: `./ferry-data/ferry.db` under the working directory.
     #[arg(
         long,
+        global = true,
         env = "FERRY_DATABASE_URL",
         default_value = "sqlite://ferry-data/ferry.db"
     )]
@@ -191,6 +192,13 @@ enum Command {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Tenants (merchants): `ferry tenant add|list|retention`.
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -328,6 +336,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             accounts::create_token(&*db.runtime().await?, &user, &name).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Tenant { command, db } => accounts::tenant(&*db.runtime().await?, command).await,
         Command::Worker { runtime, db } => service::worker(&db, &runtime).await,
         Command::Flows { command, db } => operate::flows(&*db.runtime().await?, command).await,
         Command::Trigger {
@@ -368,6 +377,28 @@ enum TokenCommand {
         /// What the token is for.
         #[arg(long, default_value = "cli")]
         name: String,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum TenantCommand {
+    /// Creates a tenant.
+    Add {
+        /// Stable id (`[a-z0-9_-]`), used in flows' `tenant` and `--tenant`.
+        id: String,
+        /// Name shown in lists (default: the id).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Tenants with their retention.
+    List,
+    /// Days the tenant's record payloads are kept (`default`: the installation's
+    /// `--retention-days`).
+    Retention {
+        /// The tenant.
+        id: String,
+        /// A number of days, or `default`.
+        days: String,
     },
 }
 

@@ -244,31 +244,14 @@ fn check(op: &WriteOp, key: &str, fields: &Map<String, Value>) -> Result<(), Con
     Ok(())
 }
 
-/// The id of the entity whose `field` equals `value`, if any.
+/// The id of the operation's entity whose `field` equals `value`, if any.
 async fn find(
     api: &ExactApi,
     op: &WriteOp,
     field: &str,
     value: &str,
 ) -> Result<Option<String>, ConnectorError> {
-    if value.trim().is_empty() {
-        return Ok(None);
-    }
-    let answer = api
-        .get(
-            &api.path(op.entity),
-            &[
-                (
-                    "$filter",
-                    format!("{field} eq {}", odata_string(value.trim_end())),
-                ),
-                ("$select", op.id_field.to_string()),
-                ("$top", "1".into()),
-            ],
-        )
-        .await?;
-    let first = &answer["d"]["results"][0][op.id_field];
-    Ok(first.as_str().map(str::to_string))
+    super::resolve::find_id(api, op.entity, op.id_field, field, value).await
 }
 
 /// Finds what `operation` made for business key `key`: a sales order by `YourRef`, an account

@@ -11,6 +11,7 @@ use tracing::{info, warn};
 use super::{Runtime, RuntimeError, Schedule, stamp};
 use crate::alert::FlowRef;
 use crate::flow::load::parse_flow;
+use crate::store::PruneScope;
 
 /// Fires every schedule due now. Each firing is claimed with a compare-and-set on its next
 /// fire time, so two nodes ticking at once start one run. Returns the runs started.
@@ -91,19 +92,30 @@ pub async fn retry_once(rt: &Runtime) -> Result<Vec<i64>, RuntimeError> {
     Ok(started)
 }
 
-/// Clears record payloads older than the retention period. Run rows and counts stay.
+/// Clears record payloads older than their tenant's retention period (the installation's
+/// `retention_days` for tenants without one). Run rows and counts stay.
 pub async fn prune_once(rt: &Runtime) -> Result<crate::store::Pruned, RuntimeError> {
-    let before = Utc::now() - chrono::Duration::days(i64::from(rt.settings.retention_days));
-    let pruned = rt.store.prune_payloads(&stamp(before)).await?;
-    if pruned.records > 0 || pruned.inputs > 0 {
-        info!(
-            records = pruned.records,
-            inputs = pruned.inputs,
-            days = rt.settings.retention_days,
-            "Old payloads pruned."
-        );
+    let mut scopes = vec![(PruneScope::DefaultRetention, rt.settings.retention_days)];
+    for (tenant, days) in rt.store.tenant_retentions().await? {
+        scopes.push((PruneScope::Tenant(tenant), days));
     }
-    Ok(pruned)
+    let mut total = crate::store::Pruned::default();
+    for (scope, days) in scopes {
+        let before = Utc::now() - chrono::Duration::days(i64::from(days));
+        let pruned = rt.store.prune_payloads(&stamp(before), &scope).await?;
+        if pruned.records > 0 || pruned.inputs > 0 {
+            info!(
+                records = pruned.records,
+                inputs = pruned.inputs,
+                days,
+                scope = ?scope,
+                "Old payloads pruned."
+            );
+        }
+        total.records += pruned.records;
+        total.inputs += pruned.inputs;
+    }
+    Ok(total)
 }
 
 /// Sends heartbeat alerts for flows silent longer than their `heartbeat_hours`.

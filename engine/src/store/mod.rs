@@ -27,7 +27,8 @@ pub use alert_sql::{
 pub use connection_sql::{ConnectionRow, ConnectionStore, Resealed, open_connection_store};
 pub use flow_version::{FlowVersion, FlowVersionStore};
 pub use runtime::{
-    FailedRecord, FlowRecord, Pruned, RuntimeStore, ScheduleRow, SendIntent, ServiceStore,
+    FailedRecord, FlowRecord, PruneScope, Pruned, RuntimeStore, ScheduleRow, SendIntent,
+    ServiceStore,
 };
 pub use sql::{PgStore, SqliteStore, sqlite_path};
 

@@ -156,8 +156,23 @@ pub trait RuntimeStore: Store {
     ) -> Result<Vec<(String, String)>>;
 
     /// Clears payloads (input, output, response body) of activity rows created before
-    /// `before`, and deletes the inputs of runs created before it; run rows and counts stay.
-    async fn prune_payloads(&self, before: &str) -> Result<Pruned>;
+    /// `before`, and deletes the inputs of runs created before it, for the runs of `tenants`;
+    /// run rows and counts stay.
+    async fn prune_payloads(&self, before: &str, tenants: &PruneScope) -> Result<Pruned>;
+    /// Tenants whose retention differs from the installation's default, with their days.
+    async fn tenant_retentions(&self) -> Result<Vec<(String, u32)>>;
+    /// Sets a tenant's retention (`None`: the installation's default); false for an unknown
+    /// tenant.
+    async fn set_tenant_retention(&self, tenant: &str, days: Option<u32>) -> Result<bool>;
+}
+
+/// Whose runs a prune touches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PruneScope {
+    /// The runs of one tenant.
+    Tenant(String),
+    /// The runs of every tenant without a retention of its own.
+    DefaultRetention,
 }
 
 /// Everything a service process needs of the store: runs and the ledger, the runtime's state

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use sqlx::{FromRow, QueryBuilder};
 
-use super::runtime::{FailedRecord, FlowRecord, Pruned, RuntimeStore, ScheduleRow};
+use super::runtime::{FailedRecord, FlowRecord, PruneScope, Pruned, RuntimeStore, ScheduleRow};
 use super::sql::{INSERT_CHUNK, RunDbRow, compress};
 use super::{NewRun, Result, RunId, RunRow, now};
 use super::{PgStore, SqliteStore};
@@ -341,21 +341,54 @@ macro_rules! impl_runtime_store {
                     .collect()
             }
 
-            async fn prune_payloads(&self, before: &str) -> Result<Pruned> {
-                let records = sqlx::query(
+            async fn prune_payloads(&self, before: &str, tenants: &PruneScope) -> Result<Pruned> {
+                // Which runs: one tenant's, or those of tenants keeping the default.
+                let (runs, tenant) = match tenants {
+                    PruneScope::Tenant(id) => ("select id from run where tenant_id = $2", Some(id)),
+                    PruneScope::DefaultRetention => (
+                        "select id from run where tenant_id not in \
+                         (select id from tenant where retention_days is not null)",
+                        None,
+                    ),
+                };
+                let records_sql = format!(
                     "update run_record set input = null, output = null, response_body = null \
-                     where created_at < $1 and (input is not null or output is not null or response_body is not null)",
+                     where created_at < $1 and (input is not null or output is not null or response_body is not null) \
+                     and run_id in ({runs})"
+                );
+                let inputs_sql = format!("delete from run_input where created_at < $1 and run_id in ({runs})");
+                let mut counts = [0u64; 2];
+                for (sql, count) in [records_sql, inputs_sql].into_iter().zip(counts.iter_mut()) {
+                    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(before);
+                    if let Some(tenant) = tenant {
+                        query = query.bind(tenant);
+                    }
+                    *count = query.execute(&self.pool).await?.rows_affected();
+                }
+                let [records, inputs] = counts;
+                Ok(Pruned { records, inputs })
+            }
+
+            async fn tenant_retentions(&self) -> Result<Vec<(String, u32)>> {
+                let rows: Vec<(String, i64)> = sqlx::query_as(
+                    "select id, retention_days from tenant where retention_days is not null order by id",
                 )
-                .bind(before)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(|(id, days)| (id, days.max(0) as u32)).collect())
+            }
+
+            async fn set_tenant_retention(&self, tenant: &str, days: Option<u32>) -> Result<bool> {
+                let changed = sqlx::query(
+                    "update tenant set retention_days = $1, updated_at = $2 where id = $3",
+                )
+                .bind(days.map(i64::from))
+                .bind(now())
+                .bind(tenant)
                 .execute(&self.pool)
                 .await?
                 .rows_affected();
-                let inputs = sqlx::query("delete from run_input where created_at < $1")
-                    .bind(before)
-                    .execute(&self.pool)
-                    .await?
-                    .rows_affected();
-                Ok(Pruned { records, inputs })
+                Ok(changed > 0)
             }
         }
     };
