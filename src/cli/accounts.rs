@@ -89,12 +89,8 @@ pub async fn tenant(
     let store = &rt.store;
     match command {
         super::TenantCommand::Add { id, name } => {
-            if id.is_empty()
-                || !id
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-            {
-                bail!("tenant id `{id}`: use lower-case letters, digits, `-` and `_`");
+            if !ferry_engine::store::valid_id(&id) {
+                bail!("tenant id `{id}`: use 1 to 64 lower-case letters, digits, `-` and `_`");
             }
             let name = name.unwrap_or_else(|| id.clone());
             store

@@ -62,15 +62,6 @@ pub(super) struct NewTenant {
     name: Option<String>,
 }
 
-/// Whether `id` can name a tenant or user-visible object: 1–64 of `a-z 0-9 _ -`.
-pub(super) fn valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
-}
-
 /// Creates a tenant (admin).
 pub(super) async fn create_tenant(
     State(state): State<AppState>,
@@ -78,7 +69,7 @@ pub(super) async fn create_tenant(
     ApiJson(body): ApiJson<NewTenant>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     me.require(Action::ManageTenants)?;
-    if !valid_id(&body.id) {
+    if !crate::store::valid_id(&body.id) {
         return Err(invalid_field(
             "id",
             "`id` must be 1–64 characters of a-z, 0-9, `_` and `-`",

@@ -23,6 +23,15 @@ string_enum!(
     }
 );
 
+/// Whether `id` can name a tenant or user-visible object: 1–64 of `a-z 0-9 _ -`.
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
 /// A tenant (a merchant served by the installation).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tenant {
