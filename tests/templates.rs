@@ -1098,3 +1098,92 @@ async fn eaccounting_products_to_shopify_template_creates_or_updates_by_sku() {
         "nothing sent again"
     );
 }
+
+/// What a merchant does: the tenant's connections are stored (credentials encrypted), the
+/// template is enabled with them by name, and the run reads them from the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_enabled_template_runs_on_the_tenants_stored_connections() {
+    const ID: &str = "shopify-orders-to-exact-online";
+    let orders: Vec<Value> =
+        serde_json::from_value(template_json(ID, "sample-input.json")).unwrap();
+    let (_shop, shop_url) = vendors::shopify(Shop {
+        orders,
+        ..Shop::default()
+    })
+    .await;
+    let (exact, exact_url) = vendors::exact(HashMap::from([
+        exact_items(),
+        rows("crm/Accounts", json!([{ "ID": "a1000000-0000-4000-8000-000000000005", "Code": format!("{:>18}", "1005"), "Name": "EPICERIE LEROY", "Email": "compta@epicerie-leroy.fr", "ChamberOfCommerce": "81234567800012" }])),
+    ]))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    for (name, connection) in [
+        ("acme-shop", vendors::shopify_connection(&shop_url)),
+        ("acme-exact", vendors::exact_connection(&exact_url)),
+    ] {
+        let file = dir.path().join("config.json");
+        std::fs::write(&file, connection["config"].to_string()).unwrap();
+        let kind = connection["connector"].as_str().unwrap();
+        let (code, out) = ferry(
+            dir.path(),
+            &[
+                "connection",
+                "add",
+                "--tenant",
+                "acme",
+                name,
+                "--connector",
+                kind,
+                "--config",
+                "config.json",
+            ],
+        )
+        .await;
+        assert_eq!(code, 0, "{out}");
+        std::fs::remove_file(&file).unwrap();
+    }
+    let (code, out) = ferry(
+        dir.path(),
+        &[
+            "template",
+            "enable",
+            ID,
+            "--tenant",
+            "acme",
+            "--connection",
+            "shop=acme-shop",
+            "--connection",
+            "erp=acme-exact",
+            "--set",
+            "match_by_siret=true",
+            "--out",
+            "flow.json",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}");
+    let flow_text = std::fs::read_to_string(dir.path().join("flow.json")).unwrap();
+    let flow: Value = serde_json::from_str(&flow_text).unwrap();
+    assert_eq!(flow["connections"]["shop"]["stored"], "acme-shop");
+    assert!(
+        !flow_text.contains("shpat_templates"),
+        "no credential in the flow"
+    );
+
+    let flow = dir.path().join("flow.json").display().to_string();
+    let (code, out) = run(dir.path(), &flow).await;
+    assert_eq!(code, 1, "the Luxembourg order fails:\n{out}");
+    assert!(out.contains("read 8 · created 6"), "{out}");
+    assert_expected(
+        ID,
+        &exact.lock().unwrap().posted_to("salesorder/SalesOrders"),
+    );
+
+    // Another tenant's flow cannot use acme's connection.
+    let other = flow_text.replace("\"tenant\": \"acme\"", "\"tenant\": \"globex\"");
+    assert_ne!(other, flow_text);
+    std::fs::write(dir.path().join("other.json"), other).unwrap();
+    let (code, out) = ferry(dir.path(), &["run", "other.json"]).await;
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("globex") && out.contains("acme-shop"), "{out}");
+}
