@@ -218,7 +218,12 @@ pub(super) async fn disable_user(
         ));
     }
     state.rt.store.set_user_disabled(id, true).await?;
-    let user = state.rt.store.get_user(id).await?.expect("exists");
+    let user = state
+        .rt
+        .store
+        .get_user(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user_not_found", format!("no user {id}")))?;
     audit::record(
         &state,
         &me,
