@@ -1142,6 +1142,35 @@ async fn an_enabled_template_runs_on_the_tenants_stored_connections() {
         assert_eq!(code, 0, "{out}");
         std::fs::remove_file(&file).unwrap();
     }
+    // A slot bound to a connection of another kind, or to one the tenant lacks, is refused.
+    let (code, out) = ferry(
+        dir.path(),
+        &[
+            "template",
+            "enable",
+            ID,
+            "--tenant",
+            "acme",
+            "--connection",
+            "shop=acme-exact",
+            "--connection",
+            "erp=nope",
+            "--out",
+            "flow.json",
+        ],
+    )
+    .await;
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains(
+            "connection slot `shop`: takes a `shopify` connection; `acme-exact` is `exact_online`"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("connection slot `erp`: tenant `acme` has no stored connection `nope`"),
+        "{out}"
+    );
     let (code, out) = ferry(
         dir.path(),
         &[

@@ -39,7 +39,9 @@ impl Connect for NoConnect {
 
 /// A connector whose health check asks `{url}/ping` with its `token` as bearer token, like the
 /// shop connectors ask their vendor's "who am I" endpoint.
-struct Vault;
+/// A test connector with one credential, registered under its own kind and, for the template
+/// test, under the kinds a template's slots take.
+struct Vault(&'static str);
 
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -92,7 +94,7 @@ impl ConnectorInstance for VaultInstance {
 impl Connector for Vault {
     fn spec(&self) -> ConnectorSpec {
         ConnectorSpec {
-            kind: "vault",
+            kind: self.0,
             summary: "test connector with one credential",
             config_schema: json!({"type": "object"}),
             credentials: vec!["token"],
@@ -190,7 +192,10 @@ impl Api {
                 .await
                 .unwrap(),
             Some(MasterKey::generate()),
-            Registry::default().with(Vault),
+            Registry::default()
+                .with(Vault("vault"))
+                .with(Vault("shopify"))
+                .with(Vault("exact_online")),
         );
         let state = ferry_engine::http::AppState::new(rt.clone(), None)
             .with_connections(connections, reqwest::Client::new())
@@ -923,7 +928,7 @@ async fn connections_answer_503_without_a_connection_store() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connectors_list_their_operations_record_schema_and_credentials() {
     let api = Api::start().await;
-    let registry = Arc::new(Registry::default().with(Vault));
+    let registry = Arc::new(Registry::default().with(Vault("vault")));
     let state = ferry_engine::http::AppState::new(api.rt.clone(), Some(registry));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -964,12 +969,16 @@ async fn connectors_list_their_operations_record_schema_and_credentials() {
 async fn enabling_a_template_stores_a_runnable_flow_bound_to_stored_connections() {
     let api = Api::start().await;
     api.rt.store.create_tenant("acme", "Acme").await.unwrap();
-    for name in ["my-shop", "my-erp"] {
+    for (name, kind) in [
+        ("my-shop", "shopify"),
+        ("my-erp", "exact_online"),
+        ("my-vault", "vault"),
+    ] {
         let (status, body) = api
             .send(
                 api.req(Method::POST, "/api/v1/tenants/acme/connections")
                     .json(&json!({
-                        "name": name, "connector": "vault",
+                        "name": name, "connector": kind,
                         "config": {"url": "http://127.0.0.1:9", "token": SECRET},
                     })),
             )
@@ -1040,7 +1049,7 @@ async fn enabling_a_template_stores_a_runnable_flow_bound_to_stored_connections(
     // Every wrong choice answers 422 with the slot or setting it is about.
     let (status, refused) = api
         .send(api.req(Method::POST, &enable).json(&json!({
-            "connections": {"shop": "my-shop", "erp": "ghost", "warehouse": "my-erp"},
+            "connections": {"shop": "my-vault", "erp": "ghost", "warehouse": "my-erp"},
             "settings": {"customer_code_length": "nine", "colour": "red"},
         })))
         .await;
@@ -1053,6 +1062,7 @@ async fn enabling_a_template_stores_a_runnable_flow_bound_to_stored_connections(
         .map(|p| p["field"].as_str().unwrap())
         .collect();
     for field in [
+        "connections.shop",
         "connections.erp",
         "connections.warehouse",
         "settings.customer_code_length",
@@ -1068,6 +1078,12 @@ async fn enabling_a_template_stores_a_runnable_flow_bound_to_stored_connections(
             .as_str()
             .unwrap()
             .contains("ghost")
+    );
+    assert!(
+        refused
+            .to_string()
+            .contains("takes a `shopify` connection; `my-vault` is `vault`"),
+        "{refused}"
     );
 
     let (status, missing) = api

@@ -94,6 +94,24 @@ pub async fn template(
             out,
         } => {
             let t = find(&dir.dir, &id)?;
+            // Stored bindings (`SLOT=NAME`) must name a connection of the slot's kind.
+            let stored: BTreeMap<String, String> = connections
+                .iter()
+                .filter_map(|arg| arg.split_once('='))
+                .filter(|(_, target)| !target.starts_with('@'))
+                .map(|(slot, name)| (slot.to_string(), name.to_string()))
+                .collect();
+            if !stored.is_empty() {
+                let problems = t
+                    .check_stored(&tenant, &stored, &db.connections().await?)
+                    .await?;
+                if !problems.is_empty() {
+                    bail!(
+                        "template `{id}` cannot be enabled:\n{}",
+                        problems.join("\n")
+                    );
+                }
+            }
             let enable = Enable {
                 tenant,
                 connections: bindings(&t, &connections)?,

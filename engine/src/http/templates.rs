@@ -11,7 +11,6 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::credential::ConnectionError;
 use crate::template::{Enable, Template, find_template, load_all};
 
 use super::AppState;
@@ -133,17 +132,9 @@ pub(super) async fn enable(
         )
     })?;
 
-    let mut problems = Vec::new();
-    for (slot, name) in &body.connections {
-        match connections.get(&tenant, name).await {
-            Ok(_) => {}
-            Err(ConnectionError::NotFound { .. } | ConnectionError::InvalidName { .. }) => problems
-                .push(format!(
-                    "connection slot `{slot}`: tenant `{tenant}` has no stored connection `{name}`"
-                )),
-            Err(e) => return Err(e.into()),
-        }
-    }
+    let mut problems = template
+        .check_stored(&tenant, &body.connections, connections)
+        .await?;
     let enable = Enable {
         tenant: tenant.clone(),
         connections: body

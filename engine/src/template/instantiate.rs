@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::load::Template;
 use super::meta::{SettingType, TemplateMeta};
 use super::settings::check_value;
+use crate::credential::{ConnectionError, Connections};
 use crate::flow::{Connection, Flow, ValueMap};
 
 /// What a merchant chose when enabling a template.
@@ -42,6 +43,39 @@ pub(crate) fn defaults(meta: &TemplateMeta) -> BTreeMap<String, Value> {
 }
 
 impl Template {
+    /// What is wrong with binding slots to the tenant's stored connections (`slot` → name):
+    /// a connection the tenant does not have, or one of another kind than the slot takes.
+    /// Each problem names the slot, like [`Template::instantiate`]'s.
+    pub async fn check_stored(
+        &self,
+        tenant: &str,
+        stored: &BTreeMap<String, String>,
+        connections: &Connections,
+    ) -> Result<Vec<String>, ConnectionError> {
+        let mut problems = Vec::new();
+        for (slot, name) in stored {
+            match connections.get(tenant, name).await {
+                Ok(view) => {
+                    if let Some(spec) = self.meta.slots.get(slot)
+                        && spec.connector != view.connector
+                    {
+                        problems.push(format!(
+                            "connection slot `{slot}`: takes a `{}` connection; `{name}` is `{}`",
+                            spec.connector, view.connector
+                        ));
+                    }
+                }
+                Err(ConnectionError::NotFound { .. } | ConnectionError::InvalidName { .. }) => {
+                    problems.push(format!(
+                        "connection slot `{slot}`: tenant `{tenant}` has no stored connection `{name}`"
+                    ))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(problems)
+    }
+
     /// A binding of `slot` to the tenant's stored connection `name`. It carries the slot's kind
     /// and no config of its own: the stored connection's is used as it is (its own kind is
     /// checked when a run resolves it). An unknown slot gets an empty kind, which
