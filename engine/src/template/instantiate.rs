@@ -77,8 +77,8 @@ impl Template {
     }
 
     /// A binding of `slot` to the tenant's stored connection `name`. It carries the slot's kind
-    /// and no config of its own: the stored connection's is used as it is (its own kind is
-    /// checked when a run resolves it). An unknown slot gets an empty kind, which
+    /// and no config of its own: the stored connection's is used as it is (that it exists and
+    /// is of the slot's kind is [`Template::check_stored`]'s job). An unknown slot gets an empty kind, which
     /// [`Template::instantiate`] reports naming the slot.
     pub fn stored_binding(&self, slot: &str, name: &str) -> Connection {
         Connection {
