@@ -176,6 +176,39 @@ async fn template_list_show_and_enable_into_the_store() {
         "{out}"
     );
     // Into the store: stored connections by name; enabling again updates the same flow.
+    for (name, connection) in [
+        (
+            "exact-main",
+            vendors::exact_connection("https://start.exactonline.nl"),
+        ),
+        (
+            "shop-fr",
+            vendors::shopify_connection("https://shop-fr.myshopify.com"),
+        ),
+    ] {
+        std::fs::write(
+            dir.path().join("config.json"),
+            connection["config"].to_string(),
+        )
+        .unwrap();
+        let kind = connection["connector"].as_str().unwrap();
+        let (code, out) = ferry(
+            dir.path(),
+            &[
+                "connection",
+                "add",
+                "--tenant",
+                "acme",
+                name,
+                "--connector",
+                kind,
+                "--config",
+                "config.json",
+            ],
+        )
+        .await;
+        assert_eq!(code, 0, "{out}");
+    }
     for formula in ["current", "projected"] {
         let (code, out) = ferry(
             dir.path(),
