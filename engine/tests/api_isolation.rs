@@ -48,7 +48,9 @@ impl Connect for NoConnect {
 }
 
 /// A connector with one credential whose health check always passes (no network here).
-struct Vault;
+/// A test connector with one credential, under `vault` and under the kinds the template test
+/// binds (`shopify`, `exact_online`).
+struct Vault(&'static str);
 
 struct VaultInstance;
 
@@ -74,7 +76,7 @@ impl ConnectorInstance for VaultInstance {
 impl Connector for Vault {
     fn spec(&self) -> ConnectorSpec {
         ConnectorSpec {
-            kind: "vault",
+            kind: self.0,
             summary: "test connector with one credential",
             config_schema: json!({"type": "object"}),
             credentials: vec!["token"],
@@ -96,18 +98,29 @@ fn connection_config(tenant: &str) -> Value {
     json!({"url": format!("http://127.0.0.1:9/{mark}"), "token": format!("secret-{mark}")})
 }
 
+/// Stores `main` (what the connection endpoints act on) and, for enabling a template, `shop`
+/// and `erp` of the kinds its slots take; each only when missing.
 async fn store_connection(conns: &Connections, tenant: &str) {
-    conns
-        .create(
-            tenant,
-            &NewConnection {
-                name: "main".into(),
-                connector: "vault".into(),
-                config: connection_config(tenant),
-            },
-        )
-        .await
-        .unwrap();
+    for (name, connector) in [
+        ("main", "vault"),
+        ("shop", "shopify"),
+        ("erp", "exact_online"),
+    ] {
+        if conns.get(tenant, name).await.is_ok() {
+            continue;
+        }
+        conns
+            .create(
+                tenant,
+                &NewConnection {
+                    name: name.into(),
+                    connector: connector.into(),
+                    config: connection_config(tenant),
+                },
+            )
+            .await
+            .unwrap();
+    }
 }
 
 /// The flow file of `id` in `tenant`; B's carries the canary in its name and settings.
@@ -161,7 +174,10 @@ async fn setup(db_url: &str) -> Fixture {
             .await
             .unwrap(),
         Some(MasterKey::generate()),
-        Registry::default().with(Vault),
+        Registry::default()
+            .with(Vault("vault"))
+            .with(Vault("shopify"))
+            .with(Vault("exact_online")),
     );
     store
         .create_tenant(TENANT_A, "Acme")
@@ -454,7 +470,7 @@ async fn call(f: &Fixture, n: usize, route: &RouteSpec, role: &str, tenant: &str
             "name": format!("new{n}"), "connector": "vault", "config": connection_config(tenant),
         })),
         ("POST", "/api/v1/tenants/{tenant_id}/templates/{template_id}/enable") => {
-            Some(json!({"connections": {"shop": "main", "erp": "main"}}))
+            Some(json!({"connections": {"shop": "shop", "erp": "erp"}}))
         }
         ("PATCH", "/api/v1/tenants/{tenant_id}/connections/{name}") => {
             Some(json!({"config": {"url": "http://127.0.0.1:9/changed"}}))
