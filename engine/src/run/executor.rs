@@ -497,9 +497,7 @@ async fn resolve_intents(
     // check must already see these records as sent.
     if !found.is_empty() {
         let (entries, ledger): (Vec<_>, Vec<_>) = found.into_iter().unzip();
-        params
-            .store
-            .record_outcomes(&entries, &ledger)
+        crate::store::record_outcomes_retrying(&*params.store, &entries, &ledger)
             .await
             .map_err(|e| format!("recording recovered sends: {e}"))?;
         for entry in &entries {
@@ -786,7 +784,7 @@ async fn write_log(
         if records.is_empty() {
             continue;
         }
-        store.record_outcomes(&records, &ledger).await?;
+        crate::store::record_outcomes_retrying(&*store, &records, &ledger).await?;
         for r in &records {
             progress.add_outcome(r.outcome);
         }

@@ -38,6 +38,29 @@ pub type RunId = i64;
 /// Store results.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// Writes a batch of outcomes, trying again when Postgres rolled the transaction back because
+/// of a deadlock or a serialization failure with a concurrent worker's batch (the rollback
+/// leaves nothing written, so the same batch is simply written again).
+pub async fn record_outcomes_retrying(
+    store: &(impl Store + ?Sized),
+    records: &[RecordEntry],
+    ledger: &[LedgerUpdate],
+) -> Result<()> {
+    let mut attempt = 0u32;
+    loop {
+        match store.record_outcomes(records, ledger).await {
+            Err(StoreError::Database(sqlx::Error::Database(db)))
+                if matches!(db.code().as_deref(), Some("40P01" | "40001")) && attempt < 5 =>
+            {
+                attempt += 1;
+                tracing::warn!(attempt, code = ?db.code(), "Activity log write conflicted with another worker; writing it again.");
+                tokio::time::sleep(std::time::Duration::from_millis(20 * u64::from(attempt))).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// A store failure.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
