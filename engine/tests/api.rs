@@ -11,36 +11,21 @@ use ferry_engine::connector::{
     OperationSpec, ReadRequest, RecordReader, Registry, WriteAck, WriteRecord,
 };
 use ferry_engine::credential::{Connections, MasterKey};
-use ferry_engine::flow::Flow;
 use ferry_engine::http::auth::{hash_password, new_secret, secret_hash};
-use ferry_engine::runtime::{Connect, Runtime, RuntimeSettings};
+use ferry_engine::runtime::{Runtime, RuntimeSettings};
 use ferry_engine::store::{NewUser, Outcome, RecordEntry, Role};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 const PASSWORD: &str = "correct horse battery";
 
-struct NoConnect;
-
-#[async_trait]
-impl Connect for NoConnect {
-    async fn connect(
-        &self,
-        _: &Flow,
-        name: &str,
-        _: &std::path::Path,
-    ) -> anyhow::Result<Arc<dyn ConnectorInstance>> {
-        anyhow::bail!("connection `{name}`: runs do not execute in this test")
-    }
-    fn resolve(&self, text: &str) -> Result<String, String> {
-        Ok(text.to_string())
-    }
-}
+#[path = "support/no_connect.rs"]
+mod no_connect;
+use no_connect::NoConnect;
 
 /// A connector whose health check asks `{url}/ping` with its `token` as bearer token, like the
-/// shop connectors ask their vendor's "who am I" endpoint.
-/// A test connector with one credential, registered under its own kind and, for the template
-/// test, under the kinds a template's slots take.
+/// shop connectors ask their vendor's "who am I" endpoint; registered under its own kind and,
+/// for the template test, under the kinds a template's slots take.
 struct Vault(&'static str);
 
 #[derive(serde::Deserialize)]

@@ -13,10 +13,9 @@ use ferry_engine::connector::{
     RecordReader, Registry, WriteAck, WriteRecord,
 };
 use ferry_engine::credential::{Connections, MasterKey, NewConnection};
-use ferry_engine::flow::Flow;
 use ferry_engine::http::auth::{hash_password, new_secret, secret_hash};
 use ferry_engine::http::{RouteSpec, route_table};
-use ferry_engine::runtime::{Connect, Runtime, RuntimeSettings};
+use ferry_engine::runtime::{Runtime, RuntimeSettings};
 use ferry_engine::store::{FlowRecord, NewRun, NewUser, Outcome, RecordEntry, Role};
 use serde_json::{Value, json};
 
@@ -30,26 +29,12 @@ const ROLES: [&str; 5] = ["anonymous", "admin", "integrator", "merchant", "suppo
 const TENANT_A: &str = "acme";
 const TENANT_B: &str = "globex";
 
-struct NoConnect;
+#[path = "support/no_connect.rs"]
+mod no_connect;
+use no_connect::NoConnect;
 
-#[async_trait]
-impl Connect for NoConnect {
-    async fn connect(
-        &self,
-        _: &Flow,
-        name: &str,
-        _: &std::path::Path,
-    ) -> anyhow::Result<Arc<dyn ConnectorInstance>> {
-        anyhow::bail!("connection `{name}`: runs do not execute in this test")
-    }
-    fn resolve(&self, text: &str) -> Result<String, String> {
-        Ok(text.to_string())
-    }
-}
-
-/// A connector with one credential whose health check always passes (no network here).
-/// A test connector with one credential, under `vault` and under the kinds the template test
-/// binds (`shopify`, `exact_online`).
+/// A connector with one credential whose health check always passes (no network here),
+/// under `vault` and under the kinds the template test binds (`shopify`, `exact_online`).
 struct Vault(&'static str);
 
 struct VaultInstance;
