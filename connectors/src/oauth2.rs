@@ -11,24 +11,23 @@
 //! - the state sits behind one async mutex: eight concurrent requests that find the token
 //!   stale cause one refresh, the others wait for it and use its result;
 //! - vendors that rotate refresh tokens (Exact returns a new one with every refresh and
-//!   invalidates the old one) get the new one used for the next refresh.
+//!   invalidates the old one) get the new one used for the next refresh;
+//! - for a stored connection (a [`CredentialKeeper`] in the context), every refresh saves the
+//!   new tokens into it, sealed like the rest of its credentials, so the next run or the next
+//!   process starts from them and not from a refresh token the vendor has already invalidated;
+//! - processes that share a stored connection read it again before refreshing (another one may
+//!   have refreshed already) and after a refused refresh (another one may have rotated the
+//!   token a moment ago): they adopt the stored tokens instead of locking each other out.
 //!
-//! Not done yet: the rotated refresh token lives in memory for the connection's life only.
-//! Ferry does not write it back to the stored connection, so after a restart the connection
-//! starts from the refresh token it was configured with — which Exact has invalidated by then
-//! if a refresh happened. The refresh then fails with an `Auth` error that says to reconnect.
-//! Persisting it needs a secret-store write path from connectors, which the connector API
-//! does not offer yet.
-//!
-//! A refused refresh token (`invalid_grant`: expired, revoked or already rotated) is an
-//! [`ConnectorError::Auth`] that tells the user to reconnect the connection.
+//! A refused refresh token (`invalid_grant`: expired, revoked or already rotated) that no stored
+//! newer token replaces is an [`ConnectorError::Auth`] that tells the user to reconnect.
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use ferry_engine::connector::ConnectorError;
+use ferry_engine::connector::{ConnectorError, CredentialKeeper};
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
 use serde_json::Value;
@@ -42,6 +41,11 @@ pub(crate) const REFRESH_MARGIN: Duration = Duration::from_secs(60);
 
 /// Lifetime assumed when the token endpoint does not say (`expires_in` absent).
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(600);
+
+/// After a refused refresh, how often the stored connection is read again for a token another
+/// process has just rotated (it saves it right after the vendor answers), and how long apart.
+const ADOPT_POLLS: u32 = 5;
+const ADOPT_POLL_WAIT: Duration = Duration::from_millis(200);
 
 /// Where and how to refresh a connection's access token.
 #[derive(Clone, PartialEq, Eq)]
@@ -120,6 +124,8 @@ pub(crate) struct OAuth2Session {
     http: reqwest::Client,
     timeout: Duration,
     clock: Arc<dyn WallClock>,
+    /// The stored connection's credentials: new tokens are saved there and read back.
+    keeper: Option<Arc<dyn CredentialKeeper>>,
     /// An async mutex: it is held across the refresh request so concurrent callers wait for
     /// one refresh instead of each starting their own.
     tokens: tokio::sync::Mutex<Tokens>,
@@ -151,8 +157,15 @@ impl OAuth2Session {
             http,
             timeout,
             clock,
+            keeper: None,
             tokens: tokio::sync::Mutex::new(tokens),
         }
+    }
+
+    /// The same session, keeping its tokens in the stored connection behind `keeper`.
+    pub(crate) fn keeping(mut self, keeper: Option<Arc<dyn CredentialKeeper>>) -> Self {
+        self.keeper = keeper;
+        self
     }
 
     /// Whether `tokens` holds an access token that is not about to expire.
@@ -164,8 +177,104 @@ impl OAuth2Session {
         }
     }
 
+    /// Refreshes, saving the new tokens in the stored connection. When the vendor refuses the
+    /// refresh token and the stored connection meanwhile holds another one (a process sharing
+    /// the connection rotated it), adopts the stored tokens: their access token if it is still
+    /// good and not `refused`, otherwise a refresh with their refresh token.
+    async fn refresh(
+        &self,
+        tokens: &mut Tokens,
+        refused: Option<&str>,
+    ) -> Result<String, ConnectorError> {
+        let mut refusals = 0;
+        loop {
+            let used = tokens.refresh_token.clone();
+            match self.request_refresh(tokens).await {
+                Ok(token) => {
+                    self.save(tokens).await;
+                    return Ok(token);
+                }
+                Err(e @ ConnectorError::Auth(_)) if self.keeper.is_some() && refusals < 2 => {
+                    refusals += 1;
+                    if !self.adopt_rotated(tokens, &used).await {
+                        return Err(e);
+                    }
+                    if let Some(token) = self.usable(tokens).filter(|t| Some(t.as_str()) != refused)
+                    {
+                        return Ok(token);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Reads the stored tokens into `tokens` when they are newer than ours: another refresh
+    /// token, or another access token that lives longer. Whether they were taken.
+    async fn adopt_stored(&self, tokens: &mut Tokens) -> bool {
+        let Some(keeper) = &self.keeper else {
+            return false;
+        };
+        let stored = match keeper.load().await {
+            Ok(stored) => stored,
+            Err(e) => {
+                tracing::warn!(token_url = %self.config.token_url, error = %e, "Could not read the connection's stored tokens.");
+                return false;
+            }
+        };
+        let refresh_token = stored["refresh_token"].as_str().unwrap_or("").trim();
+        let access_token = stored["access_token"]
+            .as_str()
+            .filter(|t| !t.trim().is_empty());
+        let expires_at = stored["expires_at"].as_u64().map(Duration::from_secs);
+        let newer_refresh = !refresh_token.is_empty() && refresh_token != tokens.refresh_token;
+        let newer_access = access_token.is_some()
+            && access_token != tokens.access_token.as_deref()
+            && expires_at > tokens.expires_at;
+        if !(newer_refresh || newer_access) {
+            return false;
+        }
+        if !refresh_token.is_empty() {
+            tokens.refresh_token = refresh_token.to_string();
+        }
+        tokens.access_token = access_token.map(str::to_string);
+        tokens.expires_at = expires_at;
+        true
+    }
+
+    /// After `used` was refused: waits a little for the process that rotated it to save the
+    /// new token, then adopts it. Whether a different refresh token was found.
+    async fn adopt_rotated(&self, tokens: &mut Tokens, used: &str) -> bool {
+        for poll in 0..ADOPT_POLLS {
+            if poll > 0 {
+                tokio::time::sleep(ADOPT_POLL_WAIT).await;
+            }
+            if self.adopt_stored(tokens).await && tokens.refresh_token != used {
+                tracing::info!(token_url = %self.config.token_url, "Another process rotated the refresh token; using the stored one.");
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Saves `tokens` into the stored connection. A failure is logged, not returned: the
+    /// request at hand has its token, but the next process may have to reconnect.
+    async fn save(&self, tokens: &Tokens) {
+        let Some(keeper) = &self.keeper else {
+            return;
+        };
+        let changes = serde_json::json!({
+            "refresh_token": tokens.refresh_token,
+            "access_token": tokens.access_token,
+            "expires_at": tokens.expires_at.map(|at| at.as_secs()),
+        });
+        if let Err(e) = keeper.save(changes).await {
+            tracing::error!(token_url = %self.config.token_url, error = %e, "The refreshed OAuth2 tokens could not be saved in the stored connection; if the vendor rotated the refresh token, the connection must be reconnected after a restart.");
+        }
+    }
+
     /// Asks the token endpoint for a new access token and keeps the answer in `tokens`.
-    async fn refresh(&self, tokens: &mut Tokens) -> Result<String, ConnectorError> {
+    async fn request_refresh(&self, tokens: &mut Tokens) -> Result<String, ConnectorError> {
         let shown = format!("POST {}", self.config.token_url.trim());
         let form = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("grant_type", "refresh_token")
@@ -236,7 +345,13 @@ impl TokenSource for OAuth2Session {
         if let Some(token) = self.usable(&tokens) {
             return Ok(token);
         }
-        self.refresh(&mut tokens).await
+        // A process sharing the stored connection may have refreshed already.
+        if self.adopt_stored(&mut tokens).await
+            && let Some(token) = self.usable(&tokens)
+        {
+            return Ok(token);
+        }
+        self.refresh(&mut tokens, None).await
     }
 
     async fn rejected(&self, token: &str) -> Result<String, ConnectorError> {
@@ -247,7 +362,7 @@ impl TokenSource for OAuth2Session {
         {
             return Ok(current.to_string());
         }
-        self.refresh(&mut tokens).await
+        self.refresh(&mut tokens, Some(token)).await
     }
 }
 

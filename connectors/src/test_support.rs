@@ -175,8 +175,5 @@ async fn record(
 
 /// The context connectors are built with in tests.
 pub(crate) fn context() -> ferry_engine::connector::ConnectorContext {
-    ferry_engine::connector::ConnectorContext {
-        http: reqwest::Client::new(),
-        base_dir: std::env::temp_dir(),
-    }
+    ferry_engine::connector::ConnectorContext::new(reqwest::Client::new(), std::env::temp_dir())
 }

@@ -73,6 +73,40 @@ pub struct ConnectorContext {
     pub http: reqwest::Client,
     /// Directory relative file paths are resolved against (the flow file's directory).
     pub base_dir: PathBuf,
+    /// Where credentials the vendor changes are kept: present for stored connections, absent
+    /// for connections written inline in a flow file (whose values come from the file).
+    pub credentials: Option<Arc<dyn CredentialKeeper>>,
+}
+
+impl ConnectorContext {
+    /// A context without a credential keeper.
+    pub fn new(http: reqwest::Client, base_dir: impl Into<PathBuf>) -> ConnectorContext {
+        ConnectorContext {
+            http,
+            base_dir: base_dir.into(),
+            credentials: None,
+        }
+    }
+
+    /// The same context, keeping changed credentials in `keeper`.
+    pub fn with_credentials(mut self, keeper: Arc<dyn CredentialKeeper>) -> ConnectorContext {
+        self.credentials = Some(keeper);
+        self
+    }
+}
+
+/// The stored credentials of one connection, for connectors whose vendor changes them as they
+/// are used: OAuth2 servers that rotate the refresh token (Exact Online invalidates the old one
+/// at every refresh) would lock a connection out after a restart if the new token lived only in
+/// memory. Several processes may share a connection, so a connector reads the stored values
+/// again before and after a refused refresh instead of trusting its own copy.
+#[async_trait]
+pub trait CredentialKeeper: Send + Sync + std::fmt::Debug {
+    /// The connection's config as stored now, credentials included (in memory only).
+    async fn load(&self) -> Result<Value, String>;
+    /// Merges `changes`, an object of config fields, into the stored connection; credential
+    /// fields among them are sealed like any other.
+    async fn save(&self, changes: Value) -> Result<(), String>;
 }
 
 /// A failure, classified by what the caller should do about it.

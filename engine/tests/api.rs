@@ -233,6 +233,54 @@ fn flow_json(id: &str, tenant: &str) -> Value {
 use reqwest::Method;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_wrong_passwords_lock_the_email_for_a_while() {
+    let api = Api::start().await;
+    let login = |email: &str, password: &str| {
+        api.http
+            .post(format!("{}/api/v1/login", api.url))
+            .header("x-forwarded-proto", "https")
+            .json(&json!({"email": email, "password": password}))
+    };
+    // Behind an HTTPS proxy the session cookie is `Secure`.
+    let response = login("admin@example.com", PASSWORD).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("; Secure"),
+        "{:?}",
+        response.headers()["set-cookie"]
+    );
+    for attempt in 1..=10 {
+        let (status, body) = api
+            .send(login("Admin@example.com", "guess {attempt}"))
+            .await;
+        assert_eq!(status, 401, "attempt {attempt}: {body}");
+    }
+    // Now even the right password waits; the answer says for how long.
+    let response = login("admin@example.com", PASSWORD).send().await.unwrap();
+    assert_eq!(response.status(), 429);
+    let wait: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=900).contains(&wait), "{wait}");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "too_many_login_attempts", "{body}");
+    // Bearer tokens keep working.
+    let (status, _) = api
+        .send(
+            api.http
+                .get(format!("{}/api/v1/me", api.url))
+                .bearer_auth(&api.admin_token),
+        )
+        .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_sets_a_session_cookie_that_logout_ends() {
     let api = Api::start().await;
     let login = |password: &str| {

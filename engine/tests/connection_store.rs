@@ -125,10 +125,7 @@ async fn created_sealed_and_shown_as_set(store: Arc<dyn ConnectionStore>) {
         .test(
             "acme",
             "shop",
-            &ConnectorContext {
-                http: reqwest::Client::new(),
-                base_dir: ".".into(),
-            },
+            &ConnectorContext::new(reqwest::Client::new(), "."),
         )
         .await
         .unwrap();

@@ -173,10 +173,10 @@ pub async fn connection(
             println!("Removed connection `{name}` of tenant `{tenant}`.");
         }
         ConnectionCommand::Test { tenant, name } => {
-            let cx = ConnectorContext {
-                http: super::http_client()?,
-                base_dir: std::env::current_dir().unwrap_or_default(),
-            };
+            let cx = ConnectorContext::new(
+                super::http_client()?,
+                std::env::current_dir().unwrap_or_default(),
+            );
             match conns.test(&tenant, &name, &cx).await {
                 Ok(()) => println!("Connection `{name}` of tenant `{tenant}` works."),
                 Err(e @ ConnectionError::TestFailed { .. }) => {

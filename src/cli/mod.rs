@@ -25,7 +25,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use ferry_engine::connector::{ConnectorContext, ConnectorInstance, Registry};
 use ferry_engine::credential::{
-    Connections, RedactingInstance, Redactor, merge_patch, secret_strings, split,
+    Connections, RedactingInstance, Redactor, StoredCredentials, merge_patch, secret_strings, split,
 };
 use ferry_engine::flow::{Flow, load_flow};
 use ferry_engine::outbound::{AllowList, guard};
@@ -484,6 +484,7 @@ pub async fn connect(
     let inline = crate::placeholders::resolve(&connection.config, with.env)
         .map_err(|e| anyhow::anyhow!("connection `{name}`: {e}"))?;
     let mut secrets = Vec::new();
+    let mut cx = ConnectorContext::new(with.http.clone(), flow_dir.to_path_buf());
     let config = match &connection.stored {
         Some(stored) => {
             let tenant = flow.tenant.as_deref().unwrap_or(connection::DEFAULT_TENANT);
@@ -504,6 +505,12 @@ pub async fn connect(
                 );
             }
             secrets = resolved.secrets.clone();
+            // Credentials the vendor rotates go back to the stored connection.
+            cx = cx.with_credentials(Arc::new(StoredCredentials::new(
+                conns.clone(),
+                tenant,
+                stored.as_str(),
+            )));
             let mut config = resolved.config.clone();
             match &inline {
                 serde_json::Value::Null => {}
@@ -521,10 +528,6 @@ pub async fn connect(
         secrets.extend(secret_strings(&split(&config, &spec.credentials).1));
     }
     let redactor = Redactor::new(secrets);
-    let cx = ConnectorContext {
-        http: with.http.clone(),
-        base_dir: flow_dir.to_path_buf(),
-    };
     let instance = connector
         .build(&config, &cx)
         .await

@@ -39,6 +39,13 @@ pub struct Exact {
     /// (entity set, id, body) of every PUT, in order.
     pub put: Vec<(String, String, Value)>,
     pub next_id: u64,
+    /// Refreshes granted so far: like Exact, each one invalidates the refresh token and the
+    /// access token before it, so only `refresh-{n}` and `access-{n}` are valid.
+    pub refreshes: u64,
+    /// `expires_in` of the access tokens it grants, in seconds (Exact: 600).
+    pub token_lifetime: u64,
+    /// Refresh tokens presented to the token endpoint, in order, refused ones included.
+    pub refresh_tokens_seen: Vec<String>,
 }
 
 impl Exact {
@@ -58,18 +65,41 @@ pub type SharedExact = Arc<Mutex<Exact>>;
 pub async fn exact(rows: HashMap<String, Vec<Value>>) -> (SharedExact, String) {
     let state: SharedExact = Arc::new(Mutex::new(Exact {
         rows,
+        token_lifetime: 600,
         ..Exact::default()
     }));
     let app = Router::new()
-        .route(
-            "/api/oauth2/token",
-            post(|| async {
-                axum::Json(json!({ "access_token": "access-1", "token_type": "bearer", "expires_in": "600", "refresh_token": "refresh-1" }))
-            }),
-        )
+        .route("/api/oauth2/token", post(exact_token))
         .route("/api/v1/123456/{*rest}", any(exact_api))
         .with_state(state.clone());
     (state.clone(), serve(app).await)
+}
+
+/// Exact's token endpoint: a refresh token works once; the answer carries the next one.
+async fn exact_token(State(state): State<SharedExact>, body: String) -> Response {
+    // The mock's tokens need no URL decoding.
+    let presented = body
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("refresh_token="))
+        .unwrap_or_default()
+        .to_string();
+    let mut exact = state.lock().unwrap();
+    exact.refresh_tokens_seen.push(presented.clone());
+    if presented != format!("refresh-{}", exact.refreshes) {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({ "error": "invalid_grant", "error_description": "refresh token is invalid or already used" })),
+        )
+            .into_response();
+    }
+    exact.refreshes += 1;
+    let n = exact.refreshes;
+    // Exact sends `expires_in` as a string.
+    axum::Json(
+        json!({ "access_token": format!("access-{n}"), "token_type": "bearer",
+        "expires_in": exact.token_lifetime.to_string(), "refresh_token": format!("refresh-{n}") }),
+    )
+    .into_response()
 }
 
 /// The connection file of an Exact slot for the mock at `url`.
@@ -125,9 +155,22 @@ async fn exact_api(
     Query(query): Query<HashMap<String, String>>,
     request: Request,
 ) -> Response {
+    let bearer = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     let (method, path, body) = parts(request).await;
     let rest = path.trim_start_matches("/api/v1/123456/").to_string();
     let mut exact = state.lock().unwrap();
+    if bearer != format!("Bearer access-{}", exact.refreshes) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            "the access token is invalid or expired",
+        )
+            .into_response();
+    }
     // `crm/Accounts(guid'…')`
     let (entity, guid) = match rest.split_once("(guid'") {
         Some((e, g)) => (e.to_string(), Some(g.trim_end_matches("')").to_string())),

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferry_engine::connector::{ConnectorError, WriteAck};
+use ferry_engine::connector::{ConnectorContext, ConnectorError, WriteAck};
 use reqwest::Method;
 use serde_json::Value;
 
@@ -30,7 +30,7 @@ pub(crate) struct EAccountingApi {
 /// Builds the API client of `config`. No I/O.
 pub(crate) fn build(
     config: &EAccountingConfig,
-    http: reqwest::Client,
+    cx: &ConnectorContext,
     clock: Arc<dyn WallClock>,
 ) -> Result<EAccountingApi, ConnectorError> {
     let base = config.base_url.trim().trim_end_matches('/');
@@ -44,7 +44,9 @@ pub(crate) fn build(
     let oauth2 = config.oauth2();
     oauth2.check(super::KIND)?;
     let timeout = Duration::from_millis(config.timeout_ms.max(1));
-    let session = OAuth2Session::new(oauth2, http.clone(), timeout, clock);
+    let http = cx.http.clone();
+    let session =
+        OAuth2Session::new(oauth2, http.clone(), timeout, clock).keeping(cx.credentials.clone());
     let http_config = HttpConfig {
         base_url: base.to_string(),
         headers: BTreeMap::new(),

@@ -149,7 +149,7 @@ fn build_with_clock(
     clock: Arc<dyn WallClock>,
 ) -> Result<Arc<dyn ConnectorInstance>, ConnectorError> {
     let config: EAccountingConfig = crate::parse_config(KIND, config)?;
-    let api = client::build(&config, cx.http.clone(), clock)?;
+    let api = client::build(&config, cx, clock)?;
     Ok(Arc::new(EAccountingInstance { api }))
 }
 

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use ferry_engine::connector::{ConnectorError, WriteAck};
+use ferry_engine::connector::{ConnectorContext, ConnectorError, WriteAck};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
@@ -37,7 +37,7 @@ pub(crate) struct ExactApi {
 /// Builds the API client of `config`. No I/O.
 pub(crate) fn build(
     config: &ExactOnlineConfig,
-    http: reqwest::Client,
+    cx: &ConnectorContext,
     clock: Arc<dyn WallClock>,
 ) -> Result<ExactApi, ConnectorError> {
     let base = config.base();
@@ -56,7 +56,9 @@ pub(crate) fn build(
     let oauth2 = config.oauth2();
     oauth2.check(super::KIND)?;
     let timeout = Duration::from_millis(config.timeout_ms.max(1));
-    let session = OAuth2Session::new(oauth2, http.clone(), timeout, clock.clone());
+    let http = cx.http.clone();
+    let session = OAuth2Session::new(oauth2, http.clone(), timeout, clock.clone())
+        .keeping(cx.credentials.clone());
     let http_config = HttpConfig {
         base_url: base.to_string(),
         headers: BTreeMap::new(),

@@ -158,7 +158,7 @@ fn build_with_clock(
     clock: Arc<dyn WallClock>,
 ) -> Result<Arc<dyn ConnectorInstance>, ConnectorError> {
     let config: ExactOnlineConfig = crate::parse_config(KIND, config)?;
-    let api = client::build(&config, cx.http.clone(), clock)?;
+    let api = client::build(&config, cx, clock)?;
     Ok(Arc::new(ExactOnlineInstance { api }))
 }
 

@@ -12,10 +12,7 @@ use serde_json::{Value, json};
 use super::{File, FileConfig, FileFormat};
 
 fn cx(dir: &Path) -> ConnectorContext {
-    ConnectorContext {
-        http: reqwest::Client::new(),
-        base_dir: dir.to_path_buf(),
-    }
+    ConnectorContext::new(reqwest::Client::new(), dir.to_path_buf())
 }
 
 async fn connect(dir: &Path, config: Value) -> Arc<dyn ConnectorInstance> {

@@ -92,10 +92,7 @@ async fn record(State(log): State<Log>, request: Request, next: Next) -> Respons
 }
 
 async fn connect(config: Value) -> Arc<dyn ConnectorInstance> {
-    let cx = ConnectorContext {
-        http: reqwest::Client::new(),
-        base_dir: std::env::temp_dir(),
-    };
+    let cx = ConnectorContext::new(reqwest::Client::new(), std::env::temp_dir());
     Http.build(&config, &cx).await.unwrap()
 }
 
@@ -208,10 +205,7 @@ async fn example_config_round_trips_and_builds() {
         serde_json::from_value::<HttpConfig>(value.clone()).unwrap(),
         example
     );
-    let cx = ConnectorContext {
-        http: reqwest::Client::new(),
-        base_dir: std::env::temp_dir(),
-    };
+    let cx = ConnectorContext::new(reqwest::Client::new(), std::env::temp_dir());
     assert!(Http.build(&value, &cx).await.is_ok());
 
     let params = HttpWriteParams::example();
@@ -710,10 +704,7 @@ async fn query_api_key_is_added_to_followed_links_and_masked_in_errors() {
             .iter()
             .all(|s| q(&s.query, "key").as_deref() == Some("s3cret"))
     );
-    let refused = ConnectorContext {
-        http: reqwest::Client::new(),
-        base_dir: std::env::temp_dir(),
-    };
+    let refused = ConnectorContext::new(reqwest::Client::new(), std::env::temp_dir());
     let conn = Http
         .build(&json!({ "base_url": closed_port_url().await, "auth": { "type": "api_key", "name": "key", "value": "s3cret", "in": "query" } }), &refused)
         .await
@@ -1265,15 +1256,15 @@ async fn bad_params_are_config_errors() {
 #[tokio::test]
 async fn guarded_client_refusal_is_a_config_error_that_is_not_retried() {
     let stub = Stub::start(Router::new().route("/orders", get(|| async { "[]" }))).await;
-    let cx = ConnectorContext {
-        http: ferry_engine::outbound::guard(
+    let cx = ConnectorContext::new(
+        ferry_engine::outbound::guard(
             reqwest::Client::builder(),
             ferry_engine::outbound::AllowList::none(),
         )
         .build()
         .unwrap(),
-        base_dir: std::env::temp_dir(),
-    };
+        std::env::temp_dir(),
+    );
     let conn = Http
         .build(
             &json!({"base_url": stub.base, "auth": {"type": "api_key", "name": "key", "value": "query-secret-99", "in": "query"}}),

@@ -97,10 +97,7 @@ async fn record(State(log): State<Log>, request: Request, next: Next) -> Respons
 }
 
 fn context() -> ConnectorContext {
-    ConnectorContext {
-        http: reqwest::Client::new(),
-        base_dir: std::env::temp_dir(),
-    }
+    ConnectorContext::new(reqwest::Client::new(), std::env::temp_dir())
 }
 
 fn fixture(name: &str) -> Value {

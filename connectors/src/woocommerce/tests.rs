@@ -120,10 +120,7 @@ async fn check_key(request: Request, next: Next) -> Response {
 }
 
 fn context() -> ConnectorContext {
-    ConnectorContext {
-        http: reqwest::Client::new(),
-        base_dir: std::env::temp_dir(),
-    }
+    ConnectorContext::new(reqwest::Client::new(), std::env::temp_dir())
 }
 
 fn fixture(name: &str) -> Value {

@@ -4,7 +4,6 @@
 //! for a run or a test.
 
 use std::fmt;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -348,7 +347,10 @@ impl Connections {
         cx: &ConnectorContext,
     ) -> Result<(), ConnectionError> {
         let resolved = self.resolve(tenant, name).await?;
-        let instance = self.build(name, &resolved, cx).await?;
+        // A health check may refresh an OAuth2 token: a rotated refresh token is kept.
+        let keeper = super::StoredCredentials::new(self.clone(), tenant, name);
+        let cx = cx.clone().with_credentials(Arc::new(keeper));
+        let instance = self.build(name, &resolved, &cx).await?;
         instance
             .health_check()
             .await
@@ -467,10 +469,7 @@ impl Connections {
                 known: self.registry.kinds().collect::<Vec<_>>().join(", "),
             });
         };
-        let cx = ConnectorContext {
-            http: reqwest::Client::new(),
-            base_dir: PathBuf::from("."),
-        };
+        let cx = ConnectorContext::new(reqwest::Client::new(), ".");
         let redactor = Redactor::new(secret_strings(secret));
         match connector.build(config, &cx).await {
             Ok(_) => Ok(()),

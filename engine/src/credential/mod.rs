@@ -8,6 +8,7 @@
 //! it. See `docs/security.md` and `docs/adr/0007-credentials-at-rest.md`.
 
 mod connections;
+mod keeper;
 mod key;
 mod redact;
 mod seal;
@@ -16,6 +17,7 @@ mod split;
 pub use connections::{
     ConnectionError, ConnectionView, Connections, NewConnection, ResolvedConnection, check_name,
 };
+pub use keeper::StoredCredentials;
 pub use key::{KeyError, MasterKey};
 pub use redact::{RedactingInstance, Redactor};
 pub use seal::{SealError, associated_data, open, seal};

@@ -136,8 +136,25 @@ pub(super) struct Login {
 /// Password login: sets the session cookie.
 pub(super) async fn login(
     State(state): State<AppState>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<Login>,
 ) -> ApiResult<Response> {
+    if let Err(wait) = state.login_throttle.check(&body.email) {
+        let mut response = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_login_attempts",
+            format!(
+                "too many wrong passwords for this email; try again in {} minutes",
+                wait.as_secs().div_ceil(60)
+            ),
+        )
+        .into_response();
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(wait.as_secs().max(1)),
+        );
+        return Ok(response);
+    }
     let store = &state.rt.store;
     let found = store.user_by_email(&body.email).await?;
     // Verify against some hash even for an unknown email, so timing does not tell which exist.
@@ -149,6 +166,9 @@ pub(super) async fn login(
     let user = match found {
         Some((user, _)) if valid && !user.disabled => user,
         _ => {
+            if !valid {
+                state.login_throttle.failed(&body.email);
+            }
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid_credentials",
@@ -161,8 +181,15 @@ pub(super) async fn login(
     store
         .create_session(&secret_hash(&id), user.id, &crate::store::stamp(expires))
         .await?;
+    state.login_throttle.succeeded(&body.email);
+    // Behind a TLS-terminating proxy the cookie must never travel over plain HTTP.
+    let secure = if forwarded_https(&headers) {
+        "; Secure"
+    } else {
+        ""
+    };
     let cookie = format!(
-        "{SESSION_COOKIE}={id}; HttpOnly; SameSite=Lax; Path=/; Max-Age={}",
+        "{SESSION_COOKIE}={id}; HttpOnly; SameSite=Lax; Path=/; Max-Age={}{secure}",
         SESSION_HOURS * 3600
     );
     let mut response = Json(json!({"user": user_json(&user)})).into_response();
@@ -170,6 +197,14 @@ pub(super) async fn login(
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
     Ok(response)
+}
+
+/// Whether the request reached the proxy in front of Ferry over HTTPS (`X-Forwarded-Proto`).
+fn forwarded_https(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
 }
 
 /// Ends the session of the cookie (a bearer token stays valid: revoke it instead).

@@ -219,10 +219,10 @@ pub(super) async fn test(
     ApiPath((tenant, name)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let conns = connections_of(&state, &me, &tenant).await?;
-    let cx = ConnectorContext {
-        http: state.connect_http.clone(),
-        base_dir: std::env::current_dir().unwrap_or_default(),
-    };
+    let cx = ConnectorContext::new(
+        state.connect_http.clone(),
+        std::env::current_dir().unwrap_or_default(),
+    );
     let answer = match conns.test(&tenant, &name, &cx).await {
         Ok(()) => json!({"ok": true, "message": null}),
         Err(e @ (ConnectionError::TestFailed { .. } | ConnectionError::InvalidConfig { .. })) => {

@@ -12,6 +12,7 @@ mod connections;
 mod connectors;
 mod error;
 mod flows;
+mod login_throttle;
 mod preview;
 mod routes;
 mod runs;
@@ -59,6 +60,8 @@ pub struct AppState {
     pub connect_http: reqwest::Client,
     /// Folder of the stock templates; `None` answers 503 `templates_unavailable`.
     pub templates: Option<PathBuf>,
+    /// Wrong passwords per email, to slow guessing.
+    login_throttle: Arc<login_throttle::LoginThrottle>,
 }
 
 impl AppState {
@@ -71,6 +74,7 @@ impl AppState {
             connections: None,
             connect_http: reqwest::Client::new(),
             templates: None,
+            login_throttle: Arc::default(),
         }
     }
 

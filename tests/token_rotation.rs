@@ -1,0 +1,150 @@
+//! A stored Exact Online connection, whose token endpoint (like Exact's) accepts a refresh token
+//! once and answers with the next one: the rotated tokens go back into the stored connection,
+//! sealed, so the next `ferry run` (a new process) refreshes with them instead of being locked
+//! out; and two processes refreshing at once adopt each other's token.
+
+mod support;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde_json::{Value, json};
+use support::vendors;
+
+/// `ferry ARGS` in `dir`, on `dir/ferry.db`; exit code and output.
+async fn ferry(dir: &Path, args: &[&str]) -> (i32, String) {
+    let dir = dir.to_path_buf();
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let out = support::ferry_command()
+            .args(&args)
+            .env(
+                "FERRY_DATABASE_URL",
+                format!("sqlite://{}", dir.join("ferry.db").display()),
+            )
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + String::from_utf8_lossy(&out.stderr).as_ref();
+        (out.status.code().unwrap_or(-1), text)
+    })
+    .await
+    .unwrap()
+}
+
+/// A flow reading the Exact items of `acme`'s stored connection into `out/{id}.ndjson`.
+fn write_flow(dir: &Path, id: &str) -> String {
+    let flow = json!({
+        "version": 1,
+        "id": id,
+        "name": "Exact items to a file",
+        "tenant": "acme",
+        "trigger": { "type": "manual" },
+        "connections": {
+            "erp": { "connector": "exact_online", "stored": "acme-exact", "config": {} },
+            "export": { "connector": "file", "config": { "path": format!("out/{id}.ndjson") } }
+        },
+        "source": { "connection": "erp", "operation": "get_items", "key": "$.ID" },
+        "steps": [{ "id": "code", "type": "mapping", "fields": [
+            { "target": "code", "value": { "type": "jsonpath", "path": "$.Code", "cardinality": "required" } }
+        ] }],
+        "target": { "connection": "export", "operation": "write" }
+    });
+    let file = format!("{id}.json");
+    std::fs::write(
+        dir.join(&file),
+        serde_json::to_string_pretty(&flow).unwrap(),
+    )
+    .unwrap();
+    file
+}
+
+#[tokio::test]
+async fn rotated_refresh_tokens_are_kept_sealed_in_the_stored_connection() {
+    let (exact, url) = vendors::exact(HashMap::from([(
+        "logistics/Items".to_string(),
+        vec![
+            json!({ "ID": "b2000000-0000-4000-8000-000000000001", "Code": "CONF-FRAISE-370" }),
+            json!({ "ID": "b2000000-0000-4000-8000-000000000002", "Code": "TABLIER-LIN" }),
+        ],
+    )]))
+    .await;
+    // Shorter than the refresh margin: every run has to refresh before its first request.
+    exact.lock().unwrap().token_lifetime = 30;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = vendors::exact_connection(&url)["config"].clone();
+    let config = config.as_object_mut().unwrap();
+    config.remove("access_token");
+    config.remove("expires_at");
+    std::fs::write(
+        dir.path().join("exact.json"),
+        Value::Object(config.clone()).to_string(),
+    )
+    .unwrap();
+    let (code, out) = ferry(
+        dir.path(),
+        &[
+            "connection",
+            "add",
+            "--tenant",
+            "acme",
+            "acme-exact",
+            "--connector",
+            "exact_online",
+            "--config",
+            "exact.json",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}");
+    std::fs::remove_file(dir.path().join("exact.json")).unwrap();
+    let one = write_flow(dir.path(), "items-one");
+    let two = write_flow(dir.path(), "items-two");
+
+    // Each run is a new process; each refresh invalidates the token the run started from.
+    for run in 1..=3 {
+        let (code, out) = ferry(dir.path(), &["run", &one]).await;
+        assert_eq!(code, 0, "run {run}:\n{out}");
+        assert_eq!(exact.lock().unwrap().refreshes, run, "run {run}:\n{out}");
+    }
+    assert_eq!(
+        exact.lock().unwrap().refresh_tokens_seen,
+        ["refresh-0", "refresh-1", "refresh-2"],
+        "each run refreshed with the token the run before received"
+    );
+    let lines = std::fs::read_to_string(dir.path().join("out/items-one.ndjson")).unwrap();
+    assert!(lines.contains("CONF-FRAISE-370"), "{lines}");
+
+    // Sealed at rest: no token in the database file, and shown as set.
+    let db = std::fs::read(dir.path().join("ferry.db")).unwrap();
+    let db = String::from_utf8_lossy(&db);
+    for token in ["refresh-3", "access-3"] {
+        assert!(!db.contains(token), "`{token}` is stored in the clear");
+    }
+    let (code, out) = ferry(
+        dir.path(),
+        &["connection", "show", "--tenant", "acme", "acme-exact"],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("<set>") && !out.contains("refresh-3"), "{out}");
+
+    // Two processes sharing the connection refresh at the same moment: the token endpoint
+    // accepts one; the other adopts the token its neighbour saved instead of failing.
+    let (run_one, run_two) = (["run", one.as_str()], ["run", two.as_str()]);
+    let (a, b) = tokio::join!(ferry(dir.path(), &run_one), ferry(dir.path(), &run_two));
+    assert_eq!(a.0, 0, "first process:\n{}", a.1);
+    assert_eq!(b.0, 0, "second process:\n{}", b.1);
+    let (code, out) = ferry(dir.path(), &["run", &two]).await;
+    assert_eq!(code, 0, "after the race:\n{out}");
+    // One refresh per process, and at most one refusal: the race's loser, which then
+    // refreshed with its neighbour's token.
+    let exact = exact.lock().unwrap();
+    assert_eq!(exact.refreshes, 6, "{:?}", exact.refresh_tokens_seen);
+    assert!(
+        (6..=7).contains(&exact.refresh_tokens_seen.len()),
+        "{:?}",
+        exact.refresh_tokens_seen
+    );
+}
