@@ -219,6 +219,26 @@ async function main() {
       const errors = await page.textContent('[data-testid=preview-result] .field-errors');
       check(errors.includes('customer.country'), `field errors: ${errors}`);
       if (process.env.E2E_SCREENSHOT) await page.screenshot({ path: process.env.E2E_SCREENSHOT, fullPage: true });
+    });
+
+    await step('enable a template without connections: the 422 problems sit next to their slots', async () => {
+      await page.selectOption('[data-testid=tenant-picker]', 'demo');
+      await page.click('header nav a:has-text("Templates")');
+      const { templates } = await api.get('/api/v1/templates');
+      check(templates.length > 0, 'the API lists no templates');
+      await page.waitForSelector('[data-testid=templates] .card');
+      const cards = await page.$$('[data-testid=templates] .card');
+      check(cards.length === templates.length, `UI shows ${cards.length} templates, API ${templates.length}`);
+      const first = templates[0];
+      await page.click(`[data-testid=templates] .card:has(h3:text-is("${first.name}")) button`);
+      await page.waitForSelector('[data-testid=enable-form] h2:has-text("for demo")');
+      await page.click('[data-testid=enable-form] button[type=submit]');
+      await page.waitForSelector('[data-testid=enable-form] .error:has-text("invalid_template_choice")');
+      for (const slot of Object.keys(first.slots)) {
+        const label = page.locator(`[data-testid=enable-form] label:has(select[name="connections.${slot}"])`);
+        const text = await label.locator('.field-error').first().textContent();
+        check(text.includes(`\`${slot}\``), `slot ${slot} shows: ${text}`);
+      }
       check(pageErrors.length === 0, `errors in the page: ${pageErrors.join('; ')}`);
     });
   } catch (e) {
