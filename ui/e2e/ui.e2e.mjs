@@ -50,6 +50,7 @@ function freePort() {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** Polls `fn` until it returns something truthy; an `Error` thrown by `check` ends it at once. */
 async function until(what, fn, timeoutMs = 30_000) {
   const end = Date.now() + timeoutMs;
   let last;
@@ -58,6 +59,7 @@ async function until(what, fn, timeoutMs = 30_000) {
       const v = await fn();
       if (v) return v;
     } catch (e) {
+      if (e instanceof CheckFailed) throw e;
       last = e;
     }
     await sleep(200);
@@ -65,8 +67,11 @@ async function until(what, fn, timeoutMs = 30_000) {
   throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
 }
 
+/** A failed expectation (as opposed to a request that may succeed when tried again). */
+class CheckFailed extends Error {}
+
 function check(condition, message) {
-  if (!condition) throw new Error(message);
+  if (!condition) throw new CheckFailed(message);
 }
 
 /** Runs one named step; the first failure stops the walk (later steps depend on it). */
@@ -134,7 +139,11 @@ async function main() {
   const api = apiClient(base);
   try {
     await step('ferry serve --demo starts and its demo run finishes', async () => {
-      await until('the server to answer /health', async () => (await fetch(`${base}/health`)).ok);
+      await until('the server to answer /health', async () => {
+        // A server that stopped (a wrong flag, a taken port) will not answer: say so at once.
+        check(server.exitCode === null, `ferry serve exited with code ${server.exitCode}`);
+        return (await fetch(`${base}/health`)).ok;
+      });
       await api.login();
       const run = await until('the demo run to finish', async () => {
         const { runs } = await api.get(`/api/v1/runs?flow_id=${FLOW_ID}`);
