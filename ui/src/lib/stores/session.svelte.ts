@@ -3,6 +3,7 @@
 
 import { api, setUnauthenticatedHandler } from '../api/client';
 import type { Tenant, User } from '../api/types';
+import { roleCan, type UiAction } from '../permissions';
 
 const TENANT_KEY = 'ferry.tenant';
 
@@ -13,16 +14,9 @@ class Session {
   /** True until the first `me` answered (to show nothing rather than a login flash). */
   loading = $state(true);
 
-  /** Whether the role may do what the permission matrix (docs/security.md) allows it. */
-  can(action: 'write_flows' | 'read_definition' | 'enable_templates' | 'trigger'): boolean {
-    const role = this.user?.role;
-    if (!role) return false;
-    switch (action) {
-      case 'write_flows':
-        return role === 'admin' || role === 'integrator';
-      default:
-        return role !== 'support';
-    }
+  /** Whether the user's role may do `action` (docs/security.md's matrix, as the UI needs it). */
+  can(action: UiAction): boolean {
+    return roleCan(this.user?.role, action);
   }
 
   async load(): Promise<void> {
