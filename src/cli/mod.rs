@@ -10,6 +10,7 @@ mod run;
 mod runs;
 mod service;
 mod template;
+mod ui;
 mod validate;
 
 pub use run::{print_summary, run_file};
@@ -183,6 +184,10 @@ enum Command {
         /// The stock templates the API lists and enables.
         #[command(flatten)]
         templates: template::TemplatesDir,
+        /// Folder of the built web UI (`npm run build` in `ui/`); without one, `/` says how to
+        /// build it.
+        #[arg(long, env = "FERRY_UI_DIR", default_value = ui::DEFAULT_UI_DIR)]
+        ui_dir: PathBuf,
         #[command(flatten)]
         runtime: service::RuntimeArgs,
         #[command(flatten)]
@@ -326,9 +331,19 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             flows,
             demo,
             templates,
+            ui_dir,
             runtime,
             db,
-        } => service::serve(&db, listen, &flows, &templates.dir, &runtime, demo).await,
+        } => {
+            let serving = service::Serving {
+                listen,
+                flows: &flows,
+                templates: &templates.dir,
+                ui_dir: &ui_dir,
+                demo,
+            };
+            service::serve(&db, &serving, &runtime).await
+        }
         Command::Token {
             command: TokenCommand::Create { user, name },
             db,

@@ -185,15 +185,33 @@ pub async fn import_flows(rt: &Runtime, paths: &[PathBuf]) -> anyhow::Result<usi
     Ok(files.len())
 }
 
+/// What `ferry serve` serves, besides the runtime.
+pub struct Serving<'a> {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Flow files or folders imported at start.
+    pub flows: &'a [PathBuf],
+    /// Folder of the stock templates.
+    pub templates: &'a Path,
+    /// Folder of the built web UI.
+    pub ui_dir: &'a Path,
+    /// Start the demo's mock and tenant too.
+    pub demo: bool,
+}
+
 /// `ferry serve`: HTTP server, scheduler, reaper and workers until SIGTERM or Ctrl-C.
 pub async fn serve(
     db: &super::DbArgs,
-    listen: SocketAddr,
-    flows: &[PathBuf],
-    templates: &Path,
+    serving: &Serving<'_>,
     args: &RuntimeArgs,
-    demo: bool,
 ) -> anyhow::Result<ExitCode> {
+    let Serving {
+        listen,
+        flows,
+        templates,
+        ui_dir,
+        demo,
+    } = *serving;
     // The demo's mock shop and ERP live as long as the service.
     let mock = match demo {
         true => Some(crate::demo::start_mock().await?),
@@ -215,6 +233,12 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
+    if !super::ui::is_built(ui_dir) {
+        println!(
+            "No web UI in {}: build it with `npm ci && npm run build` in ui/ (or --ui-dir DIR).",
+            ui_dir.display()
+        );
+    }
     println!(
         "Ferry is serving on http://{} (worker {}); Ctrl-C stops it.",
         listener.local_addr()?,
@@ -226,7 +250,7 @@ pub async fn serve(
             ferry_engine::http::AppState::new(rt.clone(), Some(Arc::new(super::registry())))
                 .with_connections(connections, super::http_client()?)
                 .with_templates(templates.to_path_buf());
-        let app = ferry_engine::http::router_with(state);
+        let app = super::ui::with_ui(ferry_engine::http::router_with(state), ui_dir);
         tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move { rt.stopped().await })

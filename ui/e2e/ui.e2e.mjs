@@ -1,0 +1,277 @@
+// End-to-end test of the web UI in a real browser: starts the real `ferry serve --demo` on a
+// temporary SQLite file and a free 127.0.0.1 port, drives Debian's Chromium through
+// playwright-core, and walks what a support person and an integrator do: log in, find a demo
+// order by its business key, open its record, replay a failed record from the error queue
+// (checking the outcome against the API), and get a live mapping preview on the flow page.
+//
+//   FERRY_BIN   the ferry binary (default: $CARGO_TARGET_DIR or <repo>/target, then debug/ferry)
+//   CHROMIUM    the browser (default /usr/bin/chromium)
+//   E2E_SCREENSHOT  where to save a screenshot of the flow page (default: none)
+//
+// Exits non-zero with the failing step and the server's log on any failure.
+
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, openSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const uiDir = resolve(here, '..');
+const repo = resolve(uiDir, '..');
+const ferryBin =
+  process.env.FERRY_BIN ?? join(process.env.CARGO_TARGET_DIR ?? join(repo, 'target'), 'debug', 'ferry');
+const browserPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const dist = join(uiDir, 'dist');
+
+const ADMIN_EMAIL = 'e2e-admin@localhost';
+const ADMIN_PASSWORD = 'e2e admin password';
+const FLOW_ID = 'demo-shop-orders-to-erp';
+// The demo shop's order #1005 is its fifth order; its id (the flow's business key) is
+// FIRST_ID + 4 × ID_STEP in src/demo/data.rs. The test checks the record's input says #1005.
+const ORDER_NUMBER = '#1005';
+const ORDER_KEY = String(5_923_180_000_100 + 4 * 137);
+
+let passed = 0;
+const failures = [];
+
+function freePort() {
+  return new Promise((ok, fail) => {
+    const srv = createServer();
+    srv.once('error', fail);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => ok(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `fn` until it returns something truthy; an `Error` thrown by `check` ends it at once. */
+async function until(what, fn, timeoutMs = 30_000) {
+  const end = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < end) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      if (e instanceof CheckFailed) throw e;
+      last = e;
+    }
+    await sleep(200);
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
+}
+
+/** A failed expectation (as opposed to a request that may succeed when tried again). */
+class CheckFailed extends Error {}
+
+function check(condition, message) {
+  if (!condition) throw new CheckFailed(message);
+}
+
+/** Runs one named step; the first failure stops the walk (later steps depend on it). */
+async function step(name, fn) {
+  const started = Date.now();
+  try {
+    await fn();
+    passed += 1;
+    console.log(`ok   ${name} (${Date.now() - started} ms)`);
+  } catch (e) {
+    failures.push(name);
+    console.log(`FAIL ${name}: ${e.message}`);
+    throw e;
+  }
+}
+
+/** A small API client with the admin's session cookie, to check what the UI shows. */
+function apiClient(base) {
+  let cookie = '';
+  return {
+    async login() {
+      const r = await fetch(`${base}/api/v1/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email: ADMIN_EMAIL, password: ADMIN_PASSWORD }),
+      });
+      check(r.ok, `API login answered ${r.status}`);
+      cookie = (r.headers.get('set-cookie') ?? '').split(';')[0];
+    },
+    async get(path) {
+      const r = await fetch(`${base}${path}`, { headers: { cookie } });
+      check(r.ok, `GET ${path} answered ${r.status}: ${await r.clone().text()}`);
+      return r.json();
+    },
+  };
+}
+
+async function main() {
+  check(existsSync(ferryBin), `no ferry binary at ${ferryBin}: run \`cargo build\` or set FERRY_BIN`);
+  check(existsSync(join(dist, 'index.html')), `no built UI in ${dist}: run \`npm run build\` first`);
+  check(existsSync(browserPath), `no browser at ${browserPath}: \`apt-get install chromium\` or set CHROMIUM`);
+
+  const work = mkdtempSync(join(tmpdir(), 'ferry-ui-e2e-'));
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const logPath = join(work, 'serve.log');
+  const log = openSync(logPath, 'a');
+  const server = spawn(
+    ferryBin,
+    ['serve', '--demo', '--listen', `127.0.0.1:${port}`, '--ui-dir', dist],
+    {
+      cwd: repo,
+      env: {
+        ...process.env,
+        FERRY_DATABASE_URL: `sqlite://${join(work, 'ferry.db')}`,
+        FERRY_ADMIN_EMAIL: ADMIN_EMAIL,
+        FERRY_ADMIN_PASSWORD: ADMIN_PASSWORD,
+        FERRY_DEMO_PASSWORD: 'e2e demo merchant',
+        FERRY_LOG: 'warn',
+      },
+      stdio: ['ignore', log, log],
+    },
+  );
+  let browser;
+  const api = apiClient(base);
+  try {
+    await step('ferry serve --demo starts and its demo run finishes', async () => {
+      await until('the server to answer /health', async () => {
+        // A server that stopped (a wrong flag, a taken port) will not answer: say so at once.
+        check(server.exitCode === null, `ferry serve exited with code ${server.exitCode}`);
+        return (await fetch(`${base}/health`)).ok;
+      });
+      await api.login();
+      const run = await until('the demo run to finish', async () => {
+        const { runs } = await api.get(`/api/v1/runs?flow_id=${FLOW_ID}`);
+        return runs.find((r) => r.finished_at);
+      }, 60_000);
+      check(run.counts.created > 0 && run.counts.failed > 0, `unexpected demo run: ${JSON.stringify(run)}`);
+    });
+
+    browser = await chromium.launch({ executablePath: browserPath, headless: true, args: ['--no-sandbox'] });
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    const pageErrors = [];
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    page.setDefaultTimeout(15_000);
+
+    await step('log in and see the user, role and tenant picker', async () => {
+      await page.goto(base + '/');
+      await page.fill('input[name=email]', ADMIN_EMAIL);
+      await page.fill('input[name=password]', 'wrong password!');
+      await page.click('button[type=submit]');
+      await page.waitForSelector('.error:has-text("invalid_credentials")');
+      await page.fill('input[name=password]', ADMIN_PASSWORD);
+      await page.click('button[type=submit]');
+      const user = await page.textContent('[data-testid=user]');
+      check(user.includes(ADMIN_EMAIL) && user.includes('admin'), `header shows ${user}`);
+      const tenants = await page.$$eval('[data-testid=tenant-picker] option', (os) => os.map((o) => o.value));
+      check(tenants.includes('demo'), `tenant picker offers ${tenants}`);
+      await page.waitForSelector('[data-testid=runs] tbody tr');
+    });
+
+    await step(`find order ${ORDER_NUMBER} by its business key and open its record`, async () => {
+      await page.fill('input[name=key]', ORDER_KEY);
+      await page.click('[data-testid=run-filters] button[type=submit]');
+      await page.waitForSelector('[data-testid=key-match]');
+      check(page.url().includes(`key=${ORDER_KEY}`), `the search is not in the URL: ${page.url()}`);
+      await page.click('[data-testid=key-match] a:has-text("Open record")');
+      const input = await page.waitForSelector(`[data-testid=record-input] pre:has-text('"name": "${ORDER_NUMBER}"')`);
+      check(input, 'no input');
+      const output = await page.textContent('[data-testid=record-output] pre');
+      check(output.includes(`"order_number": "${ORDER_NUMBER}"`), `output sent: ${output}`);
+      const facts = await page.textContent('[data-testid=record-facts]');
+      check(facts.includes(ORDER_KEY) && facts.includes('HTTP 201'), `record facts: ${facts}`);
+    });
+
+    await step('replay a failed record from the error queue; the outcome matches the API', async () => {
+      await page.click('header nav a:has-text("Flows")');
+      await page.click(`[data-testid=flows] tr:has-text("${FLOW_ID}") a:has-text("error queue")`);
+      await page.waitForSelector('[data-testid=failed] tbody tr');
+      const queue = await api.get(`/api/v1/flows/${FLOW_ID}/failed`);
+      const rows = await page.$$('[data-testid=failed] tbody tr');
+      check(rows.length === queue.failed.length, `UI lists ${rows.length} failed, API ${queue.failed.length}`);
+      const key = queue.failed[0].business_key;
+      await page.click(`[data-testid=failed] tr[data-key="${key}"] button:has-text("Replay")`);
+      const counts = await page.waitForSelector('[data-testid=replay-counts]', { timeout: 60_000 });
+      const shown = (await counts.textContent()).replace(/\s+/g, ' ').trim();
+      const runLink = await page.getAttribute('[data-testid=replay-result] a', 'href');
+      const runId = Number(runLink.split('/').pop());
+      const run = await api.get(`/api/v1/runs/${runId}`);
+      const expected = `created ${run.counts.created}, updated ${run.counts.updated}, skipped ${run.counts.skipped}, failed ${run.counts.failed}`;
+      check(shown === expected, `UI says "${shown}", API says "${expected}"`);
+      check(run.trigger === 'replay' && run.counts.read === 1, `the replay run is not one record: ${JSON.stringify(run)}`);
+      // The demo's broken orders fail again on replay (the data did not change), so the
+      // record is back in the queue.
+      check(run.counts.failed === 1, `the replayed broken order should fail again: ${JSON.stringify(run.counts)}`);
+      await page.waitForSelector(`[data-testid=failed] tr[data-key="${key}"]`);
+    });
+
+    await step('open the flow: graph, and a live mapping preview with per-field errors', async () => {
+      await page.click('header nav a:has-text("Flows")');
+      await page.click(`[data-testid=flows] a[href="#/flows/${FLOW_ID}"]`);
+      await page.waitForSelector('[data-testid=flow-graph]');
+      const nodes = await page.$$eval('[data-testid=flow-graph] [data-node]', (ns) => ns.map((n) => n.dataset.node));
+      const want = ['source', 'step:skip_pending', 'step:to_sales_order', 'target'];
+      check(JSON.stringify(nodes) === JSON.stringify(want), `graph nodes ${nodes}`);
+      // The sample starts as the flow's latest logged input; its preview maps it.
+      await page.waitForSelector('[data-testid=preview-outcome]:has-text("mapped")', { timeout: 20_000 });
+      const sample = JSON.parse(await page.inputValue('[data-testid=preview-input]'));
+      check(sample.billing_address, `sample record: ${JSON.stringify(sample).slice(0, 200)}`);
+      // Typing a country the flow's value map does not know: the field error comes back.
+      sample.billing_address.country_code = 'XX';
+      await page.fill('[data-testid=preview-input]', JSON.stringify(sample, null, 2));
+      await page.waitForSelector('[data-testid=preview-outcome]:has-text("failed in step")');
+      const errors = await page.textContent('[data-testid=preview-result] .field-errors');
+      check(errors.includes('customer.country'), `field errors: ${errors}`);
+      if (process.env.E2E_SCREENSHOT) await page.screenshot({ path: process.env.E2E_SCREENSHOT, fullPage: true });
+    });
+
+    await step('enable a template without connections: the 422 problems sit next to their slots', async () => {
+      await page.selectOption('[data-testid=tenant-picker]', 'demo');
+      await page.click('header nav a:has-text("Templates")');
+      const { templates } = await api.get('/api/v1/templates');
+      check(templates.length > 0, 'the API lists no templates');
+      await page.waitForSelector('[data-testid=templates] .card');
+      const cards = await page.$$('[data-testid=templates] .card');
+      check(cards.length === templates.length, `UI shows ${cards.length} templates, API ${templates.length}`);
+      const first = templates[0];
+      await page.click(`[data-testid=templates] .card:has(h3:text-is("${first.name}")) button`);
+      await page.waitForSelector('[data-testid=enable-form] h2:has-text("for demo")');
+      await page.click('[data-testid=enable-form] button[type=submit]');
+      await page.waitForSelector('[data-testid=enable-form] .error:has-text("invalid_template_choice")');
+      for (const slot of Object.keys(first.slots)) {
+        const label = page.locator(`[data-testid=enable-form] label:has(select[name="connections.${slot}"])`);
+        const text = await label.locator('.field-error').first().textContent();
+        check(text.includes(`\`${slot}\``), `slot ${slot} shows: ${text}`);
+      }
+      check(pageErrors.length === 0, `errors in the page: ${pageErrors.join('; ')}`);
+    });
+  } catch (e) {
+    const shot = join(here, 'failure.png');
+    const pages = browser?.contexts().flatMap((c) => c.pages()) ?? [];
+    if (pages[0]) {
+      await pages[0].screenshot({ path: shot, fullPage: true }).catch(() => {});
+      console.log(`screenshot of the failing page: ${shot} (at ${pages[0].url()})`);
+    }
+    console.log('--- ferry serve log ---');
+    console.log(readFileSync(logPath, 'utf8').slice(-4000));
+  } finally {
+    await browser?.close().catch(() => {});
+    server.kill('SIGTERM');
+    await Promise.race([new Promise((r) => server.once('exit', r)), sleep(10_000)]);
+    if (server.exitCode === null) server.kill('SIGKILL');
+    rmSync(work, { recursive: true, force: true });
+  }
+  console.log(`ui e2e: ${passed} passed, ${failures.length} failed`);
+  process.exit(failures.length ? 1 : 0);
+}
+
+main().catch((e) => {
+  console.error(`ui e2e: ${e.message}`);
+  console.log(`ui e2e: ${passed} passed, ${failures.length || 1} failed`);
+  process.exit(1);
+});

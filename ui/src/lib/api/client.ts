@@ -1,0 +1,88 @@
+// The typed API client: one function per endpoint the UI uses. Requests carry the session
+// cookie (same origin); every non-2xx answer throws an `ApiError`.
+
+import { ApiError, errorFromBody } from './errors';
+import type {
+  Connection,
+  EnabledTemplate,
+  FailedRecord,
+  FlowSummary,
+  FlowVersion,
+  FlowWithDefinition,
+  PreviewAnswer,
+  RecordDetail,
+  RecordEntry,
+  ReplayAnswer,
+  Run,
+  Template,
+  Tenant,
+  User,
+} from './types';
+
+const BASE = '/api/v1';
+
+/** Called when an answer says the session is gone (401), so the app can show the login. */
+let onUnauthenticated: () => void = () => {};
+export function setUnauthenticatedHandler(handler: () => void): void {
+  onUnauthenticated = handler;
+}
+
+async function request<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+  let response: Response;
+  try {
+    response = await fetch(BASE + path, {
+      method,
+      credentials: 'same-origin',
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal,
+    });
+  } catch (e) {
+    if (e instanceof DOMException && e.name === 'AbortError') throw e;
+    throw new ApiError(0, 'network_error', e instanceof Error ? e.message : String(e));
+  }
+  const text = await response.text();
+  if (!response.ok) {
+    const error = errorFromBody(response.status, text);
+    if (response.status === 401 && path !== '/login') onUnauthenticated();
+    throw error;
+  }
+  return (text ? JSON.parse(text) : null) as T;
+}
+
+const enc = encodeURIComponent;
+
+export const api = {
+  login: (email: string, password: string) =>
+    request<{ user: User }>('POST', '/login', { email, password }).then((a) => a.user),
+  logout: () => request<null>('POST', '/logout'),
+  me: () => request<{ user: User }>('GET', '/me').then((a) => a.user),
+  tenants: () => request<{ tenants: Tenant[] }>('GET', '/tenants').then((a) => a.tenants),
+
+  runs: (query: URLSearchParams) =>
+    request<{ runs: Run[] }>('GET', `/runs?${query}`).then((a) => a.runs),
+  run: (id: number) => request<Run>('GET', `/runs/${id}`),
+  records: (runId: number, query: URLSearchParams) =>
+    request<{ records: RecordEntry[] }>('GET', `/runs/${runId}/records?${query}`).then((a) => a.records),
+  record: (runId: number, seq: number) => request<RecordDetail>('GET', `/runs/${runId}/records/${seq}`),
+
+  flows: (tenant?: string) =>
+    request<{ flows: FlowSummary[] }>('GET', tenant ? `/flows?tenant=${enc(tenant)}` : '/flows').then((a) => a.flows),
+  flow: (id: string) => request<FlowWithDefinition>('GET', `/flows/${enc(id)}`),
+  versions: (id: string) =>
+    request<{ versions: FlowVersion[] }>('GET', `/flows/${enc(id)}/versions`).then((a) => a.versions),
+  failed: (id: string) =>
+    request<{ failed: FailedRecord[] }>('GET', `/flows/${enc(id)}/failed`).then((a) => a.failed),
+  replay: (id: string, keys?: string[]) =>
+    request<ReplayAnswer>('POST', `/flows/${enc(id)}/replay`, keys ? { keys } : {}),
+  trigger: (id: string) => request<{ run_id: number }>('POST', `/flows/${enc(id)}/runs`),
+
+  preview: (flow: unknown, record: unknown, signal?: AbortSignal) =>
+    request<PreviewAnswer>('POST', '/preview', { flow, record }, signal),
+
+  templates: () => request<{ templates: Template[] }>('GET', '/templates').then((a) => a.templates),
+  connections: (tenant: string) =>
+    request<{ connections: Connection[] }>('GET', `/tenants/${enc(tenant)}/connections`).then((a) => a.connections),
+  enableTemplate: (tenant: string, id: string, body: { connections: Record<string, string>; settings: Record<string, unknown> }) =>
+    request<EnabledTemplate>('POST', `/tenants/${enc(tenant)}/templates/${enc(id)}/enable`, body),
+};

@@ -1,0 +1,145 @@
+// Hand-written types of the API answers the UI reads (engine/src/http/*.rs is the truth).
+
+export type Role = 'admin' | 'integrator' | 'merchant' | 'support';
+
+export interface User {
+  id: number;
+  email: string;
+  role: Role;
+  tenants: string[];
+  disabled: boolean;
+  created_at: string;
+}
+
+export interface Tenant {
+  id: string;
+  name: string;
+  created_at: string;
+}
+
+export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'error';
+export const RUN_STATUSES: RunStatus[] = ['queued', 'running', 'succeeded', 'failed', 'error'];
+
+export interface RunCounts {
+  read: number;
+  created: number;
+  updated: number;
+  skipped: number;
+  filtered: number;
+  failed: number;
+}
+
+export interface Run {
+  id: number;
+  flow_id: string;
+  flow_version: string;
+  trigger: string;
+  status: RunStatus;
+  started_at: string | null;
+  finished_at: string | null;
+  counts: RunCounts;
+  error: string | null;
+}
+
+export type Outcome = 'created' | 'updated' | 'skipped_unchanged' | 'filtered' | 'failed';
+export const OUTCOMES: Outcome[] = ['created', 'updated', 'skipped_unchanged', 'filtered', 'failed'];
+
+export interface RecordEntry {
+  run_id: number;
+  seq: number;
+  flow_id: string;
+  business_key: string | null;
+  outcome: Outcome;
+  step_id: string | null;
+  target_id: string | null;
+  response_status: number | null;
+  error: string | null;
+  attempts: number;
+}
+
+/** One record with its payloads (`GET /runs/{id}/records/{seq}`). */
+export interface RecordDetail extends RecordEntry {
+  input: unknown;
+  output: unknown;
+  response_body: string | null;
+}
+
+export interface FlowSummary {
+  id: string;
+  name: string;
+  tenant: string;
+  version: string;
+  enabled: boolean;
+}
+
+export interface FlowWithDefinition extends FlowSummary {
+  definition: unknown;
+}
+
+export interface FlowVersion {
+  flow_id: string;
+  version: number;
+  hash: string;
+  published_by: string;
+  created_at: string;
+}
+
+export interface FailedRecord {
+  business_key: string;
+  run_id: number;
+  seq: number;
+  step_id: string | null;
+  error: string | null;
+  failed_at: string;
+  retry_at: string | null;
+  parked_count: number;
+}
+
+export interface ReplayAnswer {
+  run_id: number | null;
+  records: number;
+}
+
+export type PreviewAnswer =
+  | { key: string | null; outcome: 'mapped'; output: unknown }
+  | { key: string | null; outcome: 'filtered'; step: string; reason: string }
+  | {
+      key: string | null;
+      outcome: 'failed';
+      step: string;
+      errors: { field: string; message: string }[];
+      partial_output: unknown;
+    };
+
+export interface TemplateSetting {
+  type: string;
+  default: unknown;
+  description: string;
+  allowed: unknown;
+}
+
+export interface Template {
+  id: string;
+  name: string;
+  description: string;
+  category: string;
+  slots: Record<string, { connector: string; description: string }>;
+  settings: Record<string, TemplateSetting>;
+}
+
+export interface Connection {
+  name: string;
+  tenant: string;
+  connector: string;
+  created_at: string;
+}
+
+export interface EnabledTemplate {
+  id: string;
+  name: string;
+  tenant: string;
+  version: string;
+  version_no: number;
+  template: string;
+  enabled: boolean;
+}
