@@ -170,3 +170,46 @@ async fn refused_email_fails_the_command_and_the_log_keeps_the_reason() {
         "{log}"
     );
 }
+
+#[tokio::test]
+async fn a_flow_without_alerts_is_tested_on_its_tenants_stored_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, seen) = webhook().await;
+    let mut flow = serde_json::from_str::<Value>(
+        &std::fs::read_to_string(write_flow(dir.path(), &url)).unwrap(),
+    )
+    .unwrap();
+    flow.as_object_mut().unwrap().remove("alerts");
+    flow["tenant"] = json!("acme");
+    let path = dir.path().join("acme.json");
+    std::fs::write(&path, flow.to_string()).unwrap();
+    let flow_arg = path.to_str().unwrap();
+
+    let (code, out) = ferry(dir.path(), &["tenant", "add", "acme"]).await;
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = ferry(dir.path(), &["alerts", "test", flow_arg]).await;
+    assert_eq!(code, 2, "a usage error: {out}");
+    assert!(
+        out.contains("has no `alerts` settings and its tenant `acme` has no stored default"),
+        "{out}"
+    );
+
+    // What `PUT /api/v1/tenants/acme/alerts` stores.
+    let store = ferry_engine::store::open_alert_store(&format!(
+        "sqlite://{}",
+        dir.path().join("ferry.db").display()
+    ))
+    .await
+    .unwrap();
+    let default = serde_json::from_value(json!({"channels": [{"type": "webhook", "url": url}]}));
+    assert!(
+        store
+            .set_tenant_alerts("acme", &default.unwrap())
+            .await
+            .unwrap()
+    );
+    let (code, out) = ferry(dir.path(), &["alerts", "test", flow_arg]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("webhook {url}: sent")), "{out}");
+    assert_eq!(seen.lock().unwrap()[0]["flow"]["id"], "orders-to-erp");
+}

@@ -208,6 +208,116 @@ async fn webhooks_start_runs_once_and_replay_resolves_the_error_queue() {
     assert!(status.success(), "serve exited with {status}");
 }
 
+/// A flow without `alerts` alerts its tenant's default, set through the API while the service
+/// runs: the next run's failure reaches the default's webhook, and the API's delivery log shows
+/// it under the tenant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_alerts_the_tenant_default_set_through_the_api() {
+    let (mock, mock_url) = support::start(0).await;
+    mock.state.lock().unwrap().refuse.insert("13".into());
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("ferry.db").display());
+    let flows = dir.path().join("flows");
+    std::fs::create_dir(&flows).unwrap();
+    let flow = support::write_flow(&flows, "acme-hooked", &mock_url, json!({"type": "webhook"}));
+    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&flow).unwrap()).unwrap();
+    doc["tenant"] = json!("acme");
+    std::fs::write(&flow, doc.to_string()).unwrap();
+    let (code, out) = support::ferry(&db, &["tenant", "add", "acme"]);
+    assert_eq!(code, 0, "{out}");
+    let port = support::free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let log = dir.path().join("serve.log");
+    let listen = format!("127.0.0.1:{port}");
+    let mut serve = support::ferry_command()
+        .args([
+            "serve",
+            "--listen",
+            &listen,
+            "--flows",
+            flows.to_str().unwrap(),
+        ])
+        .env("FERRY_DATABASE_URL", &db)
+        .env("FERRY_ADMIN_TOKEN", ADMIN_TOKEN)
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(std::fs::File::create(dir.path().join("serve.err")).unwrap())
+        .spawn()
+        .unwrap();
+    wait_healthy(&url, &log).await;
+
+    let http = reqwest::Client::new();
+    let put = http
+        .put(format!("{url}/api/v1/tenants/acme/alerts"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"channels": [{"type": "webhook", "url": format!("{mock_url}/alerts")}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200, "{}", put.text().await.unwrap());
+
+    let (_, listing) = support::ferry(&db, &["flows", "list"]);
+    let hook_path = listing
+        .split_whitespace()
+        .find(|w| w.starts_with("/hooks/acme-hooked/"))
+        .unwrap_or_else(|| panic!("no webhook address in {listing}"))
+        .to_string();
+    let answer = http
+        .post(format!("{url}{hook_path}"))
+        .json(&json!([{"id": 13, "name": "#13", "total_price": "13.00"}]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 202);
+    let run_id = answer.json::<Value>().await.unwrap()["run_id"]
+        .as_i64()
+        .unwrap();
+    let run = support::wait_finished(&db, run_id, Duration::from_secs(60)).await;
+    assert_eq!(run.status.as_str(), "failed");
+
+    let mut alert = None;
+    for _ in 0..100 {
+        alert = mock.state.lock().unwrap().alerts.first().cloned();
+        if alert.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let alert = alert.expect("a failure alert to the tenant's default channel");
+    assert_eq!(alert["kind"], "failure");
+    assert_eq!(alert["flow"]["id"], "acme-hooked");
+    assert_eq!(alert["run"]["id"], run_id);
+
+    // The delivery is logged once the webhook answered: wait for the row.
+    let mut deliveries = Value::Null;
+    for _ in 0..50 {
+        deliveries = http
+            .get(format!("{url}/api/v1/alert-deliveries?tenant=acme"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if deliveries["deliveries"]
+            .as_array()
+            .is_some_and(|d| !d.is_empty())
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let rows = deliveries["deliveries"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{deliveries}");
+    assert_eq!(rows[0]["tenant_id"], "acme");
+    assert_eq!(rows[0]["run_id"], run_id);
+    assert_eq!(rows[0]["kind"], "failure");
+    assert_eq!(rows[0]["status"], "sent", "{deliveries}");
+
+    serve.kill().unwrap();
+    serve.wait().unwrap();
+}
+
 /// Schedules are claimed with a compare-and-set, so two nodes ticking together start one run.
 struct NoConnect;
 

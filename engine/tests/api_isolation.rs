@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use ferry_engine::alert::{AlertSettings, Alerter};
 use ferry_engine::connector::{
     Connector, ConnectorContext, ConnectorError, ConnectorInstance, ConnectorSpec, ReadRequest,
     RecordReader, Registry, WriteAck, WriteRecord,
@@ -16,7 +17,10 @@ use ferry_engine::credential::{Connections, MasterKey, NewConnection};
 use ferry_engine::http::auth::{hash_password, new_secret, secret_hash};
 use ferry_engine::http::{RouteSpec, route_table};
 use ferry_engine::runtime::{Runtime, RuntimeSettings};
-use ferry_engine::store::{FlowRecord, NewRun, NewUser, Outcome, RecordEntry, Role};
+use ferry_engine::store::{
+    AlertKind, DeliveryStatus, FlowRecord, NewAlertDelivery, NewRun, NewUser, Outcome, RecordEntry,
+    Role,
+};
 use serde_json::{Value, json};
 
 #[path = "support/pg_schema.rs"]
@@ -129,6 +133,17 @@ fn flow_json(id: &str, tenant: &str) -> Value {
     })
 }
 
+/// The default alert settings of `tenant`: one email channel (no SMTP server here, so a test
+/// alert fails without leaving the machine); B's recipient carries the canary.
+fn tenant_alerts(tenant: &str) -> AlertSettings {
+    let mark = if tenant == TENANT_B { CANARY } else { "plain" };
+    serde_json::from_value(json!({
+        "channels": [{"type": "email", "to": format!("ops-{mark}@{tenant}.example")}],
+        "heartbeat_hours": 24
+    }))
+    .unwrap()
+}
+
 /// One tenant's objects.
 struct TenantObjects {
     flow_id: String,
@@ -150,7 +165,15 @@ struct Fixture {
 }
 
 async fn setup(db_url: &str) -> Fixture {
-    let rt = Runtime::open(db_url, Arc::new(NoConnect), RuntimeSettings::default())
+    let settings = RuntimeSettings {
+        alerter: Some(Alerter::new(
+            None,
+            reqwest::Client::new(),
+            "http://ferry.test",
+        )),
+        ..RuntimeSettings::default()
+    };
+    let rt = Runtime::open(db_url, Arc::new(NoConnect), settings)
         .await
         .unwrap();
     let store = &rt.store;
@@ -279,6 +302,22 @@ async fn setup(db_url: &str) -> Fixture {
             .unwrap()
             .id;
         store
+            .set_tenant_alerts(tenant, &tenant_alerts(tenant))
+            .await
+            .unwrap();
+        store
+            .record_alert_delivery(&NewAlertDelivery {
+                flow_id: flow_id.clone(),
+                run_id: Some(run_id),
+                channel: "email".into(),
+                recipient: format!("ops-{mark}@{tenant}.example"),
+                kind: AlertKind::Failure,
+                status: DeliveryStatus::Failed,
+                error: Some(format!("refused for {mark}")),
+            })
+            .await
+            .unwrap();
+        store
             .append_audit(&ferry_engine::store::NewAudit {
                 user_id: Some(victim.id),
                 user_email: victim.email.clone(),
@@ -350,6 +389,12 @@ async fn restore(f: &Fixture) {
         }
         if f.connections.get(tenant, "main").await.is_err() {
             store_connection(&f.connections, tenant).await;
+        }
+        if f.rt.store.tenant_alerts(tenant).await.unwrap().is_none() {
+            f.rt.store
+                .set_tenant_alerts(tenant, &tenant_alerts(tenant))
+                .await
+                .unwrap();
         }
         f.rt.store
             .set_user_disabled(objects.victim_id, false)
@@ -460,6 +505,9 @@ async fn call(f: &Fixture, n: usize, route: &RouteSpec, role: &str, tenant: &str
         ("PATCH", "/api/v1/tenants/{tenant_id}/connections/{name}") => {
             Some(json!({"config": {"url": "http://127.0.0.1:9/changed"}}))
         }
+        ("PUT", "/api/v1/tenants/{tenant_id}/alerts") => {
+            Some(serde_json::to_value(tenant_alerts(tenant)).unwrap())
+        }
         ("POST", "/api/v1/preview") => Some(json!({
             "step": flow_json("preview", tenant)["steps"][0], "record": {"id": "1001"},
         })),
@@ -468,6 +516,8 @@ async fn call(f: &Fixture, n: usize, route: &RouteSpec, role: &str, tenant: &str
     // Lists are asked for the tenant too: another tenant's list must come back empty.
     let query = match route.path {
         "/api/v1/flows" | "/api/v1/runs" if route.method == "GET" => format!("?tenant={tenant}"),
+        // Asked by flow too: another tenant's flow's deliveries must not come back.
+        "/api/v1/alert-deliveries" => format!("?tenant={tenant}&flow={}", objects.flow_id),
         "/api/v1/flows/{flow_id}/diff" => "?from=1&to=1".to_string(),
         _ => String::new(),
     };

@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use ferry_engine::alert::{Alerter, FlowRef, SmtpSettings, SmtpTls};
+use ferry_engine::alert::{
+    AlertSource, Alerter, DEFAULT_TENANT, FlowRef, SmtpSettings, SmtpTls, effective_alerts,
+};
 use ferry_engine::store::{self, AlertDelivery, DeliveryFilter, DeliveryStatus};
 
 use super::DbArgs;
@@ -13,7 +15,8 @@ use super::DbArgs;
 /// Sub-commands of `ferry alerts`.
 #[derive(Debug, Subcommand)]
 pub enum AlertsCommand {
-    /// Send a test alert to every channel of a flow's `alerts`, whatever runs they report.
+    /// Send a test alert to every channel of a flow's `alerts` (else its tenant's stored
+    /// default), whatever runs they report.
     Test {
         /// The flow file.
         flow: PathBuf,
@@ -88,14 +91,21 @@ pub async fn alerts(cmd: AlertsCommand, db: &DbArgs) -> anyhow::Result<ExitCode>
             base_url,
         } => {
             let (flow_def, _) = super::load_checked(&flow)?;
-            let Some(settings) = &flow_def.alerts else {
+            let Some(effective) = effective_alerts(store.as_ref(), &flow_def, None).await? else {
                 bail!(
-                    "{} has no `alerts` settings (see docs/alerts.md)",
-                    flow.display()
+                    "{} has no `alerts` settings and its tenant `{}` has no stored default \
+                     (see docs/alerts.md)",
+                    flow.display(),
+                    flow_def.tenant.as_deref().unwrap_or(DEFAULT_TENANT)
                 );
             };
+            let settings = &effective.settings;
             if settings.channels.is_empty() {
-                bail!("{}: `alerts.channels` is empty", flow.display());
+                let origin = match effective.source {
+                    AlertSource::Flow => "`alerts.channels`",
+                    _ => "the tenant's stored default alert settings",
+                };
+                bail!("{}: {origin} name no channel", flow.display());
             }
             let alerter = Alerter::new(smtp.settings()?, super::http_client()?, &base_url);
             let flow_ref = FlowRef::new(&flow_def.id, &flow_def.name);

@@ -125,6 +125,7 @@ impl Alerter {
             }
             let earlier = store
                 .alert_deliveries(&DeliveryFilter {
+                    tenants: None,
                     flow_id: Some(flow.id.clone()),
                     kind: Some(AlertKind::Heartbeat),
                     since: Some(silence_start.to_string()),

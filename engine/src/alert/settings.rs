@@ -97,15 +97,6 @@ impl AlertOn {
 }
 
 impl AlertSettings {
-    /// The settings that apply to a flow: its own when it has some, else the tenant's default.
-    /// A flow's `alerts` replaces the default whole; it does not add to it.
-    pub fn effective<'a>(
-        flow: Option<&'a AlertSettings>,
-        tenant_default: &'a AlertSettings,
-    ) -> &'a AlertSettings {
-        flow.unwrap_or(tenant_default)
-    }
-
     /// Problems of these settings, with field paths under `path` (`alerts` in a flow file).
     pub fn issues(&self, path: &DocPath) -> Vec<FlowIssue> {
         let mut issues = Vec::new();
@@ -367,23 +358,6 @@ mod tests {
         assert_eq!(
             render_template("{flow}: {status} ({failed})", "orders\nx", "failed", 3),
             "orders x: failed (3)"
-        );
-    }
-
-    #[test]
-    fn flow_settings_replace_the_tenant_default() {
-        let tenant = AlertSettings {
-            heartbeat_hours: Some(12),
-            ..Default::default()
-        };
-        let flow = AlertSettings::default();
-        assert_eq!(
-            AlertSettings::effective(None, &tenant).heartbeat_hours,
-            Some(12)
-        );
-        assert_eq!(
-            AlertSettings::effective(Some(&flow), &tenant).heartbeat_hours,
-            None
         );
     }
 

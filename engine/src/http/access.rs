@@ -43,6 +43,14 @@ pub enum Action {
     ReadConnectors,
     /// Enable a template for a tenant (creates a flow bound to stored connections).
     EnableTemplates,
+    /// Read a tenant's default alert settings (recipients and webhook URLs).
+    ReadAlertSettings,
+    /// Set or remove a tenant's default alert settings.
+    WriteAlertSettings,
+    /// Send a test alert to a flow's channels (mail and webhook calls go out).
+    TestAlerts,
+    /// Read the alert delivery log of the flows the caller sees.
+    ReadAlertDeliveries,
 }
 
 /// The matrix: for each action, whether admin, integrator, merchant, support may do it.
@@ -65,6 +73,10 @@ pub const MATRIX: &[(Action, [bool; 4])] = {
         (ManageConnections, [true, true, true, false]),
         (ReadConnectors, [true, true, true, true]),
         (EnableTemplates, [true, true, true, false]),
+        (ReadAlertSettings, [true, true, true, true]),
+        (WriteAlertSettings, [true, true, true, false]),
+        (TestAlerts, [true, true, true, false]),
+        (ReadAlertDeliveries, [true, true, true, true]),
     ]
 };
 
@@ -156,6 +168,10 @@ mod tests {
             ManageConnections,
             ReadConnectors,
             EnableTemplates,
+            ReadAlertSettings,
+            WriteAlertSettings,
+            TestAlerts,
+            ReadAlertDeliveries,
         ] {
             assert_eq!(MATRIX.iter().filter(|(a, _)| *a == action).count(), 1);
         }
@@ -167,5 +183,9 @@ mod tests {
         assert!(allows(Role::Merchant, ManageConnections));
         assert!(!allows(Role::Support, ManageConnections));
         assert!(!allows(Role::Support, EnableTemplates));
+        assert!(allows(Role::Support, ReadAlertSettings));
+        assert!(!allows(Role::Support, WriteAlertSettings));
+        assert!(allows(Role::Merchant, WriteAlertSettings));
+        assert!(allows(Role::Support, ReadAlertDeliveries));
     }
 }

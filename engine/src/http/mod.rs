@@ -1,11 +1,13 @@
 //! Ferry's HTTP server: inbound webhooks that start runs, and the REST API under `/api/v1`
-//! (accounts, connections, flows, runs, error queue, replay, schedules, audit log). Every route is in the
-//! one table of [`routes`]; every API route but login and the OpenAPI document needs a bearer
-//! token or a session cookie ([`auth`]), and [`access`] decides what each role may do.
-//! Every error answers `{"error": {"code": "...", "message": "...", "details": ...}}`.
+//! (accounts, connections, flows, runs, error queue, replay, schedules, alerts, audit log).
+//! Every route is in the one table of [`routes`]; every API route but login and the OpenAPI
+//! document needs a bearer token or a session cookie ([`auth`]), and [`access`] decides what
+//! each role may do. Every error answers
+//! `{"error": {"code": "...", "message": "...", "details": ...}}`.
 
 pub mod access;
 mod accounts;
+mod alerts;
 mod audit;
 pub mod auth;
 mod connections;

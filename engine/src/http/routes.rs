@@ -14,8 +14,8 @@ use axum::response::{IntoResponse, Response};
 
 use super::access::{Action, Principal};
 use super::{
-    AppState, accounts, audit, auth, connections, connectors, flows, preview, runs, templates,
-    versions, webhook,
+    AppState, accounts, alerts, audit, auth, connections, connectors, flows, preview, runs,
+    templates, versions, webhook,
 };
 
 /// One endpoint.
@@ -171,6 +171,33 @@ pub(super) fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         (
             spec(
                 "GET",
+                "/api/v1/tenants/{tenant_id}/alerts",
+                "The tenant's default alert settings (null when it has none)",
+                false,
+            ),
+            get(alerts::get),
+        ),
+        (
+            spec(
+                "PUT",
+                "/api/v1/tenants/{tenant_id}/alerts",
+                "Sets the tenant's default alert settings (for flows without their own)",
+                false,
+            ),
+            put(alerts::put),
+        ),
+        (
+            spec(
+                "DELETE",
+                "/api/v1/tenants/{tenant_id}/alerts",
+                "Removes the tenant's default alert settings",
+                false,
+            ),
+            delete(alerts::delete),
+        ),
+        (
+            spec(
+                "GET",
                 "/api/v1/templates",
                 "Stock templates: slots and settings with defaults",
                 false,
@@ -312,6 +339,15 @@ pub(super) fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         ),
         (
             spec(
+                "POST",
+                "/api/v1/flows/{flow_id}/alerts/test",
+                "Send test alert: to every channel of the flow's effective alert settings",
+                false,
+            ),
+            post(alerts::test),
+        ),
+        (
+            spec(
                 "GET",
                 "/api/v1/flows/{flow_id}/versions",
                 "Published versions of a flow",
@@ -385,6 +421,15 @@ pub(super) fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
                 false,
             ),
             get(runs::schedules),
+        ),
+        (
+            spec(
+                "GET",
+                "/api/v1/alert-deliveries",
+                "Alert deliveries of the caller's flows (?flow=&tenant=&limit=)",
+                false,
+            ),
+            get(alerts::deliveries),
         ),
         (
             spec("GET", "/api/v1/audit", "The audit log", false),

@@ -9,7 +9,7 @@ use chrono::Utc;
 use tracing::{info, warn};
 
 use super::{Runtime, RuntimeError, Schedule, stamp};
-use crate::alert::FlowRef;
+use crate::alert::{FlowRef, effective_alerts};
 use crate::flow::load::parse_flow;
 use crate::store::PruneScope;
 
@@ -128,8 +128,9 @@ pub async fn heartbeat_once(rt: &Runtime) -> Result<usize, RuntimeError> {
         let Ok(flow) = parse_flow(&record.definition, &record.id) else {
             continue;
         };
-        if let Some(settings) = flow.alerts.or_else(|| rt.settings.default_alerts.clone()) {
-            flows.push((FlowRef::new(&flow.id, &flow.name), settings));
+        let installation = rt.settings.default_alerts.as_ref();
+        if let Some(effective) = effective_alerts(&*rt.store, &flow, installation).await? {
+            flows.push((FlowRef::new(&flow.id, &flow.name), effective.settings));
         }
     }
     let sent = alerter

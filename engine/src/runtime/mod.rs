@@ -26,7 +26,7 @@ use chrono::Utc;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::alert::{AlertSettings, Alerter, FlowRef, first_errors};
+use crate::alert::{AlertSettings, Alerter, FlowRef, effective_alerts, first_errors};
 use crate::connector::ConnectorInstance;
 use crate::flow::load::parse_flow;
 use crate::flow::model::{Flow, Trigger};
@@ -74,7 +74,8 @@ pub struct RuntimeSettings {
     pub concurrency: usize,
     /// Sends alerts of finished runs and heartbeats; `None` sends none.
     pub alerter: Option<Alerter>,
-    /// Alerts of flows without their own `alerts` (the tenant default).
+    /// Alerts of flows without their own `alerts` whose tenant has no stored default (the
+    /// installation's default).
     pub default_alerts: Option<AlertSettings>,
 }
 
@@ -378,21 +379,25 @@ impl Runtime {
     }
 
     /// Sends the run's alerts in the background: a slow mail server never holds a worker.
+    /// The settings are the flow's, else its tenant's stored default, else the installation's.
     fn alert(&self, flow: &Flow, summary: &RunSummary) {
         let Some(alerter) = self.settings.alerter.clone() else {
             return;
         };
-        let Some(settings) = flow
-            .alerts
-            .clone()
-            .or_else(|| self.settings.default_alerts.clone())
-        else {
-            return;
-        };
         let store = self.store.clone();
-        let flow_ref = FlowRef::new(&flow.id, &flow.name);
+        let installation = self.settings.default_alerts.clone();
+        let flow = flow.clone();
         let summary = summary.clone();
         tokio::spawn(async move {
+            let settings = match effective_alerts(&*store, &flow, installation.as_ref()).await {
+                Ok(Some(effective)) => effective.settings,
+                Ok(None) => return,
+                Err(e) => {
+                    warn!(flow_id = %flow.id, error = %e, "Alert settings could not be read; no alert sent.");
+                    return;
+                }
+            };
+            let flow_ref = FlowRef::new(&flow.id, &flow.name);
             let errors = first_errors(&*store, summary.run_id, 5)
                 .await
                 .unwrap_or_default();

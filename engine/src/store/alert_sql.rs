@@ -1,12 +1,15 @@
-//! Alert deliveries: what was sent to whom and whether it arrived ([`AlertStore`]), and when
-//! each flow last succeeded (for heartbeat alerts). Expanded once per database like `sql.rs`.
+//! Alert deliveries: what was sent to whom and whether it arrived ([`AlertStore`]), when each
+//! flow last succeeded (for heartbeat alerts), and each tenant's default alert settings.
+//! Expanded once per database like `sql.rs`.
 
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use sqlx::FromRow;
+use sqlx::{FromRow, QueryBuilder};
+
+use crate::alert::AlertSettings;
 
 use super::{PgStore, SqliteStore};
 use super::{Result, RunId, Store, StoreError, now};
@@ -22,7 +25,8 @@ string_enum!(
         Success = "success",
         /// A flow had no successful run for longer than its heartbeat period.
         Heartbeat = "heartbeat",
-        /// Sent by hand (`ferry alerts test`) to check the channels.
+        /// Sent by hand (`ferry alerts test`, `POST /api/v1/flows/{flow_id}/alerts/test`) to
+        /// check the channels.
         Test = "test",
     }
 );
@@ -39,7 +43,8 @@ string_enum!(
     }
 );
 
-/// A delivery to log.
+/// A delivery to log. Its tenant is the flow's (stored with the row, so the log stays
+/// tenant-scoped after the flow is deleted).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewAlertDelivery {
     /// Flow the alert is about.
@@ -63,6 +68,8 @@ pub struct NewAlertDelivery {
 pub struct AlertDelivery {
     /// Row id.
     pub id: i64,
+    /// Tenant of the flow when the alert was sent.
+    pub tenant_id: String,
     /// Flow the alert is about.
     pub flow_id: String,
     /// Run the alert is about.
@@ -84,6 +91,8 @@ pub struct AlertDelivery {
 /// Which deliveries to list.
 #[derive(Debug, Clone)]
 pub struct DeliveryFilter {
+    /// Only deliveries of flows of these tenants; `None` lists every tenant's.
+    pub tenants: Option<Vec<String>>,
     /// Only this flow.
     pub flow_id: Option<String>,
     /// Only this kind.
@@ -97,6 +106,7 @@ pub struct DeliveryFilter {
 impl Default for DeliveryFilter {
     fn default() -> Self {
         DeliveryFilter {
+            tenants: None,
             flow_id: None,
             kind: None,
             since: None,
@@ -116,15 +126,36 @@ pub struct FlowRunTimes {
     pub first_run_at: String,
 }
 
-/// The alert delivery log.
+/// A tenant's default alert settings, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantAlerts {
+    /// Tenant id.
+    pub tenant_id: String,
+    /// The settings flows of the tenant without their own `alerts` use.
+    pub settings: AlertSettings,
+    /// When they were last set, RFC 3339 UTC.
+    pub updated_at: String,
+}
+
+/// The alert delivery log and the tenants' default alert settings.
 #[async_trait]
 pub trait AlertStore: Store {
-    /// Logs one delivery; returns its id.
+    /// Logs one delivery under its flow's tenant (`default` for a flow not stored); returns
+    /// its id.
     async fn record_alert_delivery(&self, delivery: &NewAlertDelivery) -> Result<i64>;
     /// Deliveries, newest first.
     async fn alert_deliveries(&self, filter: &DeliveryFilter) -> Result<Vec<AlertDelivery>>;
     /// For every flow that has runs: when it last succeeded and when it first ran.
     async fn flow_run_times(&self) -> Result<Vec<FlowRunTimes>>;
+
+    /// The tenant's default alert settings; `None` when it has none (or no such tenant).
+    async fn tenant_alerts(&self, tenant: &str) -> Result<Option<TenantAlerts>>;
+    /// Sets (replaces) the tenant's default alert settings; callers validate them first.
+    /// `false` when there is no such tenant.
+    async fn set_tenant_alerts(&self, tenant: &str, settings: &AlertSettings) -> Result<bool>;
+    /// Removes the tenant's default: its flows fall back to the installation's. `false` when
+    /// it had none.
+    async fn delete_tenant_alerts(&self, tenant: &str) -> Result<bool>;
 }
 
 /// Opens the store at `url` like [`super::open`], as an [`AlertStore`].
@@ -138,6 +169,7 @@ pub async fn open_alert_store(url: &str) -> Result<Arc<dyn AlertStore>> {
 #[derive(FromRow)]
 struct DeliveryDbRow {
     id: i64,
+    tenant_id: String,
     flow_id: String,
     run_id: Option<i64>,
     channel: String,
@@ -153,6 +185,7 @@ impl TryFrom<DeliveryDbRow> for AlertDelivery {
     fn try_from(r: DeliveryDbRow) -> Result<Self> {
         Ok(AlertDelivery {
             id: r.id,
+            tenant_id: r.tenant_id,
             flow_id: r.flow_id,
             run_id: r.run_id,
             channel: r.channel,
@@ -165,14 +198,35 @@ impl TryFrom<DeliveryDbRow> for AlertDelivery {
     }
 }
 
+#[derive(FromRow)]
+struct TenantAlertDbRow {
+    tenant_id: String,
+    settings: String,
+    updated_at: String,
+}
+
+impl TryFrom<TenantAlertDbRow> for TenantAlerts {
+    type Error = StoreError;
+    fn try_from(r: TenantAlertDbRow) -> Result<Self> {
+        let settings = serde_json::from_str(&r.settings).map_err(|e| {
+            StoreError::Corrupt(format!("alert settings of tenant `{}`: {e}", r.tenant_id))
+        })?;
+        Ok(TenantAlerts {
+            tenant_id: r.tenant_id,
+            settings,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
 macro_rules! impl_alert_store {
-    ($store:ty) => {
+    ($store:ty, $db:ty) => {
         #[async_trait]
         impl AlertStore for $store {
             async fn record_alert_delivery(&self, d: &NewAlertDelivery) -> Result<i64> {
                 let id: i64 = sqlx::query_scalar(
-                    "insert into alert_delivery (flow_id, run_id, channel, recipient, kind, status, error, created_at) \
-                     values ($1, $2, $3, $4, $5, $6, $7, $8) returning id",
+                    "insert into alert_delivery (flow_id, run_id, channel, recipient, kind, status, error, created_at, tenant_id) \
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, coalesce((select tenant_id from flow where id = $1), 'default')) returning id",
                 )
                 .bind(&d.flow_id)
                 .bind(d.run_id)
@@ -188,25 +242,39 @@ macro_rules! impl_alert_store {
             }
 
             async fn alert_deliveries(&self, filter: &DeliveryFilter) -> Result<Vec<AlertDelivery>> {
-                let rows: Vec<DeliveryDbRow> = sqlx::query_as(
-                    "select id, flow_id, run_id, channel, recipient, kind, status, error, created_at \
-                     from alert_delivery where tenant_id = 'default' \
-                     and ($1 is null or flow_id = $1) and ($2 is null or kind = $2) and ($3 is null or created_at >= $3) \
-                     order by id desc limit $4",
-                )
-                .bind(filter.flow_id.as_deref())
-                .bind(filter.kind.map(AlertKind::as_str))
-                .bind(filter.since.as_deref())
-                .bind(filter.limit)
-                .fetch_all(&self.pool)
-                .await?;
+                let mut q = QueryBuilder::<$db>::new(
+                    "select id, tenant_id, flow_id, run_id, channel, recipient, kind, status, error, created_at \
+                     from alert_delivery where 1 = 1",
+                );
+                if let Some(tenants) = &filter.tenants {
+                    if tenants.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    q.push(" and tenant_id in (");
+                    let mut list = q.separated(", ");
+                    for t in tenants {
+                        list.push_bind(t);
+                    }
+                    q.push(")");
+                }
+                if let Some(flow_id) = &filter.flow_id {
+                    q.push(" and flow_id = ").push_bind(flow_id);
+                }
+                if let Some(kind) = filter.kind {
+                    q.push(" and kind = ").push_bind(kind.as_str());
+                }
+                if let Some(since) = &filter.since {
+                    q.push(" and created_at >= ").push_bind(since);
+                }
+                q.push(" order by id desc limit ").push_bind(filter.limit);
+                let rows: Vec<DeliveryDbRow> = q.build_query_as().fetch_all(&self.pool).await?;
                 rows.into_iter().map(AlertDelivery::try_from).collect()
             }
 
             async fn flow_run_times(&self) -> Result<Vec<FlowRunTimes>> {
                 let rows: Vec<(String, Option<String>, String)> = sqlx::query_as(
                     "select flow_id, max(case when status = 'succeeded' then finished_at end), min(started_at) \
-                     from run where tenant_id = 'default' group by flow_id order by flow_id",
+                     from run group by flow_id order by flow_id",
                 )
                 .fetch_all(&self.pool)
                 .await?;
@@ -215,9 +283,44 @@ macro_rules! impl_alert_store {
                     .map(|(flow_id, last_success_at, first_run_at)| FlowRunTimes { flow_id, last_success_at, first_run_at })
                     .collect())
             }
+
+            async fn tenant_alerts(&self, tenant: &str) -> Result<Option<TenantAlerts>> {
+                let row: Option<TenantAlertDbRow> = sqlx::query_as(
+                    "select tenant_id, settings, updated_at from tenant_alert where tenant_id = $1",
+                )
+                .bind(tenant)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(TenantAlerts::try_from).transpose()
+            }
+
+            async fn set_tenant_alerts(&self, tenant: &str, settings: &AlertSettings) -> Result<bool> {
+                let json = serde_json::to_string(settings)
+                    .map_err(|e| StoreError::Corrupt(format!("alert settings: {e}")))?;
+                // Selecting from `tenant` makes an unknown tenant write nothing (and say so).
+                let done = sqlx::query(
+                    "insert into tenant_alert (tenant_id, settings, created_at, updated_at) \
+                     select id, $2, $3, $3 from tenant where id = $1 \
+                     on conflict (tenant_id) do update set settings = excluded.settings, updated_at = excluded.updated_at",
+                )
+                .bind(tenant)
+                .bind(json)
+                .bind(now())
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn delete_tenant_alerts(&self, tenant: &str) -> Result<bool> {
+                let done = sqlx::query("delete from tenant_alert where tenant_id = $1")
+                    .bind(tenant)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
         }
     };
 }
 
-impl_alert_store!(SqliteStore);
-impl_alert_store!(PgStore);
+impl_alert_store!(SqliteStore, sqlx::Sqlite);
+impl_alert_store!(PgStore, sqlx::Postgres);

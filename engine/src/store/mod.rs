@@ -22,7 +22,7 @@ pub use account::{
 };
 pub use alert_sql::{
     AlertDelivery, AlertKind, AlertStore, DeliveryFilter, DeliveryStatus, FlowRunTimes,
-    NewAlertDelivery, open_alert_store,
+    NewAlertDelivery, TenantAlerts, open_alert_store,
 };
 pub use connection_sql::{ConnectionRow, ConnectionStore, Resealed, open_connection_store};
 pub use flow_version::{FlowVersion, FlowVersionStore};
