@@ -15,6 +15,7 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use ferry_engine::store::PauseStore;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
@@ -157,7 +158,20 @@ async fn no_process_sends_while_the_target_is_paused(db: &str) {
         .unwrap()
         .unwrap();
 
-    // Another process, another flow, same system: started during the pause.
+    // Once the worker has stored the pause (a few ms after the answer), another process with
+    // another flow writing to the same system starts.
+    let store = ferry_engine::store::open(db).await.unwrap();
+    let key = format!("http:{mock_url}");
+    let mut stored = None;
+    for _ in 0..100 {
+        stored = store.target_pause("default", &key).await.unwrap();
+        if stored.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let stored = stored.unwrap_or_else(|| panic!("no pause stored for `{key}`"));
+    assert_eq!((stored.status, stored.retry_after_ms), (Some(429), 3_000));
     let started = Instant::now();
     let run = support::ferry_command()
         .args(["run", "--quiet", second.to_str().unwrap()])

@@ -7,7 +7,7 @@
 //! into the in-process [`RateGate`], which the sender already waits on or parks behind.
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -92,8 +92,9 @@ fn config_hash(config: &Value) -> String {
 pub(crate) struct SharedPause {
     store: Arc<dyn Store>,
     key: TargetKey,
-    /// When the stored pause was last read; `None` until the first read.
-    read_at: Mutex<Option<Instant>>,
+    /// When the stored pause was last read; `None` until the first read. Held across the
+    /// query, so the run's other sends wait for a read in flight instead of sending past it.
+    read_at: tokio::sync::Mutex<Option<Instant>>,
 }
 
 impl SharedPause {
@@ -101,7 +102,7 @@ impl SharedPause {
         SharedPause {
             store,
             key,
-            read_at: Mutex::new(None),
+            read_at: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -109,16 +110,11 @@ impl SharedPause {
     /// run read it less than [`READ_EVERY`] ago. A store failure leaves the gate as it is: the
     /// pause this process learned itself still holds.
     pub(crate) async fn refresh(&self, gate: &RateGate) {
-        {
-            let mut read_at = self
-                .read_at
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            if read_at.is_some_and(|at| at.elapsed() < READ_EVERY) {
-                return;
-            }
-            *read_at = Some(Instant::now());
+        let mut read_at = self.read_at.lock().await;
+        if read_at.is_some_and(|at| at.elapsed() < READ_EVERY) {
+            return;
         }
+        *read_at = Some(Instant::now());
         match self
             .store
             .target_pause(&self.key.tenant, &self.key.target)
@@ -154,10 +150,7 @@ impl SharedPause {
         match self.store.extend_target_pause(&pause).await {
             Ok(in_effect) => {
                 hold_until(gate, &in_effect);
-                *self
-                    .read_at
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Instant::now());
+                *self.read_at.lock().await = Some(Instant::now());
             }
             Err(e) => {
                 warn!(target = %self.key, error = %e, "Storing the target's pause failed; only this process holds it.")
