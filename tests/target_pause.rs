@@ -15,7 +15,6 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use ferry_engine::store::PauseStore;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
