@@ -416,16 +416,26 @@ async fn a_record_told_to_wait_an_hour_is_parked_and_retried_when_its_time_comes
     assert!(!mock.effects().contains_key("7"));
     let sent_first = mock.effects().len();
 
-    // An hour later: the process is restarted (its in-memory pause of the target is over) and
-    // the retry time moved into the past; the service retries the parked records by itself.
+    // The pause is stored, so a restarted process holds it too.
+    let stored: Vec<(String, i64)> =
+        sqlx::query_as("select target, retry_after_ms from target_pause")
+            .fetch_all(&sqlx::SqlitePool::connect(&db).await.unwrap())
+            .await
+            .unwrap();
+    assert_eq!(stored, [(format!("http:{mock_url}"), 3_600_000)]);
+
+    // An hour later: the process is restarted, and the target's pause and the retry time moved
+    // into the past; the service retries the parked records by itself.
     serve.kill().unwrap();
     serve.wait().unwrap();
     mock.state.lock().unwrap().throttle.clear();
     let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
-    sqlx::query("update failed_record set retry_at = '2000-01-01T00:00:00.000Z'")
-        .execute(&pool)
-        .await
-        .unwrap();
+    for past in [
+        "update failed_record set retry_at = '2000-01-01T00:00:00.000Z'",
+        "update target_pause set paused_until = '2000-01-01T00:00:00.000Z'",
+    ] {
+        sqlx::query(past).execute(&pool).await.unwrap();
+    }
     let mut serve = support::spawn_ferry(
         &db,
         &["serve", "--listen", &format!("127.0.0.1:{port}")],
