@@ -416,13 +416,16 @@ async fn a_record_told_to_wait_an_hour_is_parked_and_retried_when_its_time_comes
     assert!(!mock.effects().contains_key("7"));
     let sent_first = mock.effects().len();
 
-    // The pause is stored, so a restarted process holds it too.
-    let stored: Vec<(String, i64)> =
-        sqlx::query_as("select target, retry_after_ms from target_pause")
-            .fetch_all(&sqlx::SqlitePool::connect(&db).await.unwrap())
-            .await
-            .unwrap();
-    assert_eq!(stored, [(format!("http:{mock_url}"), 3_600_000)]);
+    // The pause is stored, so a restarted process holds it too. (Read through the store, which
+    // waits for the busy file, while the service still writes.)
+    let paused = ferry_engine::store::open(&db)
+        .await
+        .unwrap()
+        .target_pause("default", &format!("http:{mock_url}"))
+        .await
+        .unwrap()
+        .expect("the target's pause is stored");
+    assert_eq!(paused.retry_after_ms, 3_600_000);
 
     // An hour later: the process is restarted, and the target's pause and the retry time moved
     // into the past; the service retries the parked records by itself.
