@@ -526,16 +526,29 @@ async fn a_record_told_to_wait_an_hour_is_parked_and_retried_when_its_time_comes
     assert!(!mock.effects().contains_key("7"));
     let sent_first = mock.effects().len();
 
-    // An hour later: the process is restarted (its in-memory pause of the target is over) and
-    // the retry time moved into the past; the service retries the parked records by itself.
+    // The pause is stored, so a restarted process holds it too. (Read through the store, which
+    // waits for the busy file, while the service still writes.)
+    let paused = ferry_engine::store::open(&db)
+        .await
+        .unwrap()
+        .target_pause("default", &format!("http:{mock_url}"))
+        .await
+        .unwrap()
+        .expect("the target's pause is stored");
+    assert_eq!(paused.retry_after_ms, 3_600_000);
+
+    // An hour later: the process is restarted, and the target's pause and the retry time moved
+    // into the past; the service retries the parked records by itself.
     serve.kill().unwrap();
     serve.wait().unwrap();
     mock.state.lock().unwrap().throttle.clear();
     let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
-    sqlx::query("update failed_record set retry_at = '2000-01-01T00:00:00.000Z'")
-        .execute(&pool)
-        .await
-        .unwrap();
+    for past in [
+        "update failed_record set retry_at = '2000-01-01T00:00:00.000Z'",
+        "update target_pause set paused_until = '2000-01-01T00:00:00.000Z'",
+    ] {
+        sqlx::query(past).execute(&pool).await.unwrap();
+    }
     let mut serve = support::spawn_ferry(
         &db,
         &["serve", "--listen", &format!("127.0.0.1:{port}")],

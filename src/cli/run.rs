@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferry_engine::credential::Connections;
-use ferry_engine::run::{Progress, RunParams, RunSummary, execute, executor::payload_hash};
+use ferry_engine::run::{
+    Progress, RunParams, RunSummary, TargetKey, execute, executor::payload_hash,
+};
 use ferry_engine::store::{RunCounts, RunStatus, Store};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -62,6 +64,13 @@ pub async fn run_file(
         flow: Arc::new(compiled),
         source,
         target,
+        target_key: TargetKey::of(&flow, &|text| match crate::placeholders::resolve(
+            &serde_json::Value::String(text.into()),
+            with.env,
+        )? {
+            serde_json::Value::String(s) => Ok(s),
+            _ => Err("not a string".into()),
+        }),
         trigger: trigger.to_string(),
         progress: progress.clone(),
         stop,

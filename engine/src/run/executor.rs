@@ -16,6 +16,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tracing::{info, instrument, warn};
 
 use super::cursor::{CursorTracker, params_with_cursor};
+use super::pause::{SharedPause, TargetKey};
 use super::progress::Progress;
 use super::send::{RateGate, Sender};
 use crate::connector::{
@@ -59,6 +60,9 @@ pub struct RunParams {
     pub source: Arc<dyn ConnectorInstance>,
     /// The target connection, built.
     pub target: Arc<dyn ConnectorInstance>,
+    /// What identifies the target's remote system: runs with the same key share its pause
+    /// (`Retry-After`), in this process and through the store.
+    pub target_key: TargetKey,
     /// What started the run (`manual`, `schedule`, `webhook`, `replay`).
     pub trigger: String,
     /// Live counts for whoever watches.
@@ -199,7 +203,8 @@ pub async fn execute(params: RunParams) -> Result<RunSummary, RunError> {
         params.progress.clone(),
         cursor.clone().map(|c| (flow.flow.id.clone(), c)),
     ));
-    let gate = RateGate::shared(&format!("{}|{target}", flow.flow.id));
+    let gate = RateGate::shared(&params.target_key.to_string());
+    let pause = SharedPause::new(params.store.clone(), params.target_key.clone());
     let mut scope = RunScope {
         run_id,
         flow_id: flow.flow.id.clone(),
@@ -210,6 +215,7 @@ pub async fn execute(params: RunParams) -> Result<RunSummary, RunError> {
             params: flow.flow.target.params.clone(),
             retry: flow.flow.target.retry.clone(),
             gate,
+            pause: Some(pause),
         },
         log_tx,
         held: HashSet::new(),

@@ -2,13 +2,16 @@
 //!
 //! [`executor`] streams pages from the source, maps them on a blocking thread, checks the ledger,
 //! sends with the target's concurrency, batch size and retry policy, and writes every record's
-//! outcome to the activity log and the ledger as it happens. [`progress`] holds the live counts a
+//! outcome to the activity log and the ledger as it happens. [`pause`] shares a target's
+//! `Retry-After` with every process through the database. [`progress`] holds the live counts a
 //! terminal or the API can show while a run goes.
 
 pub mod cursor;
 pub mod executor;
+pub mod pause;
 pub mod progress;
 mod send;
 
 pub use executor::{RunError, RunParams, RunSummary, execute};
+pub use pause::TargetKey;
 pub use progress::Progress;

@@ -1,8 +1,9 @@
 //! Sending to the target with the flow's retry policy.
 //!
 //! Retryable failures (timeouts, 5xx, 429, refused connections) are retried with exponential
-//! backoff and jitter. A `Retry-After` closes a gate shared by every send of the run, so no
-//! request reaches the target until the wait is over.
+//! backoff and jitter. A `Retry-After` closes a gate shared by every send to the target in this
+//! process, and is stored as the target's pause ([`SharedPause`]) so every other process holds
+//! its requests too: no request reaches the target until the wait is over.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,6 +12,7 @@ use rand::Rng;
 use serde_json::Value;
 use tokio::time::Instant;
 
+use super::pause::SharedPause;
 use crate::connector::{ConnectorError, ConnectorInstance, WriteAck, WriteRecord};
 use crate::flow::Retry;
 
@@ -23,8 +25,8 @@ impl RateGate {
         RateGate(Arc::new(Mutex::new(Instant::now())))
     }
 
-    /// The gate of `target` in this process: concurrent runs of a flow (a schedule firing while
-    /// a replay runs) respect the same `Retry-After`.
+    /// The gate of `target` in this process: concurrent runs (a schedule firing while a replay
+    /// runs, two flows writing to one shop) respect the same `Retry-After`.
     pub(crate) fn shared(target: &str) -> Self {
         static GATES: std::sync::OnceLock<Mutex<std::collections::HashMap<String, RateGate>>> =
             std::sync::OnceLock::new();
@@ -61,7 +63,7 @@ impl RateGate {
     }
 
     /// Keeps the gate closed for `wait` from now (never shortens an existing wait).
-    fn hold(&self, wait: Duration) {
+    pub(crate) fn hold(&self, wait: Duration) {
         let mut at = self
             .0
             .lock()
@@ -80,6 +82,9 @@ pub(crate) struct Sender {
     pub(crate) params: Value,
     pub(crate) retry: Retry,
     pub(crate) gate: RateGate,
+    /// The target's pause in the database, shared with other processes; `None` keeps pauses
+    /// in this process only.
+    pub(crate) pause: Option<SharedPause>,
 }
 
 /// Waits longer than this are not slept in the worker: the record is parked (failed, with the
@@ -103,8 +108,7 @@ impl Sender {
         let mut attempt = 0u32;
         while !pending.is_empty() {
             // The target asked for a long pause: no request until it ends; park the records.
-            let closed = self.gate.remaining();
-            if closed > PARK_AFTER {
+            if let Some(closed) = self.wait_for_target().await {
                 for &i in &pending {
                     done[i] = Some(Sent {
                         result: Err(ConnectorError::RateLimited {
@@ -122,7 +126,6 @@ impl Sender {
                 break;
             }
             attempt += 1;
-            self.gate.wait().await;
             // The first attempt sends the records as given; retries send the ones still pending.
             let subset: Vec<WriteRecord>;
             let batch: &[WriteRecord] = if pending.len() == records.len() {
@@ -156,6 +159,20 @@ impl Sender {
                 }
                 Err(e) => batch.iter().map(|_| Err(e.clone())).collect(),
             };
+            // Any `Retry-After` pauses the target for everyone, whether or not this record has
+            // attempts left.
+            let asked = results
+                .iter()
+                .filter_map(|r| r.as_ref().err())
+                .filter_map(|e| e.retry_after().map(|ra| (ra, e)))
+                .max_by_key(|(ra, _)| *ra)
+                .map(|(ra, e)| (ra, e.status(), e.to_string()));
+            if let Some((ra, status, reason)) = asked {
+                self.gate.hold(ra);
+                if let Some(pause) = &self.pause {
+                    pause.record(&self.gate, ra, status, &reason).await;
+                }
+            }
             let mut retry_after = None::<Duration>;
             let mut still_pending = Vec::new();
             let backoff = self.retry.interval(attempt, rand::rng().random::<f64>());
@@ -183,9 +200,6 @@ impl Sender {
             }
             if !still_pending.is_empty() {
                 let wait = retry_after.map_or(backoff, |ra| ra.max(backoff));
-                if let Some(ra) = retry_after {
-                    self.gate.hold(ra);
-                }
                 if wait > PARK_AFTER {
                     // Never sleep long in a worker: park these and let the run go on.
                     for (i, e) in still_pending {
@@ -214,6 +228,26 @@ impl Sender {
                 })
             })
             .collect()
+    }
+
+    /// Waits until the target takes requests again: the gate of this process and the pause
+    /// stored by any process. A pause longer than [`PARK_AFTER`] is not waited for: its
+    /// remaining length is returned and the caller parks the records.
+    async fn wait_for_target(&self) -> Option<Duration> {
+        loop {
+            if let Some(pause) = &self.pause {
+                pause.refresh(&self.gate).await;
+            }
+            let closed = self.gate.remaining();
+            if closed > PARK_AFTER {
+                return Some(closed);
+            }
+            if closed.is_zero() {
+                return None;
+            }
+            // Another process may extend the pause meanwhile: look again after the wait.
+            self.gate.wait().await;
+        }
     }
 }
 
@@ -278,6 +312,7 @@ mod tests {
                 max_interval_ms: 30_000,
             },
             gate: RateGate::new(),
+            pause: None,
         }
     }
 

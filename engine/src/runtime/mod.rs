@@ -31,7 +31,7 @@ use crate::connector::ConnectorInstance;
 use crate::flow::load::parse_flow;
 use crate::flow::model::{Flow, Trigger};
 use crate::plan::CompiledFlow;
-use crate::run::{Progress, RunParams, RunSummary, execute, executor::payload_hash};
+use crate::run::{Progress, RunParams, RunSummary, TargetKey, execute, executor::payload_hash};
 use crate::store::{
     Database, FlowRecord, NewRun, RunId, RunStatus, RuntimeStore, ServiceStore, StoreError,
 };
@@ -358,6 +358,7 @@ impl Runtime {
             flow: flow.clone(),
             source,
             target,
+            target_key: TargetKey::of(&flow_def, &|text| self.connect.resolve(text)),
             trigger: run.trigger.clone(),
             progress: Arc::new(Progress::default()),
             stop,

@@ -9,6 +9,7 @@
 mod sql;
 mod runtime;
 mod runtime_sql;
+mod target_pause_sql;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -31,6 +32,7 @@ pub use runtime::{
     ServiceStore,
 };
 pub use sql::{PgStore, SqliteStore, sqlite_path};
+pub use target_pause_sql::{PauseStore, TargetPause};
 
 /// Id of a run.
 pub type RunId = i64;
@@ -300,9 +302,9 @@ impl Default for RecordFilter {
     }
 }
 
-/// Persistence of runs, the activity log and the ledger.
+/// Persistence of runs, the activity log and the ledger, and the targets' pauses a run honours.
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait Store: PauseStore + Send + Sync {
     /// Creates a run in status `running`.
     async fn create_run(&self, new: &NewRun) -> Result<RunId>;
     /// Records a run's end.
