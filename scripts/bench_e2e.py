@@ -37,7 +37,9 @@ def post(path):
 def timed(cmd):
     """Runs cmd; returns (seconds, peak RSS in MiB)."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # The mock listens on loopback, which Ferry's outbound guard refuses unless allowed.
+    env = dict(os.environ, FERRY_ALLOW_NET="127.0.0.1/32")
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
     stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""

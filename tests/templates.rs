@@ -43,25 +43,8 @@ fn assert_expected(id: &str, received: &[Value]) {
 
 /// Runs `ferry ARGS` in `dir` with a SQLite store there.
 async fn ferry(dir: &Path, args: &[&str]) -> (i32, String) {
-    let dir = dir.to_path_buf();
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        let out = support::ferry_command()
-            .args(&args)
-            .env(
-                "FERRY_DATABASE_URL",
-                format!("sqlite://{}", dir.join("ferry.db").display()),
-            )
-            .env("FERRY_TEMPLATES", templates_dir())
-            .current_dir(&dir)
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).to_string()
-            + String::from_utf8_lossy(&out.stderr).as_ref();
-        (out.status.code().unwrap_or(-1), text)
-    })
-    .await
-    .unwrap()
+    let templates = templates_dir().display().to_string();
+    support::ferry_in(dir, args, &[("FERRY_TEMPLATES", templates)]).await
 }
 
 /// `ferry run FLOW`, with the failed records appended to the output.

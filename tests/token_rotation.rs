@@ -13,24 +13,7 @@ use support::vendors;
 
 /// `ferry ARGS` in `dir`, on `dir/ferry.db`; exit code and output.
 async fn ferry(dir: &Path, args: &[&str]) -> (i32, String) {
-    let dir = dir.to_path_buf();
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        let out = support::ferry_command()
-            .args(&args)
-            .env(
-                "FERRY_DATABASE_URL",
-                format!("sqlite://{}", dir.join("ferry.db").display()),
-            )
-            .current_dir(&dir)
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).to_string()
-            + String::from_utf8_lossy(&out.stderr).as_ref();
-        (out.status.code().unwrap_or(-1), text)
-    })
-    .await
-    .unwrap()
+    support::ferry_in(dir, args, &[]).await
 }
 
 /// A flow reading the Exact items of `acme`'s stored connection into `out/{id}.ndjson`.

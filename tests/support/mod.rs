@@ -220,6 +220,30 @@ pub fn ferry(db: &str, args: &[&str]) -> (i32, String) {
     )
 }
 
+/// Runs `ferry ARGS` in `dir` on the database `dir/ferry.db` with `env` set, on a blocking
+/// thread; returns exit code and stdout + stderr.
+pub async fn ferry_in(dir: &Path, args: &[&str], env: &[(&str, String)]) -> (i32, String) {
+    let mut command = ferry_command();
+    command
+        .args(args)
+        .env(
+            "FERRY_DATABASE_URL",
+            format!("sqlite://{}", dir.join("ferry.db").display()),
+        )
+        .current_dir(dir);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    tokio::task::spawn_blocking(move || {
+        let out = command.output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + String::from_utf8_lossy(&out.stderr).as_ref();
+        (out.status.code().unwrap_or(-1), text)
+    })
+    .await
+    .unwrap()
+}
+
 /// Starts a long-running `ferry ARGS` (serve, worker) in the background; its log is appended
 /// to `log` (kept for a failing test to show).
 pub fn spawn_ferry(db: &str, args: &[&str], log: &Path) -> std::process::Child {
