@@ -168,6 +168,8 @@ async function main() {
       await page.click('button[type=submit]');
       const user = await page.textContent('[data-testid=user]');
       check(user.includes(ADMIN_EMAIL) && user.includes('admin'), `header shows ${user}`);
+      // The tenant list loads after the header appears.
+      await page.waitForSelector('[data-testid=tenant-picker] option[value=demo]', { state: 'attached' }).catch(() => {});
       const tenants = await page.$$eval('[data-testid=tenant-picker] option', (os) => os.map((o) => o.value));
       check(tenants.includes('demo'), `tenant picker offers ${tenants}`);
       await page.waitForSelector('[data-testid=runs] tbody tr');
