@@ -6,7 +6,7 @@ use sqlx::{FromRow, QueryBuilder};
 use super::account::{
     AccountStore, ApiToken, AuditEntry, NewAudit, NewUser, RunQuery, Tenant, User,
 };
-use super::sql::RunDbRow;
+use super::sql::{RunDbRow, push_list};
 use super::{PgStore, SqliteStore};
 use super::{Result, RunId, RunRow, now};
 
@@ -214,12 +214,7 @@ macro_rules! impl_account_store {
                     if scope.is_empty() {
                         return Ok(Vec::new());
                     }
-                    q.push(" where exists (select 1 from user_tenant ut where ut.user_id = u.id and ut.tenant_id in (");
-                    let mut list = q.separated(", ");
-                    for t in scope {
-                        list.push_bind(t);
-                    }
-                    q.push("))");
+                    push_list(&mut q, " where exists (select 1 from user_tenant ut where ut.user_id = u.id and ut.tenant_id in (", scope, "))");
                 }
                 q.push(" order by u.id");
                 let rows: Vec<UserDbRow> = q.build_query_as().fetch_all(&self.pool).await?;
@@ -364,12 +359,7 @@ macro_rules! impl_account_store {
                     if scope.is_empty() {
                         return Ok(Vec::new());
                     }
-                    q.push(" where tenant_id in (");
-                    let mut list = q.separated(", ");
-                    for t in scope {
-                        list.push_bind(t);
-                    }
-                    q.push(")");
+                    push_list(&mut q, " where tenant_id in (", scope, ")");
                 }
                 q.push(" order by id desc limit ");
                 q.push_bind(limit);
@@ -395,12 +385,7 @@ macro_rules! impl_account_store {
                     if tenants.is_empty() {
                         return Ok(Vec::new());
                     }
-                    q.push(" and tenant_id in (");
-                    let mut list = q.separated(", ");
-                    for t in tenants {
-                        list.push_bind(t);
-                    }
-                    q.push(")");
+                    push_list(&mut q, " and tenant_id in (", tenants, ")");
                 }
                 if let Some(flow_id) = &query.flow_id {
                     q.push(" and flow_id = ").push_bind(flow_id);

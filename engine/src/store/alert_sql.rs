@@ -11,6 +11,7 @@ use sqlx::{FromRow, QueryBuilder};
 
 use crate::alert::AlertSettings;
 
+use super::sql::push_list;
 use super::{PgStore, SqliteStore};
 use super::{Result, RunId, Store, StoreError, now};
 
@@ -250,12 +251,7 @@ macro_rules! impl_alert_store {
                     if tenants.is_empty() {
                         return Ok(Vec::new());
                     }
-                    q.push(" and tenant_id in (");
-                    let mut list = q.separated(", ");
-                    for t in tenants {
-                        list.push_bind(t);
-                    }
-                    q.push(")");
+                    push_list(&mut q, " and tenant_id in (", tenants, ")");
                 }
                 if let Some(flow_id) = &filter.flow_id {
                     q.push(" and flow_id = ").push_bind(flow_id);

@@ -217,6 +217,25 @@ const LEDGER_CONFLICT: &str = " on conflict (tenant_id, flow_id, target, busines
                          then ledger.payload_hash else excluded.payload_hash end, \
      last_outcome = excluded.last_outcome, last_run_id = excluded.last_run_id, updated_at = excluded.updated_at";
 
+/// Appends `open`, `values` bound and separated by commas, then `close`: the list of an
+/// `in (…)` filter (`values` must not be empty; callers answer "nothing" for an empty scope).
+pub(super) fn push_list<'a, DB>(
+    q: &mut QueryBuilder<DB>,
+    open: &str,
+    values: &'a [String],
+    close: &str,
+) where
+    DB: sqlx::Database,
+    &'a String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    q.push(open);
+    let mut list = q.separated(", ");
+    for value in values {
+        list.push_bind(value);
+    }
+    q.push(close);
+}
+
 /// Payloads are stored LZ4-compressed: JSON shrinks about threefold, and writing fewer bytes is
 /// most of the cost of the activity log (see docs/benchmarks.md).
 pub(super) fn compress(json: &str) -> Vec<u8> {
