@@ -169,28 +169,7 @@ async fn template_list_show_and_enable_into_the_store() {
             vendors::shopify_connection("https://shop-fr.myshopify.com"),
         ),
     ] {
-        std::fs::write(
-            dir.path().join("config.json"),
-            connection["config"].to_string(),
-        )
-        .unwrap();
-        let kind = connection["connector"].as_str().unwrap();
-        let (code, out) = ferry(
-            dir.path(),
-            &[
-                "connection",
-                "add",
-                "--tenant",
-                "acme",
-                name,
-                "--connector",
-                kind,
-                "--config",
-                "config.json",
-            ],
-        )
-        .await;
-        assert_eq!(code, 0, "{out}");
+        support::add_connection(dir.path(), "acme", name, &connection).await;
     }
     for formula in ["current", "projected"] {
         let (code, out) = ferry(
@@ -1137,26 +1116,7 @@ async fn an_enabled_template_runs_on_the_tenants_stored_connections() {
         ("acme-shop", vendors::shopify_connection(&shop_url)),
         ("acme-exact", vendors::exact_connection(&exact_url)),
     ] {
-        let file = dir.path().join("config.json");
-        std::fs::write(&file, connection["config"].to_string()).unwrap();
-        let kind = connection["connector"].as_str().unwrap();
-        let (code, out) = ferry(
-            dir.path(),
-            &[
-                "connection",
-                "add",
-                "--tenant",
-                "acme",
-                name,
-                "--connector",
-                kind,
-                "--config",
-                "config.json",
-            ],
-        )
-        .await;
-        assert_eq!(code, 0, "{out}");
-        std::fs::remove_file(&file).unwrap();
+        support::add_connection(dir.path(), "acme", name, &connection).await;
     }
     // A slot bound to a connection of another kind, or to one the tenant lacks, is refused.
     let (code, out) = ferry(

@@ -8,7 +8,7 @@ mod support;
 use std::collections::HashMap;
 use std::path::Path;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use support::vendors;
 
 /// `ferry ARGS` in `dir`, on `dir/ferry.db`; exit code and output.
@@ -56,32 +56,12 @@ async fn rotated_refresh_tokens_are_kept_sealed_in_the_stored_connection() {
     // Shorter than the refresh margin: every run has to refresh before its first request.
     exact.lock().unwrap().token_lifetime = 30;
     let dir = tempfile::tempdir().unwrap();
-    let mut config = vendors::exact_connection(&url)["config"].clone();
-    let config = config.as_object_mut().unwrap();
+    // No access token: the first run starts from the refresh token alone.
+    let mut connection = vendors::exact_connection(&url);
+    let config = connection["config"].as_object_mut().unwrap();
     config.remove("access_token");
     config.remove("expires_at");
-    std::fs::write(
-        dir.path().join("exact.json"),
-        Value::Object(config.clone()).to_string(),
-    )
-    .unwrap();
-    let (code, out) = ferry(
-        dir.path(),
-        &[
-            "connection",
-            "add",
-            "--tenant",
-            "acme",
-            "acme-exact",
-            "--connector",
-            "exact_online",
-            "--config",
-            "exact.json",
-        ],
-    )
-    .await;
-    assert_eq!(code, 0, "{out}");
-    std::fs::remove_file(dir.path().join("exact.json")).unwrap();
+    support::add_connection(dir.path(), "acme", "acme-exact", &connection).await;
     let one = write_flow(dir.path(), "items-one");
     let two = write_flow(dir.path(), "items-two");
 

@@ -244,6 +244,32 @@ pub async fn ferry_in(dir: &Path, args: &[&str], env: &[(&str, String)]) -> (i32
     .unwrap()
 }
 
+/// Stores `connection` (`{"connector", "config"}`) as `tenant`'s connection `name` with
+/// `ferry connection add` in `dir`, through a config file removed afterwards.
+pub async fn add_connection(dir: &Path, tenant: &str, name: &str, connection: &serde_json::Value) {
+    let file = dir.join("connection-config.json");
+    std::fs::write(&file, connection["config"].to_string()).unwrap();
+    let kind = connection["connector"].as_str().unwrap();
+    let (code, out) = ferry_in(
+        dir,
+        &[
+            "connection",
+            "add",
+            "--tenant",
+            tenant,
+            name,
+            "--connector",
+            kind,
+            "--config",
+            "connection-config.json",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}");
+    std::fs::remove_file(&file).unwrap();
+}
+
 /// Starts a long-running `ferry ARGS` (serve, worker) in the background; its log is appended
 /// to `log` (kept for a failing test to show).
 pub fn spawn_ferry(db: &str, args: &[&str], log: &Path) -> std::process::Child {
