@@ -244,11 +244,16 @@ pub async fn serve(
         listener.local_addr()?,
         rt.worker_id
     );
+    // "Test connection" may reach the demo's mock, like the demo's runs do.
+    let test_http = match &mock {
+        Some(mock) => super::http_client_allowing(mock.addr.ip())?,
+        None => super::http_client()?,
+    };
     let server = {
         let rt = rt.clone();
         let state =
             ferry_engine::http::AppState::new(rt.clone(), Some(Arc::new(super::registry())))
-                .with_connections(connections, super::http_client()?)
+                .with_connections(connections, test_http)
                 .with_templates(templates.to_path_buf());
         let app = super::ui::with_ui(ferry_engine::http::router_with(state), ui_dir);
         tokio::spawn(async move {
