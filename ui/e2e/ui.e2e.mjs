@@ -2,7 +2,9 @@
 // temporary SQLite file and a free 127.0.0.1 port, drives Debian's Chromium through
 // playwright-core, and walks what a support person and an integrator do: log in, find a demo
 // order by its business key, open its record, replay a failed record from the error queue
-// (checking the outcome against the API), and get a live mapping preview on the flow page.
+// (checking the outcome against the API), and get a live mapping preview on the flow page;
+// then the demo merchant creates and tests connections, and the admin diffs and rolls back
+// flow versions and uses an API token. Each result is checked against the API.
 //
 //   FERRY_BIN   the ferry binary (default: $CARGO_TARGET_DIR or <repo>/target, then debug/ferry)
 //   CHROMIUM    the browser (default /usr/bin/chromium)
@@ -28,6 +30,12 @@ const dist = join(uiDir, 'dist');
 
 const ADMIN_EMAIL = 'e2e-admin@localhost';
 const ADMIN_PASSWORD = 'e2e admin password';
+// The demo merchant `ferry serve --demo` creates (src/demo/mod.rs), with this password.
+const MERCHANT_EMAIL = 'demo@localhost';
+const MERCHANT_PASSWORD = 'e2e demo merchant';
+// The mock shop's order list (src/demo/mock.rs ORDERS_PATH): it answers 401 without
+// `X-Shopify-Access-Token`, so "Test connection" there checks the credential too.
+const SHOP_ORDERS_PATH = '/admin/api/2024-10/orders.json';
 const FLOW_ID = 'demo-shop-orders-to-erp';
 // The demo shop's order #1005 is its fifth order; its id (the flow's business key) is
 // FIRST_ID + 4 × ID_STEP in src/demo/data.rs. The test checks the record's input says #1005.
@@ -106,6 +114,15 @@ function apiClient(base) {
       check(r.ok, `GET ${path} answered ${r.status}: ${await r.clone().text()}`);
       return r.json();
     },
+    async put(path, body) {
+      const r = await fetch(`${base}${path}`, {
+        method: 'PUT',
+        headers: { cookie, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      check(r.ok, `PUT ${path} answered ${r.status}: ${await r.clone().text()}`);
+      return r.json();
+    },
   };
 }
 
@@ -129,7 +146,7 @@ async function main() {
         FERRY_DATABASE_URL: `sqlite://${join(work, 'ferry.db')}`,
         FERRY_ADMIN_EMAIL: ADMIN_EMAIL,
         FERRY_ADMIN_PASSWORD: ADMIN_PASSWORD,
-        FERRY_DEMO_PASSWORD: 'e2e demo merchant',
+        FERRY_DEMO_PASSWORD: MERCHANT_PASSWORD,
         FERRY_LOG: 'warn',
       },
       stdio: ['ignore', log, log],
@@ -250,6 +267,135 @@ async function main() {
         const text = await label.locator('.field-error').first().textContent();
         check(text.includes(`\`${slot}\``), `slot ${slot} shows: ${text}`);
       }
+      check(pageErrors.length === 0, `errors in the page: ${pageErrors.join('; ')}`);
+    });
+
+    // `ferry serve --demo` prints where its mock shop listens (src/demo/mod.rs).
+    const mockUrl = () => {
+      const found = readFileSync(logPath, 'utf8').match(/mock shop and ERP on (http:\/\/127\.0\.0\.1:\d+)/);
+      check(found, 'the serve log does not say where the demo mock listens');
+      return found[1];
+    };
+    const merchant = await (await browser.newContext({ viewport: { width: 1400, height: 1000 } })).newPage();
+    merchant.on('pageerror', (e) => pageErrors.push(`merchant: ${e.message}`));
+    merchant.setDefaultTimeout(15_000);
+    // Deleting a connection and rolling back ask for a confirmation: say yes.
+    for (const p of [page, merchant]) p.on('dialog', (d) => d.accept());
+
+    /** Opens the connection form, picks the http connector and fills the common inputs. */
+    async function fillHttpConnection(name, baseUrl) {
+      await merchant.click('button:has-text("New connection")');
+      const form = merchant.locator('[data-testid=connection-form]');
+      await form.locator('input[name=name]').fill(name);
+      await form.locator('select[name=connector]').selectOption('http');
+      await form.locator('input[name="config.base_url"]').fill(baseUrl);
+      await form.locator('input[name="config.health_path"]').fill(SHOP_ORDERS_PATH);
+      return form;
+    }
+
+    await step('as the demo merchant, create a connection to the mock shop and test it', async () => {
+      await merchant.goto(base + '/');
+      await merchant.fill('input[name=email]', MERCHANT_EMAIL);
+      await merchant.fill('input[name=password]', MERCHANT_PASSWORD);
+      await merchant.click('button[type=submit]');
+      await merchant.click('header nav a:has-text("Connections")');
+      await merchant.waitForSelector('text=The systems tenant');
+      const form = await fillHttpConnection('shop', mockUrl());
+      await form.locator('select[name="config.auth.type"]').selectOption('api_key');
+      await form.locator('input[name="config.auth.name"]').fill('X-Shopify-Access-Token');
+      const secret = form.locator('input[name="config.auth.value"]');
+      check((await secret.getAttribute('type')) === 'password', 'the API key input is not a password input');
+      await secret.fill('demo-token');
+      await form.locator('button[type=submit]').click();
+      await merchant.waitForSelector('[data-testid=connections] tr[data-name=shop]');
+      await merchant.click('[data-testid=connections] tr[data-name=shop] button:has-text("Test connection")');
+      await merchant.waitForSelector('[data-testid=test-result][data-name=shop] .ok:has-text("Connection works")');
+      // Through the API: stored in the demo tenant, the key write-only.
+      const { connections } = await api.get('/api/v1/tenants/demo/connections');
+      const shop = connections.find((c) => c.name === 'shop');
+      check(shop?.connector === 'http' && shop.config.auth.value === '<set>', `stored: ${JSON.stringify(shop)}`);
+      check(!JSON.stringify(connections).includes('demo-token'), 'the API shows the credential');
+    });
+
+    await step('a bad URL and a missing credential: the errors show in the form and the test', async () => {
+      await fillHttpConnection('broken', 'not a url');
+      const form = merchant.locator('[data-testid=connection-form]');
+      await form.locator('button[type=submit]').click();
+      const problem = form.locator('label:has(input[name="config.base_url"]) .field-error');
+      await problem.waitFor();
+      const text = await problem.textContent();
+      check(/url/i.test(text), `the base_url error says: ${text}`);
+      await form.locator('.error:has-text("invalid_config")').waitFor();
+      // The same connection without the shop's key: stored, but the shop refuses it.
+      await form.locator('input[name="config.base_url"]').fill(mockUrl());
+      await form.locator('button[type=submit]').click();
+      await merchant.waitForSelector('[data-testid=connections] tr[data-name=broken]');
+      await merchant.click('[data-testid=connections] tr[data-name=broken] button:has-text("Test connection")');
+      const failed = await merchant.waitForSelector('[data-testid=test-result][data-name=broken] .bad');
+      const message = await failed.textContent();
+      check(message.includes('Test failed') && /401|auth/i.test(message), `the failed test says: ${message}`);
+      // Delete it (the confirmation is accepted above); the API no longer lists it.
+      await merchant.click('[data-testid=connections] tr[data-name=broken] button:has-text("Delete")');
+      await merchant.waitForSelector('[data-testid=connections] tr[data-name=broken]', { state: 'detached' });
+      const { connections } = await api.get('/api/v1/tenants/demo/connections');
+      check(!connections.some((c) => c.name === 'broken'), 'the deleted connection is still stored');
+    });
+
+    await step('a template slot without a connection of its connector links to creating one', async () => {
+      await merchant.click('header nav a:has-text("Templates")');
+      const { templates } = await api.get('/api/v1/templates');
+      const wanted = templates.flatMap((t) => Object.values(t.slots).map((s) => [t, s.connector])).find(([, c]) => c !== 'http');
+      check(wanted, 'no template needs a connector other than http');
+      const [template, connector] = wanted;
+      await merchant.click(`[data-testid=templates] .card:has(h3:text-is("${template.name}")) button`);
+      await merchant.click(`[data-testid=enable-form] a[href="#/connections?create=${connector}"]`);
+      const chosen = await merchant.locator('[data-testid=connection-form] select[name=connector]').inputValue();
+      check(chosen === connector, `the create form starts with connector ${chosen}, not ${connector}`);
+    });
+
+    await step('as admin, diff two versions of the flow and roll back to the first', async () => {
+      // Two saves through the API make versions 1 and 2 (the flow loaded at start has none).
+      const { definition } = await api.get(`/api/v1/flows/${FLOW_ID}`);
+      await api.put(`/api/v1/flows/${FLOW_ID}`, definition);
+      await api.put(`/api/v1/flows/${FLOW_ID}`, { ...definition, name: 'Demo orders, renamed' });
+      const before = (await api.get(`/api/v1/flows/${FLOW_ID}/versions`)).versions;
+      const first = before.find((v) => v.version === 1);
+      const newest = Math.max(...before.map((v) => v.version));
+      check(first && newest === 2, `versions: ${JSON.stringify(before)}`);
+      await page.goto(`${base}/#/flows/${FLOW_ID}`);
+      await page.waitForSelector('[data-testid=versions] tr[data-version="2"]');
+      await page.click('button:has-text("Show changes 1 → 2")');
+      const row = page.locator('[data-testid=version-diff] tr[data-where=name]');
+      await row.waitFor();
+      const shown = (await row.textContent()).replace(/\s+/g, ' ');
+      check(shown.includes('changed') && shown.includes(definition.name) && shown.includes('Demo orders, renamed'), `diff row: ${shown}`);
+      await page.click('[data-testid=versions] tr[data-version="1"] button:has-text("Roll back")');
+      await page.waitForSelector('[data-testid=rollback-result]:has-text("saved again as version 3")');
+      const after = (await api.get(`/api/v1/flows/${FLOW_ID}/versions`)).versions;
+      const current = after.find((v) => v.version === Math.max(...after.map((x) => x.version)));
+      check(current.version === 3 && current.hash === first.hash, `after the rollback: ${JSON.stringify(after)}`);
+      const flow = await api.get(`/api/v1/flows/${FLOW_ID}`);
+      check(flow.name === definition.name, `the flow is named ${flow.name} after the rollback`);
+    });
+
+    await step('create an API token, see it once, use it, revoke it', async () => {
+      await page.click('header nav a:has-text("API tokens")');
+      await page.fill('input[name=token-name]', 'e2e script');
+      await page.click('button:has-text("Create token")');
+      const token = (await page.textContent('[data-testid=token-secret]')).trim();
+      check(token.startsWith('fy_'), `the token shown: ${token}`);
+      await page.click('[data-testid=new-token] button:has-text("Copy")');
+      await page.waitForSelector('[data-testid=new-token] :text-matches("Copied|select the text")');
+      const me = await fetch(`${base}/api/v1/me`, { headers: { authorization: `Bearer ${token}` } });
+      check(me.ok, `/api/v1/me with the token answered ${me.status}`);
+      const { user } = await me.json();
+      check(user.email === ADMIN_EMAIL, `the token is ${user.email}'s`);
+      const row = page.locator('[data-testid=tokens] tr:has-text("e2e script")');
+      check((await row.textContent()).includes(token.slice(0, 10)), 'the list does not show the token prefix');
+      await row.locator('button:has-text("Revoke")').click();
+      await row.locator('text=revoked').waitFor();
+      const refused = await fetch(`${base}/api/v1/me`, { headers: { authorization: `Bearer ${token}` } });
+      check(refused.status === 401, `a revoked token answered ${refused.status}`);
       check(pageErrors.length === 0, `errors in the page: ${pageErrors.join('; ')}`);
     });
   } catch (e) {

@@ -11,6 +11,8 @@ describe('roleCan', () => {
     expect(roleCan('support', 'trigger')).toBe(false);
     expect(roleCan('support', 'replay')).toBe(true);
     expect(roleCan('admin', 'write_flows')).toBe(true);
+    expect(roleCan('merchant', 'manage_connections')).toBe(true);
+    expect(roleCan('support', 'manage_connections')).toBe(false);
   });
 
   it('offers nothing without a role', () => {

@@ -4,7 +4,7 @@
 
 import type { Role } from './api/types';
 
-export type UiAction = 'write_flows' | 'read_definition' | 'enable_templates' | 'trigger' | 'replay';
+export type UiAction = 'write_flows' | 'read_definition' | 'enable_templates' | 'trigger' | 'replay' | 'manage_connections';
 
 const ALLOWED: Record<UiAction, Role[]> = {
   // Writing flows and the mapping preview (WriteFlows).
@@ -13,6 +13,8 @@ const ALLOWED: Record<UiAction, Role[]> = {
   read_definition: ['admin', 'integrator', 'merchant'],
   enable_templates: ['admin', 'integrator', 'merchant'],
   trigger: ['admin', 'integrator', 'merchant'],
+  // ManageConnections: support may not see connection settings at all.
+  manage_connections: ['admin', 'integrator', 'merchant'],
   // ReplayFailed: every role, support included.
   replay: ['admin', 'integrator', 'merchant', 'support'],
 };

@@ -26,5 +26,9 @@ describe('parseRoute', () => {
     expect(links.record(3, 7)).toBe('#/runs/3/records/7');
     expect(parseRoute(links.failed('a b'))).toEqual({ page: 'failed', flowId: 'a b' });
     expect(href('/runs', { key: '#1005', status: '' })).toBe('#/runs?key=%231005');
+    const create = parseRoute(links.connections('http'));
+    expect(create.page === 'connections' && create.query.get('create')).toBe('http');
+    expect(links.connections()).toBe('#/connections');
+    expect(parseRoute(links.tokens())).toEqual({ page: 'tokens' });
   });
 });

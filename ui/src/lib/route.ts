@@ -10,6 +10,8 @@ export type Route =
   | { page: 'flow'; flowId: string }
   | { page: 'failed'; flowId: string }
   | { page: 'templates' }
+  | { page: 'connections'; query: URLSearchParams }
+  | { page: 'tokens' }
   | { page: 'not_found'; path: string };
 
 const isId = (s: string | undefined): s is string => !!s && /^\d+$/.test(s);
@@ -40,6 +42,12 @@ export function parseRoute(hash: string): Route {
     case 'templates':
       if (parts.length === 1) return { page: 'templates' };
       break;
+    case 'connections':
+      if (parts.length === 1) return { page: 'connections', query };
+      break;
+    case 'tokens':
+      if (parts.length === 1) return { page: 'tokens' };
+      break;
   }
   return { page: 'not_found', path };
 }
@@ -60,4 +68,7 @@ export const links = {
   flow: (id: string) => href(`/flows/${encodeURIComponent(id)}`),
   failed: (id: string) => href(`/flows/${encodeURIComponent(id)}/failed`),
   templates: () => href('/templates'),
+  /** `create`: open the create form with this connector chosen. */
+  connections: (create?: string) => href('/connections', { create }),
+  tokens: () => href('/tokens'),
 };

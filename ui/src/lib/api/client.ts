@@ -3,7 +3,10 @@
 
 import { ApiError, errorFromBody } from './errors';
 import type {
+  ApiToken,
   Connection,
+  ConnectionTest,
+  ConnectorInfo,
   EnabledTemplate,
   FailedRecord,
   FlowSummary,
@@ -12,11 +15,13 @@ import type {
   PreviewAnswer,
   RecordDetail,
   RecordEntry,
+  NewApiToken,
   ReplayAnswer,
   Run,
   Template,
   Tenant,
   User,
+  VersionDiff,
 } from './types';
 
 const BASE = '/api/v1';
@@ -75,6 +80,10 @@ export const api = {
     request<{ failed: FailedRecord[] }>('GET', `/flows/${enc(id)}/failed`).then((a) => a.failed),
   replay: (id: string, keys?: string[]) =>
     request<ReplayAnswer>('POST', `/flows/${enc(id)}/replay`, keys ? { keys } : {}),
+  diff: (id: string, from: number, to: number) =>
+    request<VersionDiff>('GET', `/flows/${enc(id)}/diff?from=${from}&to=${to}`),
+  rollback: (id: string, version: number) =>
+    request<FlowVersion>('POST', `/flows/${enc(id)}/versions/${version}/rollback`),
   trigger: (id: string) => request<{ run_id: number }>('POST', `/flows/${enc(id)}/runs`),
 
   preview: (flow: unknown, record: unknown, signal?: AbortSignal) =>
@@ -83,6 +92,19 @@ export const api = {
   templates: () => request<{ templates: Template[] }>('GET', '/templates').then((a) => a.templates),
   connections: (tenant: string) =>
     request<{ connections: Connection[] }>('GET', `/tenants/${enc(tenant)}/connections`).then((a) => a.connections),
+  connectors: () => request<{ connectors: ConnectorInfo[] }>('GET', '/connectors').then((a) => a.connectors),
+  createConnection: (tenant: string, body: { name: string; connector: string; config: Record<string, unknown> }) =>
+    request<Connection>('POST', `/tenants/${enc(tenant)}/connections`, body),
+  updateConnection: (tenant: string, name: string, config: Record<string, unknown>) =>
+    request<Connection>('PATCH', `/tenants/${enc(tenant)}/connections/${enc(name)}`, { config }),
+  deleteConnection: (tenant: string, name: string) =>
+    request<null>('DELETE', `/tenants/${enc(tenant)}/connections/${enc(name)}`),
+  testConnection: (tenant: string, name: string) =>
+    request<ConnectionTest>('POST', `/tenants/${enc(tenant)}/connections/${enc(name)}/test`),
   enableTemplate: (tenant: string, id: string, body: { connections: Record<string, string>; settings: Record<string, unknown> }) =>
     request<EnabledTemplate>('POST', `/tenants/${enc(tenant)}/templates/${enc(id)}/enable`, body),
+
+  tokens: () => request<{ tokens: ApiToken[] }>('GET', '/tokens').then((a) => a.tokens),
+  createToken: (name: string) => request<NewApiToken>('POST', '/tokens', { name }),
+  revokeToken: (id: number) => request<null>('DELETE', `/tokens/${id}`),
 };

@@ -131,7 +131,57 @@ export interface Connection {
   name: string;
   tenant: string;
   connector: string;
+  /** The config, each set credential replaced by `"<set>"`. */
+  config: Record<string, unknown>;
+  /** Dot paths of the credentials that are set. */
+  credentials: string[];
   created_at: string;
+  updated_at: string;
+}
+
+/** A connector kind (`GET /connectors`): what a connection form needs. */
+export interface ConnectorInfo {
+  kind: string;
+  summary: string;
+  /** JSON Schema (draft 2020-12, from schemars) of the connection config. */
+  config_schema: Record<string, unknown>;
+  /** Config fields that are credentials, as dot paths (`auth.token`, `headers.*`). */
+  credentials: string[];
+}
+
+/** The answer of "Test connection": a failed check is an answer, not an error. */
+export interface ConnectionTest {
+  ok: boolean;
+  message: string | null;
+}
+
+/** One changed leaf between two flow versions, by JSON pointer; a missing side is `null`. */
+export interface VersionChange {
+  path: string;
+  from: unknown;
+  to: unknown;
+}
+
+export interface VersionDiff {
+  flow_id: string;
+  from: number;
+  to: number;
+  changes: VersionChange[];
+}
+
+export interface ApiToken {
+  id: number;
+  name: string;
+  /** The token's first characters, to tell tokens apart. */
+  prefix: string;
+  created_at: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
+/** A new token: the only answer that carries the token itself. */
+export interface NewApiToken extends ApiToken {
+  token: string;
 }
 
 export interface EnabledTemplate {
