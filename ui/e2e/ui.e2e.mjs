@@ -114,13 +114,13 @@ function apiClient(base) {
       check(r.ok, `GET ${path} answered ${r.status}: ${await r.clone().text()}`);
       return r.json();
     },
-    async put(path, body) {
+    async send(method, path, body) {
       const r = await fetch(`${base}${path}`, {
-        method: 'PUT',
+        method,
         headers: { cookie, 'content-type': 'application/json' },
         body: JSON.stringify(body),
       });
-      check(r.ok, `PUT ${path} answered ${r.status}: ${await r.clone().text()}`);
+      check(r.ok, `${method} ${path} answered ${r.status}: ${await r.clone().text()}`);
       return r.json();
     },
   };
@@ -341,6 +341,41 @@ async function main() {
       check(!connections.some((c) => c.name === 'broken'), 'the deleted connection is still stored');
     });
 
+    await step('edit the connection with its key left empty: the stored key is kept', async () => {
+      await merchant.click('[data-testid=connections] tr[data-name=shop] button:has-text("Edit")');
+      const form = merchant.locator('[data-testid=connection-form]');
+      const secret = form.locator('input[name="config.auth.value"]');
+      check((await secret.inputValue()) === '', 'the edit form shows the stored key');
+      check((await secret.getAttribute('placeholder')) === 'leave empty to keep', 'no "leave empty to keep" hint');
+      await form.locator('input[name="config.timeout_ms"]').fill('20000');
+      await form.locator('button[type=submit]').click();
+      await merchant.waitForSelector('[data-testid=connection-saved]:has-text("shop")');
+      const shop = await api.get('/api/v1/tenants/demo/connections/shop');
+      check(shop.config.timeout_ms === 20000 && shop.config.auth.value === '<set>', `after the edit: ${JSON.stringify(shop)}`);
+      // The kept key still opens the shop.
+      await merchant.click('[data-testid=connections] tr[data-name=shop] button:has-text("Test connection")');
+      await merchant.waitForSelector('[data-testid=test-result][data-name=shop] .ok:has-text("Connection works")');
+    });
+
+    await step('support sees no connections', async () => {
+      const email = 'e2e-support@localhost';
+      const password = 'e2e support password';
+      await api.send('POST', '/api/v1/users', { email, password, role: 'support', tenants: ['demo'] });
+      const context = await browser.newContext();
+      const support = await context.newPage();
+      support.setDefaultTimeout(15_000);
+      await support.goto(base + '/');
+      await support.fill('input[name=email]', email);
+      await support.fill('input[name=password]', password);
+      await support.click('button[type=submit]');
+      await support.waitForSelector('[data-testid=user]:has-text("support")');
+      check((await support.locator('header nav a:has-text("Connections")').count()) === 0, 'support is offered Connections');
+      await support.goto(base + '/#/connections');
+      await support.waitForSelector('text=may not see connection settings');
+      check((await support.locator('[data-testid=connections]').count()) === 0, 'support sees the connection list');
+      await context.close();
+    });
+
     await step('a template slot without a connection of its connector links to creating one', async () => {
       await merchant.click('header nav a:has-text("Templates")');
       const { templates } = await api.get('/api/v1/templates');
@@ -356,8 +391,8 @@ async function main() {
     await step('as admin, diff two versions of the flow and roll back to the first', async () => {
       // Two saves through the API make versions 1 and 2 (the flow loaded at start has none).
       const { definition } = await api.get(`/api/v1/flows/${FLOW_ID}`);
-      await api.put(`/api/v1/flows/${FLOW_ID}`, definition);
-      await api.put(`/api/v1/flows/${FLOW_ID}`, { ...definition, name: 'Demo orders, renamed' });
+      await api.send('PUT', `/api/v1/flows/${FLOW_ID}`, definition);
+      await api.send('PUT', `/api/v1/flows/${FLOW_ID}`, { ...definition, name: 'Demo orders, renamed' });
       const before = (await api.get(`/api/v1/flows/${FLOW_ID}/versions`)).versions;
       const first = before.find((v) => v.version === 1);
       const newest = Math.max(...before.map((v) => v.version));
