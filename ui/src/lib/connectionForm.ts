@@ -33,8 +33,6 @@ type Schema = Record<string, unknown>;
 
 /** The tag serde gives our tagged enums (`#[serde(tag = "type")]`). */
 const TAG = 'type';
-/** What the API shows instead of a stored credential; sent back, it keeps the credential. */
-export const SET_MARKER = '<set>';
 
 function resolve(root: Schema, schema: Schema | undefined): Schema {
   const ref = schema?.$ref;
@@ -95,7 +93,8 @@ function leaf(root: Schema, credentials: string[], path: string, raw: Schema, re
   const choices = enumValues(root, schema);
   if (choices) return { ...base, kind: 'choice', choices, initial: base.initial || (required ? choices[0] : '') };
   const type = typeOf(schema);
-  // A map of credentials (`headers.*`) is typed as JSON whose values come back as "<set>".
+  // A credential map (`headers.*`) stays JSON: the API shows its values as "<set>", and
+  // "<set>" sent back keeps the stored one.
   if (isCredential(credentials, path) && type === 'string') return { ...base, kind: 'secret', initial: '' };
   if (type === 'string') return { ...base, kind: 'text' };
   if (type === 'integer' || type === 'number') return { ...base, kind: 'number' };
