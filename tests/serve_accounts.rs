@@ -1,7 +1,8 @@
 //! `ferry serve` and accounts: the first admin is created on first start with a password
 //! printed once (and not again on the next start), `--demo` creates the `demo` tenant with a
-//! merchant and the demo flow whose run finishes against the built-in mock, the merchant sees
-//! only its tenant, and `ferry token create` prints a working token.
+//! merchant and the demo flow whose run finishes against the built-in mock (which the
+//! merchant's "Test connection" may reach too), the merchant sees only its tenant, and
+//! `ferry token create` prints a working token.
 
 mod support;
 
@@ -138,6 +139,34 @@ async fn serve_creates_the_first_admin_and_the_demo_tenant() {
             .status(),
         403
     );
+    // "Test connection" of a merchant's connection to the demo mock reaches it, like the
+    // demo's runs do (the outbound guard refuses loopback to everything else).
+    let mock = out
+        .split("mock shop and ERP on ")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| c == ';' || c.is_whitespace()).next())
+        .unwrap_or_else(|| panic!("no mock address printed: {out}"));
+    let post = |path: &str, body: Value| {
+        http.post(format!("{url}{path}"))
+            .header("cookie", merchant_cookie.clone())
+            .json(&body)
+            .send()
+    };
+    let shop = json!({"name": "shop", "connector": "http", "config": {
+        "base_url": mock, "health_path": "/admin/api/2024-10/orders.json",
+        "auth": {"type": "api_key", "name": "X-Shopify-Access-Token", "value": "demo-token"},
+    }});
+    let created = post("/api/v1/tenants/demo/connections", shop)
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201, "{}", created.text().await.unwrap());
+    let tested: Value = post("/api/v1/tenants/demo/connections/shop/test", json!(null))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tested, json!({"ok": true, "message": null}));
     stop(&mut serve);
 
     // A second start finds the admin and the demo and creates nothing.
