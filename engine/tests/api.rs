@@ -811,6 +811,19 @@ async fn the_openapi_document_is_public_and_lists_every_route() {
     assert_eq!(documented, routes.len());
 }
 
+/// Fails unless `answer` matches the schema the OpenAPI document gives the `status` answer of
+/// `method path`.
+fn assert_documented(method: &str, path: &str, status: u16, answer: &Value) {
+    let doc = ferry_engine::http::openapi_document();
+    let schema = openapi_check::documented_answer(&doc, method, path, status);
+    let wrong = openapi_check::mismatches(answer, schema, &doc);
+    assert!(
+        wrong.is_empty(),
+        "{method} {path}: {answer}\n{}",
+        wrong.join("\n")
+    );
+}
+
 /// Bodies that are free-form on purpose: (method, path, "request" or "response").
 const FREE_FORM_BODIES: &[(&str, &str, &str)] = &[
     // A webhook takes whatever record (or array of records) the sender's system posts.
@@ -1345,6 +1358,12 @@ async fn connection_credentials_are_write_only_and_merge_patches_keep_them() {
         .send(api.req(Method::POST, &format!("{base}/vault/test")))
         .await;
     assert_eq!(tested["ok"], true, "{tested}");
+    assert_documented(
+        "POST",
+        "/api/v1/tenants/{tenant_id}/connections/{name}/test",
+        200,
+        &tested,
+    );
     answers.extend([patched, tested]);
 
     // A wrong token fails the test; the vault echoes it, the answer redacts it.
@@ -1360,6 +1379,8 @@ async fn connection_credentials_are_write_only_and_merge_patches_keep_them() {
         .await;
     assert_eq!(status, 200);
     assert_eq!(failed["ok"], false, "{failed}");
+    let test_path = "/api/v1/tenants/{tenant_id}/connections/{name}/test";
+    assert_documented("POST", test_path, 200, &failed);
     let message = failed["message"].as_str().unwrap();
     assert!(message.contains("refused"), "{message}");
     assert!(message.contains("401"), "{message}");
@@ -1587,12 +1608,19 @@ async fn enabling_a_template_stores_a_runnable_flow_bound_to_stored_connections(
     assert_eq!(enabled["id"], flow_id.as_str());
     assert_eq!(enabled["tenant"], "acme");
     assert_eq!(enabled["version_no"], 1);
+    assert_documented(
+        "POST",
+        "/api/v1/tenants/{tenant_id}/templates/{template_id}/enable",
+        201,
+        &enabled,
+    );
 
     // Stored with its bindings and the settings merged over the defaults.
     let (status, flow) = api
         .send(api.req(Method::GET, &format!("/api/v1/flows/{flow_id}")))
         .await;
     assert_eq!(status, 200, "{flow}");
+    assert_documented("GET", "/api/v1/flows/{flow_id}", 200, &flow);
     let definition = &flow["definition"];
     assert_eq!(definition["tenant"], "acme");
     assert_eq!(definition["connections"]["shop"]["stored"], "my-shop");

@@ -11,6 +11,9 @@ mod support;
 #[path = "support/no_connect.rs"]
 mod no_connect;
 
+#[path = "support/openapi_check.rs"]
+mod openapi_check;
+
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -463,6 +466,18 @@ async fn test_alert_reaches_smtp_and_webhooks_and_the_log_shows_only_the_callers
         .await;
     assert_eq!(status, 200, "{globex}");
     assert_eq!(globex["source"], "installation");
+    let doc = ferry_engine::http::openapi_document();
+    let documented = |path: &str, answer: &Value| {
+        let method = if path.ends_with("/test") {
+            "POST"
+        } else {
+            "GET"
+        };
+        let schema = openapi_check::documented_answer(&doc, method, path, 200);
+        let wrong = openapi_check::mismatches(answer, schema, &doc);
+        assert!(wrong.is_empty(), "{path}: {answer}\n{}", wrong.join("\n"));
+    };
+    documented("/api/v1/flows/{flow_id}/alerts/test", &globex);
     assert_eq!(api.received("installation").len(), 1);
 
     // The log: acme's callers see acme's four deliveries (newest first), never globex's.
@@ -470,6 +485,7 @@ async fn test_alert_reaches_smtp_and_webhooks_and_the_log_shows_only_the_callers
         .call("support", Method::GET, "/api/v1/alert-deliveries", None)
         .await;
     assert_eq!(status, 200, "{log}");
+    documented("/api/v1/alert-deliveries", &log);
     let rows = log["deliveries"].as_array().unwrap();
     assert_eq!(rows.len(), 4, "{log}");
     assert!(rows.iter().all(|d| d["tenant_id"] == "acme"), "{log}");
