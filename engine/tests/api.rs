@@ -463,6 +463,32 @@ async fn cookie_requests_that_change_something_need_the_sessions_csrf_token_and_
         )
         .await;
     assert_eq!(status, 201, "bearer requests are exempt: {body}");
+    // Webhooks are authenticated by their URL token: a cookie and a foreign origin change nothing.
+    let (status, body) = api
+        .send(
+            api.req(reqwest::Method::POST, "/api/v1/flows")
+                .json(&flow_json("hooked", "default")),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let hook = api
+        .rt
+        .store
+        .get_flow("hooked")
+        .await
+        .unwrap()
+        .unwrap()
+        .webhook_token;
+    let (status, body) = api
+        .send(
+            api.http
+                .post(format!("{}/hooks/hooked/{hook}", api.url))
+                .header("cookie", &cookie)
+                .header("origin", "http://evil.example")
+                .json(&json!({"id": "#1"})),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
     // Login itself needs no token (there is no session yet).
     let (status, _) = api
         .send(
