@@ -6,9 +6,11 @@
 
 mod support;
 
+use support::session::Session;
+
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 async fn wait_for(log: &std::path::Path, what: &str) -> String {
     for _ in 0..300 {
@@ -73,37 +75,17 @@ async fn serve_creates_the_first_admin_and_the_demo_tenant() {
     );
 
     let http = reqwest::Client::builder().build().unwrap();
-    let login = |email: &str, password: &str| {
-        http.post(format!("{url}/api/v1/login"))
-            .json(&json!({"email": email, "password": password}))
-            .send()
-    };
-    let admin = login("admin@localhost", &password).await.unwrap();
-    assert_eq!(admin.status(), 200);
-    let admin_cookie = admin.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    let get = |path: &str, cookie: &str| {
-        http.get(format!("{url}{path}"))
-            .header("cookie", cookie.to_string())
-            .send()
-    };
+    let admin = Session::login(&http, &url, "admin@localhost", &password).await;
+    let get = |path: &str, session: &Session| session.on(http.get(format!("{url}{path}"))).send();
     // The demo run reads the mock shop and writes the mock ERP inside the service.
     let mut finished = Value::Null;
     for _ in 0..300 {
-        let runs: Value = get(
-            "/api/v1/runs?flow_id=demo-shop-orders-to-erp",
-            &admin_cookie,
-        )
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        let runs: Value = get("/api/v1/runs?flow_id=demo-shop-orders-to-erp", &admin)
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         if runs["runs"][0]["finished_at"].is_string() {
             finished = runs["runs"][0].clone();
             break;
@@ -115,16 +97,8 @@ async fn serve_creates_the_first_admin_and_the_demo_tenant() {
         "{finished}"
     );
 
-    let merchant = login("demo@localhost", "demo merchant pw").await.unwrap();
-    assert_eq!(merchant.status(), 200);
-    let merchant_cookie = merchant.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    let flows: Value = get("/api/v1/flows", &merchant_cookie)
+    let merchant = Session::login(&http, &url, "demo@localhost", "demo merchant pw").await;
+    let flows: Value = get("/api/v1/flows", &merchant)
         .await
         .unwrap()
         .json()
@@ -132,13 +106,7 @@ async fn serve_creates_the_first_admin_and_the_demo_tenant() {
         .unwrap();
     assert_eq!(flows["flows"].as_array().unwrap().len(), 1, "{flows}");
     assert_eq!(flows["flows"][0]["tenant"], "demo");
-    assert_eq!(
-        get("/api/v1/users", &merchant_cookie)
-            .await
-            .unwrap()
-            .status(),
-        403
-    );
+    assert_eq!(get("/api/v1/users", &merchant).await.unwrap().status(), 403);
     // "Test connection" of a merchant's connection to the demo mock reaches it, like the
     // demo's runs do (the outbound guard refuses loopback to everything else).
     let mock = out
@@ -147,8 +115,8 @@ async fn serve_creates_the_first_admin_and_the_demo_tenant() {
         .and_then(|rest| rest.split(|c: char| c == ';' || c.is_whitespace()).next())
         .unwrap_or_else(|| panic!("no mock address printed: {out}"));
     let post = |path: &str, body: Value| {
-        http.post(format!("{url}{path}"))
-            .header("cookie", merchant_cookie.clone())
+        merchant
+            .on(http.post(format!("{url}{path}")))
             .json(&body)
             .send()
     };

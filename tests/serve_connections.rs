@@ -81,24 +81,15 @@ async fn serve_stores_tests_and_binds_connections_without_showing_credentials() 
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(up, "{}", std::fs::read_to_string(&log).unwrap_or_default());
-    let login = http
-        .post(format!("{url}/api/v1/login"))
-        .json(&json!({"email": "admin@localhost", "password": "admin password for the test"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(login.status(), 200);
-    let cookie = login.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
+    let session = support::session::Session::login(
+        &http,
+        &url,
+        "admin@localhost",
+        "admin password for the test",
+    )
+    .await;
     let call = |method: reqwest::Method, path: &str, body: Option<Value>| {
-        let mut request = http
-            .request(method, format!("{url}{path}"))
-            .header("cookie", &cookie);
+        let mut request = session.on(http.request(method, format!("{url}{path}")));
         if let Some(body) = body {
             request = request.json(&body);
         }

@@ -97,24 +97,11 @@ async fn serve_answers_the_ui_and_falls_back_to_index_for_client_routes() {
     assert_eq!(status, 401, "{body}");
     // Handlers with path parameters get exactly theirs (the UI's routing adds none).
     let http = reqwest::Client::new();
-    let login = http
-        .post(format!("{url}/api/v1/login"))
-        .json(&serde_json::json!({"email": "admin@localhost", "password": "ui test admin pw"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(login.status(), 200);
-    let cookie = login.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
+    let session =
+        support::session::Session::login(&http, &url, "admin@localhost", "ui test admin pw").await;
     for path in ["/api/v1/runs/999", "/api/v1/runs/999/records/0"] {
-        let answer = http
-            .get(format!("{url}{path}"))
-            .header("cookie", &cookie)
+        let answer = session
+            .on(http.get(format!("{url}{path}")))
             .send()
             .await
             .unwrap();

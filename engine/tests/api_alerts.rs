@@ -11,6 +11,9 @@ mod support;
 #[path = "support/no_connect.rs"]
 mod no_connect;
 
+#[path = "support/openapi_check.rs"]
+mod openapi_check;
+
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -463,6 +466,18 @@ async fn test_alert_reaches_smtp_and_webhooks_and_the_log_shows_only_the_callers
         .await;
     assert_eq!(status, 200, "{globex}");
     assert_eq!(globex["source"], "installation");
+    let doc = ferry_engine::http::openapi_document();
+    let documented = |path: &str, answer: &Value| {
+        let method = if path.ends_with("/test") {
+            "POST"
+        } else {
+            "GET"
+        };
+        let schema = openapi_check::documented_answer(&doc, method, path, 200);
+        let wrong = openapi_check::mismatches(answer, schema, &doc);
+        assert!(wrong.is_empty(), "{path}: {answer}\n{}", wrong.join("\n"));
+    };
+    documented("/api/v1/flows/{flow_id}/alerts/test", &globex);
     assert_eq!(api.received("installation").len(), 1);
 
     // The log: acme's callers see acme's four deliveries (newest first), never globex's.
@@ -470,6 +485,7 @@ async fn test_alert_reaches_smtp_and_webhooks_and_the_log_shows_only_the_callers
         .call("support", Method::GET, "/api/v1/alert-deliveries", None)
         .await;
     assert_eq!(status, 200, "{log}");
+    documented("/api/v1/alert-deliveries", &log);
     let rows = log["deliveries"].as_array().unwrap();
     assert_eq!(rows.len(), 4, "{log}");
     assert!(rows.iter().all(|d| d["tenant_id"] == "acme"), "{log}");
@@ -535,6 +551,143 @@ async fn test_alert_reaches_smtp_and_webhooks_and_the_log_shows_only_the_callers
         .await;
     assert_eq!(status, 400);
     assert_eq!(bad["error"]["code"], "invalid_query");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_delivery_log_filters_by_kind_status_and_time() {
+    let api = Api::start().await;
+    // Four deliveries about acme's flow, one day apart (their times set in the file, since the
+    // store stamps `now`): failure/sent, failure/failed, heartbeat/sent, test/failed.
+    let logged = [
+        (
+            AlertKind::Failure,
+            DeliveryStatus::Sent,
+            "2026-11-01T08:00:00.000Z",
+        ),
+        (
+            AlertKind::Failure,
+            DeliveryStatus::Failed,
+            "2026-11-02T08:00:00.000Z",
+        ),
+        (
+            AlertKind::Heartbeat,
+            DeliveryStatus::Sent,
+            "2026-11-03T08:00:00.000Z",
+        ),
+        (
+            AlertKind::Test,
+            DeliveryStatus::Failed,
+            "2026-11-04T08:00:00.000Z",
+        ),
+    ];
+    let db = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        api._dir.path().join("ferry.db").display()
+    ))
+    .await
+    .unwrap();
+    for (kind, status, at) in logged {
+        let id = api
+            .rt
+            .store
+            .record_alert_delivery(&NewAlertDelivery {
+                flow_id: "acme_orders".into(),
+                run_id: None,
+                channel: "webhook".into(),
+                recipient: "https://hooks.acme.test/alerts".into(),
+                kind,
+                status,
+                error: (status == DeliveryStatus::Failed).then(|| "HTTP 500".into()),
+            })
+            .await
+            .unwrap();
+        sqlx::query("update alert_delivery set created_at = ? where id = ?")
+            .bind(at)
+            .bind(id)
+            .execute(&db)
+            .await
+            .unwrap();
+    }
+    let list = |query: &'static str| {
+        let api = &api;
+        async move {
+            let (status, body) = api
+                .call(
+                    "support",
+                    Method::GET,
+                    &format!("/api/v1/alert-deliveries?{query}"),
+                    None,
+                )
+                .await;
+            assert_eq!(status, 200, "{query}: {body}");
+            body["deliveries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| {
+                    format!(
+                        "{}/{}@{}",
+                        d["kind"].as_str().unwrap(),
+                        d["status"].as_str().unwrap(),
+                        &d["created_at"].as_str().unwrap()[..10]
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        list("kind=failure").await,
+        ["failure/failed@2026-11-02", "failure/sent@2026-11-01"]
+    );
+    assert_eq!(
+        list("status=failed").await,
+        ["test/failed@2026-11-04", "failure/failed@2026-11-02"]
+    );
+    assert_eq!(
+        list("kind=failure&status=sent").await,
+        ["failure/sent@2026-11-01"]
+    );
+    // Both ends are inclusive; a zone offset is converted to UTC.
+    assert_eq!(
+        list("since=2026-11-02T08:00:00Z&until=2026-11-03T10:00:00%2B02:00").await,
+        ["heartbeat/sent@2026-11-03", "failure/failed@2026-11-02"]
+    );
+    assert_eq!(
+        list("until=2026-11-01T08:00:00Z").await,
+        ["failure/sent@2026-11-01"]
+    );
+    assert!(list("since=2026-12-01T00:00:00Z").await.is_empty());
+    // Another tenant's caller gets none of them, whatever the filter.
+    let (_, theirs) = api
+        .call(
+            "globex",
+            Method::GET,
+            "/api/v1/alert-deliveries?kind=failure",
+            None,
+        )
+        .await;
+    assert_eq!(theirs["deliveries"], json!([]));
+
+    for (query, field) in [
+        ("since=yesterday", "since"),
+        ("until=2026-13-01T00:00:00Z", "until"),
+        ("kind=panic", "kind"),
+        ("status=lost", "status"),
+    ] {
+        let (status, bad) = api
+            .call(
+                "admin",
+                Method::GET,
+                &format!("/api/v1/alert-deliveries?{query}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 422, "{query}: {bad}");
+        assert_eq!(bad["error"]["code"], "invalid_query", "{query}");
+        assert_eq!(bad["error"]["details"]["field"], field, "{query}");
+        let message = bad["error"]["message"].as_str().unwrap();
+        assert!(message.contains(&format!("`{field}`")), "{message}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

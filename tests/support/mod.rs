@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod session;
 pub mod vendors;
 
 use std::collections::{HashMap, HashSet};

@@ -130,6 +130,7 @@ impl Alerter {
                     kind: Some(AlertKind::Heartbeat),
                     since: Some(silence_start.to_string()),
                     limit: 1_000,
+                    ..DeliveryFilter::default()
                 })
                 .await?;
             let retry_after = crate::store::stamp(now - HEARTBEAT_RETRY);

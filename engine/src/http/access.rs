@@ -101,6 +101,8 @@ pub struct Principal {
     pub user: User,
     /// Hash of the session id when the request came with the session cookie.
     pub session_hash: Option<String>,
+    /// The session's CSRF token, for `/me` to hand to the UI (`None` for a bearer token).
+    pub csrf_token: Option<String>,
 }
 
 impl Principal {

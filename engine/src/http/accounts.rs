@@ -55,7 +55,7 @@ pub(super) async fn get_tenant(
 }
 
 /// `POST /api/v1/tenants` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct NewTenant {
     id: String,
@@ -114,7 +114,7 @@ pub(super) async fn list_users(
 }
 
 /// `POST /api/v1/users` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct NewUserBody {
     email: String,
@@ -257,7 +257,7 @@ pub(super) async fn list_tokens(
 }
 
 /// `POST /api/v1/tokens` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct NewToken {
     name: String,

@@ -12,13 +12,14 @@ use serde_json::{Value, json};
 use crate::alert::{AlertSettings, FlowRef, effective_alerts};
 use crate::flow::load::DocPath;
 use crate::flow::parse_flow;
-use crate::store::{AlertDelivery, DeliveryFilter, DeliveryStatus, TenantAlerts};
+use crate::store::{AlertDelivery, AlertKind, DeliveryFilter, DeliveryStatus, TenantAlerts};
 
 use super::AppState;
 use super::access::{Action, Principal};
 use super::audit;
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use super::flows::flow_for;
+use super::query::{enum_param, time_param};
 
 fn tenant_not_found(tenant: &str) -> ApiError {
     ApiError::not_found("tenant_not_found", format!("no tenant `{tenant}`"))
@@ -207,6 +208,14 @@ pub(super) struct DeliveriesQuery {
     flow: Option<String>,
     /// Only this tenant's (one the caller sees; another gives an empty list).
     tenant: Option<String>,
+    /// Only this kind: failure, success, heartbeat or test.
+    kind: Option<String>,
+    /// Only `sent` or only `failed` deliveries.
+    status: Option<String>,
+    /// Only deliveries made at or after this RFC 3339 time.
+    since: Option<String>,
+    /// Only deliveries made at or before this RFC 3339 time.
+    until: Option<String>,
     /// At most this many (1–1000, default 100), newest first.
     limit: Option<i64>,
 }
@@ -226,6 +235,15 @@ pub(super) async fn deliveries(
     ApiQuery(q): ApiQuery<DeliveriesQuery>,
 ) -> ApiResult<Json<Value>> {
     me.require(Action::ReadAlertDeliveries)?;
+    let filter = DeliveryFilter {
+        tenants: None,
+        flow_id: q.flow,
+        kind: enum_param("kind", q.kind.as_deref(), AlertKind::NAMES)?,
+        status: enum_param("status", q.status.as_deref(), DeliveryStatus::NAMES)?,
+        since: time_param("since", q.since.as_deref())?,
+        until: time_param("until", q.until.as_deref())?,
+        limit: q.limit.unwrap_or(100).clamp(1, 1000),
+    };
     let tenants = match (&q.tenant, me.scope()) {
         (Some(t), _) if me.sees(t) => Some(vec![t.clone()]),
         (Some(_), _) => Some(Vec::new()),
@@ -234,12 +252,7 @@ pub(super) async fn deliveries(
     let rows = state
         .rt
         .store
-        .alert_deliveries(&DeliveryFilter {
-            tenants,
-            flow_id: q.flow,
-            limit: q.limit.unwrap_or(100).clamp(1, 1000),
-            ..DeliveryFilter::default()
-        })
+        .alert_deliveries(&DeliveryFilter { tenants, ..filter })
         .await?;
     Ok(Json(
         json!({"deliveries": rows.iter().map(delivery_json).collect::<Vec<_>>()}),

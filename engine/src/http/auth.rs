@@ -18,6 +18,7 @@ use crate::store::User;
 
 use super::AppState;
 use super::access::{Action, Principal};
+use super::csrf::{self, csrf_token};
 use super::error::{ApiError, ApiJson, ApiResult};
 
 /// Name of the UI's session cookie.
@@ -100,6 +101,7 @@ impl FromRequestParts<AppState> for Principal {
             return Ok(Principal {
                 user,
                 session_hash: None,
+                csrf_token: None,
             });
         }
         if let Some(id) = session_cookie(&parts.headers) {
@@ -108,9 +110,11 @@ impl FromRequestParts<AppState> for Principal {
                 .user_by_session(&hash, &crate::store::now())
                 .await?
                 .ok_or_else(unauthenticated)?;
+            csrf::check(parts, id)?;
             return Ok(Principal {
                 user,
                 session_hash: Some(hash),
+                csrf_token: Some(csrf_token(id)),
             });
         }
         Err(unauthenticated())
@@ -126,7 +130,7 @@ pub fn user_json(u: &User) -> Value {
 }
 
 /// `POST /api/v1/login` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Login {
     email: String,
@@ -192,7 +196,8 @@ pub(super) async fn login(
         "{SESSION_COOKIE}={id}; HttpOnly; SameSite=Lax; Path=/; Max-Age={}{secure}",
         SESSION_HOURS * 3600
     );
-    let mut response = Json(json!({"user": user_json(&user)})).into_response();
+    let mut response =
+        Json(json!({"user": user_json(&user), "csrf_token": csrf_token(&id)})).into_response();
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
@@ -220,14 +225,17 @@ pub(super) async fn logout(State(state): State<AppState>, me: Principal) -> ApiR
     Ok(response)
 }
 
-/// The caller.
+/// The caller, with the session's CSRF token when it came with the cookie (a page reloaded
+/// after login finds it here).
 pub(super) async fn me(me: Principal) -> ApiResult<Json<Value>> {
     me.require(Action::OwnAccount)?;
-    Ok(Json(json!({"user": user_json(&me.user)})))
+    Ok(Json(
+        json!({"user": user_json(&me.user), "csrf_token": me.csrf_token}),
+    ))
 }
 
 /// `PUT /api/v1/me/password` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct PasswordChange {
     current_password: String,

@@ -101,7 +101,7 @@ pub(super) async fn list(
 }
 
 /// `POST …/connections` body: the full config, credentials included.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CreateBody {
     name: String,
@@ -156,7 +156,7 @@ pub(super) async fn get(
 }
 
 /// `PATCH …/connections/{name}` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct PatchBody {
     /// A new connector kind.

@@ -307,7 +307,7 @@ pub(super) async fn failed(
 }
 
 /// `POST …/replay` body.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ReplayBody {
     /// Business keys to replay; absent means every failed record of the flow.

@@ -1,8 +1,9 @@
 //! Ferry's HTTP server: inbound webhooks that start runs, and the REST API under `/api/v1`
 //! (accounts, connections, flows, runs, error queue, replay, schedules, alerts, audit log).
 //! Every route is in the one table of [`routes`]; every API route but login and the OpenAPI
-//! document needs a bearer token or a session cookie ([`auth`]), and [`access`] decides what
-//! each role may do. Every error answers
+//! document needs a bearer token or a session cookie ([`auth`]; a cookie request that changes
+//! something also needs the session's CSRF token, [`csrf`]), and [`access`] decides what each
+//! role may do. Every error answers
 //! `{"error": {"code": "...", "message": "...", "details": ...}}`.
 
 pub mod access;
@@ -12,12 +13,16 @@ mod audit;
 pub mod auth;
 mod connections;
 mod connectors;
+pub mod csrf;
 mod error;
 mod flows;
 mod login_throttle;
+mod openapi;
 mod preview;
+mod query;
 mod routes;
 mod runs;
+mod schemas;
 mod templates;
 mod versions;
 mod webhook;
@@ -38,7 +43,8 @@ use crate::runtime::{Runtime, Schedule};
 use crate::store::StoreError;
 
 pub use error::{ApiError, ApiResult};
-pub use routes::{RouteSpec, openapi_document, route_table};
+pub use openapi::openapi_document;
+pub use routes::{RouteSpec, route_table};
 
 /// Largest request body read at all; a flow's webhook may allow less (`max_body_kib`).
 const MAX_BODY: usize = 16 * 1024 * 1024;

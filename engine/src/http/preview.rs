@@ -22,9 +22,9 @@ use crate::plan::{CompiledFlow, Processed};
 const CACHE_CAPACITY: usize = 256;
 
 /// What the editor posts: a whole flow, or one step with the value maps and settings it uses.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct PreviewRequest {
+pub(super) struct PreviewRequest {
     /// A complete flow; its steps run in order.
     #[serde(default)]
     flow: Option<Value>,

@@ -426,7 +426,7 @@ pub(super) fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             spec(
                 "GET",
                 "/api/v1/alert-deliveries",
-                "Alert deliveries of the caller's flows (?flow=&tenant=&limit=)",
+                "Alert deliveries of the caller's flows (?flow=&tenant=&kind=&status=&since=&until=&limit=)",
                 false,
             ),
             get(alerts::deliveries),
@@ -469,121 +469,5 @@ async fn health() -> Json<Value> {
 }
 
 async fn openapi() -> Json<Value> {
-    Json(openapi_document())
-}
-
-/// The OpenAPI 3 document of every route in the table, built with utoipa's OpenAPI model.
-pub fn openapi_document() -> Value {
-    use utoipa::openapi::path::{OperationBuilder, ParameterBuilder, ParameterIn};
-    use utoipa::openapi::request_body::RequestBodyBuilder;
-    use utoipa::openapi::security::{
-        ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityRequirement, SecurityScheme,
-    };
-    use utoipa::openapi::{
-        ComponentsBuilder, ContentBuilder, HttpMethod, InfoBuilder, ObjectBuilder, OpenApiBuilder,
-        Paths, Ref, Required, ResponseBuilder, Type,
-    };
-
-    let json_content = || ContentBuilder::new().build();
-    let mut paths = Paths::new();
-    for r in route_table() {
-        let mut op = OperationBuilder::new()
-            .summary(Some(r.summary))
-            .operation_id(Some(format!("{} {}", r.method.to_lowercase(), r.path)))
-            .response(
-                "2XX",
-                ResponseBuilder::new()
-                    .description("Success")
-                    .content("application/json", json_content()),
-            )
-            .response(
-                "default",
-                ResponseBuilder::new()
-                    .description("Error: `{\"error\": {\"code\", \"message\", \"details\"}}`")
-                    .content(
-                        "application/json",
-                        ContentBuilder::new()
-                            .schema(Some(Ref::from_schema_name("Error")))
-                            .build(),
-                    ),
-            );
-        for name in r
-            .path
-            .split('/')
-            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-        {
-            let kind = if matches!(name, "run_id" | "user_id" | "token_id" | "seq" | "version") {
-                Type::Integer
-            } else {
-                Type::String
-            };
-            op = op.parameter(
-                ParameterBuilder::new()
-                    .name(name)
-                    .parameter_in(ParameterIn::Path)
-                    .required(Required::True)
-                    .schema(Some(ObjectBuilder::new().schema_type(kind))),
-            );
-        }
-        if r.public {
-            // An empty list overrides the document's default: no credentials needed.
-            op = op.securities(Some(Vec::<SecurityRequirement>::new()));
-        }
-        if matches!(r.method, "POST" | "PUT" | "PATCH")
-            && !r.path.ends_with("/logout")
-            && !r.path.ends_with("/test")
-        {
-            op = op.request_body(Some(
-                RequestBodyBuilder::new()
-                    .content("application/json", json_content())
-                    .build(),
-            ));
-        }
-        let method = match r.method {
-            "GET" => HttpMethod::Get,
-            "POST" => HttpMethod::Post,
-            "PUT" => HttpMethod::Put,
-            "PATCH" => HttpMethod::Patch,
-            "DELETE" => HttpMethod::Delete,
-            other => unreachable!("no route uses {other}"),
-        };
-        paths.add_path_operation(r.path, vec![method], op);
-    }
-    let error = ObjectBuilder::new()
-        .property(
-            "error",
-            ObjectBuilder::new()
-                .property("code", ObjectBuilder::new().schema_type(Type::String))
-                .property("message", ObjectBuilder::new().schema_type(Type::String))
-                .property("details", ObjectBuilder::new())
-                .required("code")
-                .required("message"),
-        )
-        .required("error");
-    let components = ComponentsBuilder::new()
-        .schema("Error", error)
-        .security_scheme(
-            "bearer",
-            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
-        )
-        .security_scheme(
-            "session",
-            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(auth::SESSION_COOKIE))),
-        )
-        .build();
-    let doc = OpenApiBuilder::new()
-        .info(
-            InfoBuilder::new()
-                .title("Ferry API")
-                .version(env!("CARGO_PKG_VERSION"))
-                .build(),
-        )
-        .paths(paths)
-        .components(Some(components))
-        .security(Some([
-            SecurityRequirement::new("bearer", Vec::<String>::new()),
-            SecurityRequirement::new("session", Vec::<String>::new()),
-        ]))
-        .build();
-    serde_json::to_value(&doc).unwrap_or(Value::Null)
+    Json(super::openapi::openapi_document())
 }

@@ -11,6 +11,7 @@ use crate::store::{Outcome, RecordEntry, RecordFilter, RunQuery, RunRow, RunStat
 use super::AppState;
 use super::access::{Action, Principal};
 use super::error::{ApiError, ApiPath, ApiQuery, ApiResult};
+use super::query::{enum_param, time_param};
 
 fn run_json(r: &RunRow) -> Value {
     json!({
@@ -47,24 +48,6 @@ fn record_json(r: &RecordEntry, full: bool) -> Value {
     v
 }
 
-/// A timestamp filter: RFC 3339, turned into the stored form so text order is time order.
-fn time_param(name: &str, value: &Option<String>) -> ApiResult<Option<String>> {
-    value
-        .as_deref()
-        .map(|v| {
-            chrono::DateTime::parse_from_rfc3339(v)
-                .map(|t| crate::store::stamp(t.with_timezone(&chrono::Utc)))
-                .map_err(|_| {
-                    ApiError::new(
-                        axum::http::StatusCode::BAD_REQUEST,
-                        "invalid_query",
-                        format!("`{name}` must be an RFC 3339 time such as 2026-11-23T10:00:00Z"),
-                    )
-                })
-        })
-        .transpose()
-}
-
 /// `GET /api/v1/runs` query.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -86,18 +69,7 @@ pub(super) async fn list(
     ApiQuery(q): ApiQuery<RunsQuery>,
 ) -> ApiResult<Json<Value>> {
     me.require(Action::ReadRuns)?;
-    let status = q
-        .status
-        .as_deref()
-        .map(|s| s.parse::<RunStatus>())
-        .transpose()
-        .map_err(|_| {
-            ApiError::new(
-                axum::http::StatusCode::BAD_REQUEST,
-                "invalid_query",
-                "`status` must be queued, running, succeeded, failed or error",
-            )
-        })?;
+    let status = enum_param::<RunStatus>("status", q.status.as_deref(), RunStatus::NAMES)?;
     let tenants = match (me.scope(), q.tenant) {
         (None, None) => None,
         (None, Some(t)) => Some(vec![t]),
@@ -111,8 +83,8 @@ pub(super) async fn list(
             tenants,
             flow_id: q.flow_id,
             status,
-            from: time_param("from", &q.from)?,
-            to: time_param("to", &q.to)?,
+            from: time_param("from", q.from.as_deref())?,
+            to: time_param("to", q.to.as_deref())?,
             business_key: q.key,
             limit: q.limit.unwrap_or(50).clamp(1, 500),
         })
@@ -163,18 +135,7 @@ pub(super) async fn records(
     ApiQuery(q): ApiQuery<RecordsQuery>,
 ) -> ApiResult<Json<Value>> {
     run_for(&state, &me, id).await?;
-    let outcome = q
-        .outcome
-        .as_deref()
-        .map(|s| s.parse::<Outcome>())
-        .transpose()
-        .map_err(|_| {
-            ApiError::new(
-                axum::http::StatusCode::BAD_REQUEST,
-                "invalid_query",
-                "`outcome` must be created, updated, skipped_unchanged, filtered or failed",
-            )
-        })?;
+    let outcome = enum_param::<Outcome>("outcome", q.outcome.as_deref(), Outcome::NAMES)?;
     let filter = RecordFilter {
         outcome,
         source_key: q.key,

@@ -75,7 +75,7 @@ pub(super) async fn list(State(state): State<AppState>, me: Principal) -> ApiRes
 }
 
 /// `POST …/templates/{template_id}/enable` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct EnableBody {
     /// Slot → name of the tenant's stored connection.

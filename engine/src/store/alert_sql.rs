@@ -98,8 +98,12 @@ pub struct DeliveryFilter {
     pub flow_id: Option<String>,
     /// Only this kind.
     pub kind: Option<AlertKind>,
+    /// Only deliveries that were sent, or only those that failed.
+    pub status: Option<DeliveryStatus>,
     /// Only deliveries made at or after this time (RFC 3339 UTC, as stored).
     pub since: Option<String>,
+    /// Only deliveries made at or before this time (RFC 3339 UTC, as stored).
+    pub until: Option<String>,
     /// At most this many, newest first.
     pub limit: i64,
 }
@@ -110,7 +114,9 @@ impl Default for DeliveryFilter {
             tenants: None,
             flow_id: None,
             kind: None,
+            status: None,
             since: None,
+            until: None,
             limit: 100,
         }
     }
@@ -259,8 +265,14 @@ macro_rules! impl_alert_store {
                 if let Some(kind) = filter.kind {
                     q.push(" and kind = ").push_bind(kind.as_str());
                 }
+                if let Some(status) = filter.status {
+                    q.push(" and status = ").push_bind(status.as_str());
+                }
                 if let Some(since) = &filter.since {
                     q.push(" and created_at >= ").push_bind(since);
+                }
+                if let Some(until) = &filter.until {
+                    q.push(" and created_at <= ").push_bind(until);
                 }
                 q.push(" order by id desc limit ").push_bind(filter.limit);
                 let rows: Vec<DeliveryDbRow> = q.build_query_as().fetch_all(&self.pool).await?;

@@ -98,6 +98,9 @@ macro_rules! string_enum {
         pub enum $name { $($(#[$vmeta])* $variant),* }
 
         impl $name {
+            /// Every stored name, in declaration order (for messages that list the choices).
+            pub const NAMES: &'static [&'static str] = &[$($text),*];
+
             /// The stable snake_case name stored in the database.
             pub fn as_str(self) -> &'static str {
                 match self { $($name::$variant => $text),* }

@@ -1,5 +1,6 @@
 // The typed API client: one function per endpoint the UI uses. Requests carry the session
-// cookie (same origin); every non-2xx answer throws an `ApiError`.
+// cookie (same origin), and those that change something also the session's CSRF token
+// (`X-CSRF-Token`, from the login answer or `/me`); every non-2xx answer throws an `ApiError`.
 
 import { ApiError, errorFromBody } from './errors';
 import type {
@@ -32,13 +33,30 @@ export function setUnauthenticatedHandler(handler: () => void): void {
   onUnauthenticated = handler;
 }
 
+/** The session's CSRF token: the server refuses a cookie request that changes something without it. */
+let csrfToken: string | null = null;
+
+/** The headers of a request: its body's type, and the CSRF token unless it only reads. */
+export function requestHeaders(method: string, hasBody: boolean, token: string | null): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (hasBody) headers['content-type'] = 'application/json';
+  if (token && method !== 'GET' && method !== 'HEAD') headers['x-csrf-token'] = token;
+  return headers;
+}
+
+/** Keeps the token of a login or `/me` answer. */
+function withSession<A extends { user: User; csrf_token?: string | null }>(answer: A): User {
+  csrfToken = answer.csrf_token ?? null;
+  return answer.user;
+}
+
 async function request<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
   let response: Response;
   try {
     response = await fetch(BASE + path, {
       method,
       credentials: 'same-origin',
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      headers: requestHeaders(method, body !== undefined, csrfToken),
       body: body === undefined ? undefined : JSON.stringify(body),
       signal,
     });
@@ -59,9 +77,12 @@ const enc = encodeURIComponent;
 
 export const api = {
   login: (email: string, password: string) =>
-    request<{ user: User }>('POST', '/login', { email, password }).then((a) => a.user),
-  logout: () => request<null>('POST', '/logout'),
-  me: () => request<{ user: User }>('GET', '/me').then((a) => a.user),
+    request<{ user: User; csrf_token: string }>('POST', '/login', { email, password }).then(withSession),
+  logout: () =>
+    request<null>('POST', '/logout').finally(() => {
+      csrfToken = null;
+    }),
+  me: () => request<{ user: User; csrf_token: string | null }>('GET', '/me').then(withSession),
   tenants: () => request<{ tenants: Tenant[] }>('GET', '/tenants').then((a) => a.tenants),
 
   runs: (query: URLSearchParams) =>
