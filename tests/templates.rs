@@ -123,6 +123,8 @@ fn every_template_loads_and_validates() {
         "eaccounting-stock-to-shopify",
         "exact-online-products-to-woocommerce",
         "eaccounting-products-to-shopify",
+        "shopify-orders-to-eaccounting",
+        "woocommerce-orders-to-exact-online",
     ] {
         assert!(ids.contains(&id), "{id} missing from {ids:?}");
     }
@@ -278,6 +280,65 @@ fn exact_items() -> (String, Vec<Value>) {
     )
 }
 
+/// The Exact mock with the samples' items, where Épicerie Leroy is already a customer under
+/// another email (found by SIRET).
+async fn exact_knowing_leroy() -> (vendors::SharedExact, String) {
+    vendors::exact(HashMap::from([
+        exact_items(),
+        rows("crm/Accounts", json!([{ "ID": "a1000000-0000-4000-8000-000000000005", "Code": format!("{:>18}", "1005"), "Name": "EPICERIE LEROY", "Email": "compta@epicerie-leroy.fr", "ChamberOfCommerce": "81234567800012" }])),
+    ]))
+    .await
+}
+
+/// The first run of an orders template on its sample: 8 read, 6 created, the pending order
+/// filtered, and the Luxembourg order (`lu_key`) failing alone, naming the VAT map to fix.
+async fn run_orders_sample(dir: &Path, flow: &str, lu_key: &str) {
+    let (code, out) = run(dir, flow).await;
+    assert_eq!(code, 1, "the Luxembourg order fails:\n{out}");
+    assert!(out.contains("read 8 · created 6"), "{out}");
+    assert!(out.contains("filtered 1 · failed 1"), "{out}");
+    assert!(out.contains(lu_key), "{out}");
+    assert!(
+        out.contains("value map `vat_codes` has no entry for \"LU:17\""),
+        "{out}"
+    );
+}
+
+/// A second run of an orders template creates nothing (every order is in the ledger); the
+/// Luxembourg order still fails until the map is fixed.
+async fn rerun_orders_sample(dir: &Path, flow: &str) {
+    let (code, out) = run(dir, flow).await;
+    assert!(out.contains("created 0"), "{out}");
+    assert_eq!(
+        code, 1,
+        "the Luxembourg order still fails until the map is fixed:\n{out}"
+    );
+}
+
+/// The accounts the orders sample creates in Exact: Leroy was found; the others are new:
+/// persons, and a company with its contact.
+fn assert_new_exact_customers(exact: &vendors::Exact) {
+    let accounts = exact.posted_to("crm/Accounts");
+    let names: Vec<&str> = accounts
+        .iter()
+        .map(|a| a["Name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "Chloé Durand",
+            "Brasserie Wout",
+            "Lotte Janssens",
+            "Jonas Müller",
+            "Anna Meier"
+        ]
+    );
+    assert_eq!(accounts[0]["Code"], "WEB000530");
+    let contacts = exact.posted_to("crm/Contacts");
+    assert_eq!(contacts.len(), 1, "{contacts:?}");
+    assert_eq!(contacts[0]["LastName"], "Peeters");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orders_template_creates_sales_orders_once_and_fails_an_unmapped_vat_country_alone() {
     const ID: &str = "shopify-orders-to-exact-online";
@@ -288,12 +349,7 @@ async fn orders_template_creates_sales_orders_once_and_fails_an_unmapped_vat_cou
         ..Shop::default()
     })
     .await;
-    // Épicerie Leroy is already a customer, under another email: found by SIRET.
-    let (exact, exact_url) = vendors::exact(HashMap::from([
-        exact_items(),
-        rows("crm/Accounts", json!([{ "ID": "a1000000-0000-4000-8000-000000000005", "Code": format!("{:>18}", "1005"), "Name": "EPICERIE LEROY", "Email": "compta@epicerie-leroy.fr", "ChamberOfCommerce": "81234567800012" }])),
-    ]))
-    .await;
+    let (exact, exact_url) = exact_knowing_leroy().await;
     let dir = tempfile::tempdir().unwrap();
     let flow = enable(
         dir.path(),
@@ -306,49 +362,12 @@ async fn orders_template_creates_sales_orders_once_and_fails_an_unmapped_vat_cou
     )
     .await;
 
-    let (code, out) = run(dir.path(), &flow).await;
-    assert_eq!(code, 1, "the Luxembourg order fails:\n{out}");
-    assert!(out.contains("read 8 · created 6"), "{out}");
-    assert!(out.contains("filtered 1 · failed 1"), "{out}");
+    run_orders_sample(dir.path(), &flow, "#1007").await;
     let sales_orders = exact.lock().unwrap().posted_to("salesorder/SalesOrders");
     assert_expected(ID, &sales_orders);
-    {
-        let exact = exact.lock().unwrap();
-        let accounts = exact.posted_to("crm/Accounts");
-        let names: Vec<&str> = accounts
-            .iter()
-            .map(|a| a["Name"].as_str().unwrap())
-            .collect();
-        // Leroy was found; the others are new: persons, and a company with its contact.
-        assert_eq!(
-            names,
-            [
-                "Chloé Durand",
-                "Brasserie Wout",
-                "Lotte Janssens",
-                "Jonas Müller",
-                "Anna Meier"
-            ]
-        );
-        assert_eq!(accounts[0]["Code"], "WEB000530");
-        let contacts = exact.posted_to("crm/Contacts");
-        assert_eq!(contacts.len(), 1, "{contacts:?}");
-        assert_eq!(contacts[0]["LastName"], "Peeters");
-    }
-    let (_, failed) = ferry(dir.path(), &["runs", "show", "1", "--outcome", "failed"]).await;
-    assert!(failed.contains("#1007"), "{failed}");
-    assert!(
-        failed.contains("value map `vat_codes` has no entry for \"LU:17\""),
-        "{failed}"
-    );
+    assert_new_exact_customers(&exact.lock().unwrap());
 
-    // A second run sends nothing: every order is in the ledger.
-    let (code, out) = run(dir.path(), &flow).await;
-    assert!(out.contains("created 0"), "{out}");
-    assert_eq!(
-        code, 1,
-        "the Luxembourg order still fails until the map is fixed:\n{out}"
-    );
+    rerun_orders_sample(dir.path(), &flow).await;
     assert_eq!(
         exact
             .lock()
@@ -664,6 +683,27 @@ fn writes_of(list: &[(String, String, Value)]) -> Vec<Value> {
         .collect()
 }
 
+/// The eAccounting articles the orders templates' samples name.
+fn eaccounting_articles() -> (String, Vec<Value>) {
+    rows(
+        "articles",
+        json!([
+            { "Id": "a7000000-0000-4000-8000-000000000001", "Number": "CONF-FRAISE-370" },
+            { "Id": "a7000000-0000-4000-8000-000000000002", "Number": "TABLIER-LIN" },
+            { "Id": "a7000000-0000-4000-8000-0000000000f1", "Number": "SHIPPING" },
+        ]),
+    )
+}
+
+/// The eAccounting mock with the orders samples' articles and one known `customer`.
+async fn eaccounting_knowing(customer: Value) -> (vendors::SharedEAccounting, String) {
+    vendors::eaccounting(HashMap::from([
+        rows("customers", json!([customer])),
+        eaccounting_articles(),
+    ]))
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn woocommerce_customers_template_numbers_new_customers_and_updates_the_known_one() {
     const ID: &str = "woocommerce-customers-to-eaccounting";
@@ -822,20 +862,7 @@ async fn woocommerce_orders_template_creates_orders_once_and_fails_an_unknown_ar
     })
     .await;
     // Brasserie Wout is a customer under another email and number: found by VAT number.
-    let (ea, ea_url) = vendors::eaccounting(HashMap::from([
-        rows(
-            "customers",
-            json!([{ "Id": "0f1e0000-0000-4000-8000-000000000031", "CustomerNumber": "1031", "Name": "Brasserie Wout BV", "EmailAddress": "compta@brasserie-wout.be", "VatNumber": "BE0123456789" }]),
-        ),
-        rows(
-            "articles",
-            json!([
-                { "Id": "a7000000-0000-4000-8000-000000000001", "Number": "CONF-FRAISE-370" },
-                { "Id": "a7000000-0000-4000-8000-000000000002", "Number": "TABLIER-LIN" },
-            ]),
-        ),
-    ]))
-    .await;
+    let (ea, ea_url) = eaccounting_knowing(json!({ "Id": "0f1e0000-0000-4000-8000-000000000031", "CustomerNumber": "1031", "Name": "Brasserie Wout BV", "EmailAddress": "compta@brasserie-wout.be", "VatNumber": "BE0123456789" })).await;
     let dir = tempfile::tempdir().unwrap();
     let flow = enable(
         dir.path(),
@@ -1094,6 +1121,82 @@ async fn eaccounting_products_to_shopify_template_creates_or_updates_by_sku() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shopify_orders_to_eaccounting_template_creates_orders_once_and_fails_an_unmapped_vat_country_alone()
+ {
+    const ID: &str = "shopify-orders-to-eaccounting";
+    let orders: Vec<Value> =
+        serde_json::from_value(template_json(ID, "sample-input.json")).unwrap();
+    let (_shop, shop_url) = vendors::shopify(Shop {
+        orders,
+        ..Shop::default()
+    })
+    .await;
+    // Épicerie Leroy is already a customer, under another email: found by SIRET.
+    let (ea, ea_url) = eaccounting_knowing(json!({ "Id": "0f1e0000-0000-4000-8000-000000000035", "CustomerNumber": "1035", "Name": "EPICERIE LEROY", "EmailAddress": "compta@epicerie-leroy.fr", "CorporateIdentityNumber": "81234567800012" })).await;
+    let dir = tempfile::tempdir().unwrap();
+    let flow = enable(
+        dir.path(),
+        ID,
+        &[
+            ("shop", vendors::shopify_connection(&shop_url)),
+            ("accounting", vendors::eaccounting_connection(&ea_url)),
+        ],
+        &["match_by_siret=true", "shipping_article_number=SHIPPING"],
+    )
+    .await;
+    run_orders_sample(dir.path(), &flow, "#1007").await;
+    let writes = writes_of(&ea.lock().unwrap().writes);
+    assert_expected(ID, &writes);
+
+    rerun_orders_sample(dir.path(), &flow).await;
+    assert_eq!(
+        ea.lock().unwrap().writes.len(),
+        writes.len(),
+        "nothing sent again"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn woocommerce_orders_to_exact_template_creates_sales_orders_once_and_fails_an_unmapped_vat_country_alone()
+ {
+    const ID: &str = "woocommerce-orders-to-exact-online";
+    let orders: Vec<Value> =
+        serde_json::from_value(template_json(ID, "sample-input.json")).unwrap();
+    let (_woo, woo_url) = vendors::woocommerce(vendors::Woo {
+        orders,
+        ..Default::default()
+    })
+    .await;
+    let (exact, exact_url) = exact_knowing_leroy().await;
+    let dir = tempfile::tempdir().unwrap();
+    let flow = enable(
+        dir.path(),
+        ID,
+        &[
+            ("shop", vendors::woocommerce_connection(&woo_url)),
+            ("erp", vendors::exact_connection(&exact_url)),
+        ],
+        &["match_by_siret=true"],
+    )
+    .await;
+    run_orders_sample(dir.path(), &flow, "747").await;
+    assert_expected(
+        ID,
+        &exact.lock().unwrap().posted_to("salesorder/SalesOrders"),
+    );
+    assert_new_exact_customers(&exact.lock().unwrap());
+    rerun_orders_sample(dir.path(), &flow).await;
+    assert_eq!(
+        exact
+            .lock()
+            .unwrap()
+            .posted_to("salesorder/SalesOrders")
+            .len(),
+        6
+    );
+}
+
 /// What a merchant does: the tenant's connections are stored (credentials encrypted), the
 /// template is enabled with them by name, and the run reads them from the store.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1106,11 +1209,7 @@ async fn an_enabled_template_runs_on_the_tenants_stored_connections() {
         ..Shop::default()
     })
     .await;
-    let (exact, exact_url) = vendors::exact(HashMap::from([
-        exact_items(),
-        rows("crm/Accounts", json!([{ "ID": "a1000000-0000-4000-8000-000000000005", "Code": format!("{:>18}", "1005"), "Name": "EPICERIE LEROY", "Email": "compta@epicerie-leroy.fr", "ChamberOfCommerce": "81234567800012" }])),
-    ]))
-    .await;
+    let (exact, exact_url) = exact_knowing_leroy().await;
     let dir = tempfile::tempdir().unwrap();
     for (name, connection) in [
         ("acme-shop", vendors::shopify_connection(&shop_url)),
