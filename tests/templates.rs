@@ -125,6 +125,8 @@ fn every_template_loads_and_validates() {
         "eaccounting-products-to-shopify",
         "shopify-orders-to-eaccounting",
         "woocommerce-orders-to-exact-online",
+        "shopify-customers-to-eaccounting",
+        "woocommerce-customers-to-exact-online",
     ] {
         assert!(ids.contains(&id), "{id} missing from {ids:?}");
     }
@@ -435,6 +437,39 @@ async fn orders_template_settings_default_debtor_separate_discount_and_shipping_
 // ---------------------------------------------------------------------------------------------
 // Customers
 
+/// The accounts a customers template wrote to Exact: the created ones, then the updates.
+fn account_writes(exact: &vendors::Exact) -> Vec<Value> {
+    let mut writes = exact.posted_to("crm/Accounts");
+    writes.extend(
+        exact
+            .put
+            .iter()
+            .map(|(_, id, body)| json!({ "PUT": id, "body": body })),
+    );
+    writes
+}
+
+/// The settings both customers → Exact tests enable their template with.
+const CUSTOMERS_TO_EXACT_SETTINGS: &[&str] = &[
+    "upper_case=true",
+    "strip_accents=true",
+    "update_address=false",
+    "match_by_siret=true",
+    r#"template_customer={"Language": "FR", "PaymentConditionSales": "30"}"#,
+];
+
+/// After Chloé Durand was renamed in the shop: her account is updated (the `created` accounts
+/// stay as many), with the new name but neither the address (`update_address=false`) nor the code.
+fn assert_renamed_without_address(exact: &vendors::Exact, created: usize) {
+    assert_eq!(exact.posted_to("crm/Accounts").len(), created);
+    let (_, _, last) = exact.put.last().unwrap();
+    assert_eq!(last["Name"], "CHLOE DURAND-PETIT");
+    assert!(
+        last.get("AddressLine1").is_none() && last.get("Code").is_none(),
+        "{last}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn customers_template_creates_coded_accounts_and_updates_the_known_one_without_its_address() {
     const ID: &str = "shopify-customers-to-exact-online";
@@ -458,41 +493,17 @@ async fn customers_template_creates_coded_accounts_and_updates_the_known_one_wit
             ("shop", vendors::shopify_connection(&shop_url)),
             ("erp", vendors::exact_connection(&exact_url)),
         ],
-        &[
-            "upper_case=true",
-            "strip_accents=true",
-            "update_address=false",
-            "match_by_siret=true",
-            r#"template_customer={"Language": "FR", "PaymentConditionSales": "30"}"#,
-        ],
+        CUSTOMERS_TO_EXACT_SETTINGS,
     )
     .await;
     run_ok(dir.path(), &flow, "read 3 · created 3").await;
-    let writes: Vec<Value> = {
-        let exact = exact.lock().unwrap();
-        let mut w = exact.posted_to("crm/Accounts");
-        w.extend(
-            exact
-                .put
-                .iter()
-                .map(|(_, id, body)| json!({ "PUT": id, "body": body })),
-        );
-        w
-    };
-    assert_expected(ID, &writes);
+    assert_expected(ID, &account_writes(&exact.lock().unwrap()));
 
     // Unchanged customers are not sent again; a changed one is updated, not created twice.
     run_ok(dir.path(), &flow, "created 0").await;
     shop.lock().unwrap().customers[0]["last_name"] = json!("Durand-Petit");
     run_ok(dir.path(), &flow, "updated 1").await;
-    let exact = exact.lock().unwrap();
-    assert_eq!(exact.posted_to("crm/Accounts").len(), 2);
-    let (_, _, last) = exact.put.last().unwrap();
-    assert_eq!(last["Name"], "CHLOE DURAND-PETIT");
-    assert!(
-        last.get("AddressLine1").is_none() && last.get("Code").is_none(),
-        "{last}"
-    );
+    assert_renamed_without_address(&exact.lock().unwrap(), 2);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -683,6 +694,16 @@ fn writes_of(list: &[(String, String, Value)]) -> Vec<Value> {
         .collect()
 }
 
+/// Runs `flow` twice: the first run prints `expect` and what `sent` returns after it is the
+/// template's expected output; the second run sends nothing new.
+async fn run_twice(dir: &Path, id: &str, flow: &str, expect: &str, sent: impl Fn() -> Vec<Value>) {
+    run_ok(dir, flow, expect).await;
+    let first = sent();
+    assert_expected(id, &first);
+    let out = run_ok(dir, flow, "created 0").await;
+    assert_eq!(sent(), first, "nothing sent again:\n{out}");
+}
+
 /// The eAccounting articles the orders templates' samples name.
 fn eaccounting_articles() -> (String, Vec<Value>) {
     rows(
@@ -715,11 +736,7 @@ async fn woocommerce_customers_template_numbers_new_customers_and_updates_the_kn
     })
     .await;
     // Brasserie Wout is already a customer (same email): it is updated, not duplicated.
-    let (ea, ea_url) = vendors::eaccounting(HashMap::from([rows(
-        "customers",
-        json!([{ "Id": "0f1e0000-0000-4000-8000-000000000031", "CustomerNumber": "1031", "Name": "Brasserie Wout BV", "EmailAddress": "inkoop@brasserie-wout.be" }]),
-    )]))
-    .await;
+    let (ea, ea_url) = eaccounting_knowing(json!({ "Id": "0f1e0000-0000-4000-8000-000000000031", "CustomerNumber": "1031", "Name": "Brasserie Wout BV", "EmailAddress": "inkoop@brasserie-wout.be" })).await;
     let dir = tempfile::tempdir().unwrap();
     let flow = enable(
         dir.path(),
@@ -734,16 +751,10 @@ async fn woocommerce_customers_template_numbers_new_customers_and_updates_the_kn
         ],
     )
     .await;
-    run_ok(dir.path(), &flow, "read 3 · created 3").await;
-    let writes = writes_of(&ea.lock().unwrap().writes);
-    assert_expected(ID, &writes);
-
-    run_ok(dir.path(), &flow, "created 0").await;
-    assert_eq!(
-        ea.lock().unwrap().writes.len(),
-        3,
-        "unchanged customers are not sent"
-    );
+    run_twice(dir.path(), ID, &flow, "read 3 · created 3", || {
+        writes_of(&ea.lock().unwrap().writes)
+    })
+    .await;
     woo.lock().unwrap().customers[0]["billing"]["address_1"] = json!("14 rue des Lilas");
     run_ok(dir.path(), &flow, "updated 1").await;
     let ea = ea.lock().unwrap();
@@ -1195,6 +1206,95 @@ async fn woocommerce_orders_to_exact_template_creates_sales_orders_once_and_fail
             .len(),
         6
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shopify_customers_to_eaccounting_template_numbers_new_customers_and_updates_the_known_one()
+{
+    const ID: &str = "shopify-customers-to-eaccounting";
+    let customers: Vec<Value> =
+        serde_json::from_value(template_json(ID, "sample-input.json")).unwrap();
+    let (shop, shop_url) = vendors::shopify(Shop {
+        customers,
+        ..Shop::default()
+    })
+    .await;
+    // Brasserie Wout is already a customer (same email): it is updated, not duplicated.
+    let (ea, ea_url) = eaccounting_knowing(json!({ "Id": "0f1e0000-0000-4000-8000-000000000031", "CustomerNumber": "1031", "Name": "Brasserie Wout BV", "EmailAddress": "inkoop@brasserie-wout.be" })).await;
+    let dir = tempfile::tempdir().unwrap();
+    let flow = enable(
+        dir.path(),
+        ID,
+        &[
+            ("shop", vendors::shopify_connection(&shop_url)),
+            ("accounting", vendors::eaccounting_connection(&ea_url)),
+        ],
+        &[
+            "strip_accents=true",
+            "update_address=false",
+            r#"template_customer={"TermsOfPaymentId": "7e000000-0000-4000-8000-000000000030"}"#,
+        ],
+    )
+    .await;
+    run_twice(dir.path(), ID, &flow, "read 5 · created 5", || {
+        writes_of(&ea.lock().unwrap().writes)
+    })
+    .await;
+    {
+        let mut shop = shop.lock().unwrap();
+        shop.customers[0]["last_name"] = json!("Durand-Petit");
+        shop.customers[0]["default_address"]["address1"] = json!("14 rue des Lilas");
+    }
+    run_ok(dir.path(), &flow, "updated 1").await;
+    let ea = ea.lock().unwrap();
+    let (method, path, body) = ea.writes.last().unwrap();
+    assert_eq!(method, "PUT");
+    assert_eq!(path, "customers/0e000000-0000-4000-8000-000000000001");
+    assert_eq!(body["Name"], "Chloe Durand-Petit");
+    // The address (switched off), the number and the template fields stay as they are.
+    for kept in ["InvoiceAddress1", "CustomerNumber", "TermsOfPaymentId"] {
+        assert!(body.get(kept).is_none(), "{kept} sent in {body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn woocommerce_customers_to_exact_template_codes_new_accounts_and_updates_known_ones() {
+    const ID: &str = "woocommerce-customers-to-exact-online";
+    let customers: Vec<Value> =
+        serde_json::from_value(template_json(ID, "sample-input.json")).unwrap();
+    let (woo, woo_url) = vendors::woocommerce(vendors::Woo {
+        customers,
+        ..Default::default()
+    })
+    .await;
+    // Brasserie Wout is known by email, Épicerie Leroy by SIRET: both updated, not duplicated.
+    let (exact, exact_url) = vendors::exact(HashMap::from([rows(
+        "crm/Accounts",
+        json!([
+            { "ID": "a1000000-0000-4000-8000-000000000002", "Code": "WB-OLD", "Name": "Brasserie Wout BV", "Email": "inkoop@brasserie-wout.be" },
+            { "ID": "a1000000-0000-4000-8000-000000000005", "Code": format!("{:>18}", "1005"), "Name": "EPICERIE LEROY", "Email": "compta@epicerie-leroy.fr", "ChamberOfCommerce": "81234567800012" },
+        ]),
+    )]))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let flow = enable(
+        dir.path(),
+        ID,
+        &[
+            ("shop", vendors::woocommerce_connection(&woo_url)),
+            ("erp", vendors::exact_connection(&exact_url)),
+        ],
+        CUSTOMERS_TO_EXACT_SETTINGS,
+    )
+    .await;
+    run_ok(dir.path(), &flow, "read 5 · created 5").await;
+    assert_expected(ID, &account_writes(&exact.lock().unwrap()));
+
+    // Unchanged customers are not sent again; a changed one is updated, not created twice.
+    run_ok(dir.path(), &flow, "created 0").await;
+    woo.lock().unwrap().customers[0]["last_name"] = json!("Durand-Petit");
+    run_ok(dir.path(), &flow, "updated 1").await;
+    assert_renamed_without_address(&exact.lock().unwrap(), 3);
 }
 
 /// What a merchant does: the tenant's connections are stored (credentials encrypted), the
