@@ -127,6 +127,7 @@ fn every_template_loads_and_validates() {
         "woocommerce-orders-to-exact-online",
         "shopify-customers-to-eaccounting",
         "woocommerce-customers-to-exact-online",
+        "exact-online-shipments-to-woocommerce",
     ] {
         assert!(ids.contains(&id), "{id} missing from {ids:?}");
     }
@@ -1295,6 +1296,62 @@ async fn woocommerce_customers_to_exact_template_codes_new_accounts_and_updates_
     woo.lock().unwrap().customers[0]["last_name"] = json!("Durand-Petit");
     run_ok(dir.path(), &flow, "updated 1").await;
     assert_renamed_without_address(&exact.lock().unwrap(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exact_shipments_to_woocommerce_template_notes_each_delivery_and_completes_the_order() {
+    const ID: &str = "exact-online-shipments-to-woocommerce";
+    let deliveries = template_json(ID, "sample-input.json");
+    let order = |id: u64| json!({ "id": id, "number": id.to_string(), "status": "processing" });
+    let (woo, woo_url) = vendors::woocommerce(vendors::Woo {
+        orders: vec![order(741), order(742)],
+        ..Default::default()
+    })
+    .await;
+    let (exact, exact_url) = vendors::exact(HashMap::from([rows(
+        "salesorder/GoodsDeliveries",
+        deliveries,
+    )]))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let flow = enable(
+        dir.path(),
+        ID,
+        &[
+            ("erp", vendors::exact_connection(&exact_url)),
+            ("shop", vendors::woocommerce_connection(&woo_url)),
+        ],
+        &[],
+    )
+    .await;
+    // Three deliveries (742 shipped in two parts), the counter sale filtered.
+    let out = run_ok(dir.path(), &flow, "read 4 · created 3").await;
+    assert!(out.contains("filtered 1"), "{out}");
+    let writes = writes_of(&woo.lock().unwrap().writes);
+    assert_expected(ID, &writes);
+    assert_eq!(woo.lock().unwrap().orders[1]["status"], "completed");
+
+    let out = run_ok(dir.path(), &flow, "").await;
+    assert_eq!(
+        woo.lock().unwrap().writes.len(),
+        writes.len(),
+        "nothing sent again:\n{out}"
+    );
+    // A corrected tracking number adds a note with the new one.
+    {
+        let mut exact = exact.lock().unwrap();
+        let d = &mut exact.rows.get_mut("salesorder/GoodsDeliveries").unwrap()[0];
+        d["TrackingNumber"] = json!("6A99999999999");
+        d["Modified"] = json!("2026-01-08T09:00:00.000");
+    }
+    run_ok(dir.path(), &flow, "updated 1").await;
+    let woo = woo.lock().unwrap();
+    let (_, path, note) = &woo.writes[woo.writes.len() - 2];
+    assert_eq!(path, "orders/741/notes");
+    assert!(
+        note["note"].as_str().unwrap().contains("6A99999999999"),
+        "{note}"
+    );
 }
 
 /// What a merchant does: the tenant's connections are stored (credentials encrypted), the
