@@ -459,6 +459,31 @@ const CUSTOMERS_TO_EXACT_SETTINGS: &[&str] = &[
     r#"template_customer={"Language": "FR", "PaymentConditionSales": "30"}"#,
 ];
 
+/// Enables customers → Exact template `id` with the `shop` connection and
+/// [`CUSTOMERS_TO_EXACT_SETTINGS`] against the Exact mock at `exact_url`; runs it twice (see
+/// [`run_twice`], `sent` being what Exact received). Returns the flow.
+async fn customers_to_exact(
+    dir: &Path,
+    id: &str,
+    shop: Value,
+    exact_url: &str,
+    expect: &str,
+    sent: impl Fn() -> Vec<Value>,
+) -> String {
+    let flow = enable(
+        dir,
+        id,
+        &[
+            ("shop", shop),
+            ("erp", vendors::exact_connection(exact_url)),
+        ],
+        CUSTOMERS_TO_EXACT_SETTINGS,
+    )
+    .await;
+    run_twice(dir, id, &flow, expect, sent).await;
+    flow
+}
+
 /// After Chloé Durand was renamed in the shop: her account is updated (the `created` accounts
 /// stay as many), with the new name but neither the address (`update_address=false`) nor the code.
 fn assert_renamed_without_address(exact: &vendors::Exact, created: usize) {
@@ -487,21 +512,16 @@ async fn customers_template_creates_coded_accounts_and_updates_the_known_one_wit
     )]))
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let flow = enable(
+    let flow = customers_to_exact(
         dir.path(),
         ID,
-        &[
-            ("shop", vendors::shopify_connection(&shop_url)),
-            ("erp", vendors::exact_connection(&exact_url)),
-        ],
-        CUSTOMERS_TO_EXACT_SETTINGS,
+        vendors::shopify_connection(&shop_url),
+        &exact_url,
+        "read 3 · created 3",
+        || account_writes(&exact.lock().unwrap()),
     )
     .await;
-    run_ok(dir.path(), &flow, "read 3 · created 3").await;
-    assert_expected(ID, &account_writes(&exact.lock().unwrap()));
-
-    // Unchanged customers are not sent again; a changed one is updated, not created twice.
-    run_ok(dir.path(), &flow, "created 0").await;
+    // A changed customer is updated, not created twice.
     shop.lock().unwrap().customers[0]["last_name"] = json!("Durand-Petit");
     run_ok(dir.path(), &flow, "updated 1").await;
     assert_renamed_without_address(&exact.lock().unwrap(), 2);
@@ -726,6 +746,36 @@ async fn eaccounting_knowing(customer: Value) -> (vendors::SharedEAccounting, St
     .await
 }
 
+/// Enables customers → eAccounting template `id` with the `shop` connection, `sets` and a
+/// template customer's terms of payment, against an eAccounting mock where Brasserie Wout is
+/// already a customer (same email: updated, not duplicated); runs it twice (see [`run_twice`]).
+async fn customers_to_eaccounting(
+    dir: &Path,
+    id: &str,
+    shop: Value,
+    sets: &[&str],
+    expect: &str,
+) -> (vendors::SharedEAccounting, String) {
+    let (ea, ea_url) = eaccounting_knowing(json!({ "Id": "0f1e0000-0000-4000-8000-000000000031", "CustomerNumber": "1031", "Name": "Brasserie Wout BV", "EmailAddress": "inkoop@brasserie-wout.be" })).await;
+    let mut sets = sets.to_vec();
+    sets.push(r#"template_customer={"TermsOfPaymentId": "7e000000-0000-4000-8000-000000000030"}"#);
+    let flow = enable(
+        dir,
+        id,
+        &[
+            ("shop", shop),
+            ("accounting", vendors::eaccounting_connection(&ea_url)),
+        ],
+        &sets,
+    )
+    .await;
+    run_twice(dir, id, &flow, expect, || {
+        writes_of(&ea.lock().unwrap().writes)
+    })
+    .await;
+    (ea, flow)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn woocommerce_customers_template_numbers_new_customers_and_updates_the_known_one() {
     const ID: &str = "woocommerce-customers-to-eaccounting";
@@ -736,25 +786,14 @@ async fn woocommerce_customers_template_numbers_new_customers_and_updates_the_kn
         ..Default::default()
     })
     .await;
-    // Brasserie Wout is already a customer (same email): it is updated, not duplicated.
-    let (ea, ea_url) = eaccounting_knowing(json!({ "Id": "0f1e0000-0000-4000-8000-000000000031", "CustomerNumber": "1031", "Name": "Brasserie Wout BV", "EmailAddress": "inkoop@brasserie-wout.be" })).await;
     let dir = tempfile::tempdir().unwrap();
-    let flow = enable(
+    let (ea, flow) = customers_to_eaccounting(
         dir.path(),
         ID,
-        &[
-            ("shop", vendors::woocommerce_connection(&woo_url)),
-            ("accounting", vendors::eaccounting_connection(&ea_url)),
-        ],
-        &[
-            "strip_accents=true",
-            r#"template_customer={"TermsOfPaymentId": "7e000000-0000-4000-8000-000000000030"}"#,
-        ],
+        vendors::woocommerce_connection(&woo_url),
+        &["strip_accents=true"],
+        "read 3 · created 3",
     )
-    .await;
-    run_twice(dir.path(), ID, &flow, "read 3 · created 3", || {
-        writes_of(&ea.lock().unwrap().writes)
-    })
     .await;
     woo.lock().unwrap().customers[0]["billing"]["address_1"] = json!("14 rue des Lilas");
     run_ok(dir.path(), &flow, "updated 1").await;
@@ -1220,26 +1259,14 @@ async fn shopify_customers_to_eaccounting_template_numbers_new_customers_and_upd
         ..Shop::default()
     })
     .await;
-    // Brasserie Wout is already a customer (same email): it is updated, not duplicated.
-    let (ea, ea_url) = eaccounting_knowing(json!({ "Id": "0f1e0000-0000-4000-8000-000000000031", "CustomerNumber": "1031", "Name": "Brasserie Wout BV", "EmailAddress": "inkoop@brasserie-wout.be" })).await;
     let dir = tempfile::tempdir().unwrap();
-    let flow = enable(
+    let (ea, flow) = customers_to_eaccounting(
         dir.path(),
         ID,
-        &[
-            ("shop", vendors::shopify_connection(&shop_url)),
-            ("accounting", vendors::eaccounting_connection(&ea_url)),
-        ],
-        &[
-            "strip_accents=true",
-            "update_address=false",
-            r#"template_customer={"TermsOfPaymentId": "7e000000-0000-4000-8000-000000000030"}"#,
-        ],
+        vendors::shopify_connection(&shop_url),
+        &["strip_accents=true", "update_address=false"],
+        "read 5 · created 5",
     )
-    .await;
-    run_twice(dir.path(), ID, &flow, "read 5 · created 5", || {
-        writes_of(&ea.lock().unwrap().writes)
-    })
     .await;
     {
         let mut shop = shop.lock().unwrap();
@@ -1278,21 +1305,16 @@ async fn woocommerce_customers_to_exact_template_codes_new_accounts_and_updates_
     )]))
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let flow = enable(
+    let flow = customers_to_exact(
         dir.path(),
         ID,
-        &[
-            ("shop", vendors::woocommerce_connection(&woo_url)),
-            ("erp", vendors::exact_connection(&exact_url)),
-        ],
-        CUSTOMERS_TO_EXACT_SETTINGS,
+        vendors::woocommerce_connection(&woo_url),
+        &exact_url,
+        "read 5 · created 5",
+        || account_writes(&exact.lock().unwrap()),
     )
     .await;
-    run_ok(dir.path(), &flow, "read 5 · created 5").await;
-    assert_expected(ID, &account_writes(&exact.lock().unwrap()));
-
-    // Unchanged customers are not sent again; a changed one is updated, not created twice.
-    run_ok(dir.path(), &flow, "created 0").await;
+    // A changed customer is updated, not created twice.
     woo.lock().unwrap().customers[0]["last_name"] = json!("Durand-Petit");
     run_ok(dir.path(), &flow, "updated 1").await;
     assert_renamed_without_address(&exact.lock().unwrap(), 3);
