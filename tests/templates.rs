@@ -123,6 +123,11 @@ fn every_template_loads_and_validates() {
         "eaccounting-stock-to-shopify",
         "exact-online-products-to-woocommerce",
         "eaccounting-products-to-shopify",
+        "shopify-orders-to-eaccounting",
+        "woocommerce-orders-to-exact-online",
+        "shopify-customers-to-eaccounting",
+        "woocommerce-customers-to-exact-online",
+        "exact-online-shipments-to-woocommerce",
     ] {
         assert!(ids.contains(&id), "{id} missing from {ids:?}");
     }
@@ -278,6 +283,65 @@ fn exact_items() -> (String, Vec<Value>) {
     )
 }
 
+/// The Exact mock with the samples' items, where Épicerie Leroy is already a customer under
+/// another email (found by SIRET).
+async fn exact_knowing_leroy() -> (vendors::SharedExact, String) {
+    vendors::exact(HashMap::from([
+        exact_items(),
+        rows("crm/Accounts", json!([{ "ID": "a1000000-0000-4000-8000-000000000005", "Code": format!("{:>18}", "1005"), "Name": "EPICERIE LEROY", "Email": "compta@epicerie-leroy.fr", "ChamberOfCommerce": "81234567800012" }])),
+    ]))
+    .await
+}
+
+/// The first run of an orders template on its sample: 8 read, 6 created, the pending order
+/// filtered, and the Luxembourg order (`lu_key`) failing alone, naming the VAT map to fix.
+async fn run_orders_sample(dir: &Path, flow: &str, lu_key: &str) {
+    let (code, out) = run(dir, flow).await;
+    assert_eq!(code, 1, "the Luxembourg order fails:\n{out}");
+    assert!(out.contains("read 8 · created 6"), "{out}");
+    assert!(out.contains("filtered 1 · failed 1"), "{out}");
+    assert!(out.contains(lu_key), "{out}");
+    assert!(
+        out.contains("value map `vat_codes` has no entry for \"LU:17\""),
+        "{out}"
+    );
+}
+
+/// A second run of an orders template creates nothing (every order is in the ledger); the
+/// Luxembourg order still fails until the map is fixed.
+async fn rerun_orders_sample(dir: &Path, flow: &str) {
+    let (code, out) = run(dir, flow).await;
+    assert!(out.contains("created 0"), "{out}");
+    assert_eq!(
+        code, 1,
+        "the Luxembourg order still fails until the map is fixed:\n{out}"
+    );
+}
+
+/// The accounts the orders sample creates in Exact: Leroy was found; the others are new:
+/// persons, and a company with its contact.
+fn assert_new_exact_customers(exact: &vendors::Exact) {
+    let accounts = exact.posted_to("crm/Accounts");
+    let names: Vec<&str> = accounts
+        .iter()
+        .map(|a| a["Name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "Chloé Durand",
+            "Brasserie Wout",
+            "Lotte Janssens",
+            "Jonas Müller",
+            "Anna Meier"
+        ]
+    );
+    assert_eq!(accounts[0]["Code"], "WEB000530");
+    let contacts = exact.posted_to("crm/Contacts");
+    assert_eq!(contacts.len(), 1, "{contacts:?}");
+    assert_eq!(contacts[0]["LastName"], "Peeters");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orders_template_creates_sales_orders_once_and_fails_an_unmapped_vat_country_alone() {
     const ID: &str = "shopify-orders-to-exact-online";
@@ -288,12 +352,7 @@ async fn orders_template_creates_sales_orders_once_and_fails_an_unmapped_vat_cou
         ..Shop::default()
     })
     .await;
-    // Épicerie Leroy is already a customer, under another email: found by SIRET.
-    let (exact, exact_url) = vendors::exact(HashMap::from([
-        exact_items(),
-        rows("crm/Accounts", json!([{ "ID": "a1000000-0000-4000-8000-000000000005", "Code": format!("{:>18}", "1005"), "Name": "EPICERIE LEROY", "Email": "compta@epicerie-leroy.fr", "ChamberOfCommerce": "81234567800012" }])),
-    ]))
-    .await;
+    let (exact, exact_url) = exact_knowing_leroy().await;
     let dir = tempfile::tempdir().unwrap();
     let flow = enable(
         dir.path(),
@@ -306,49 +365,12 @@ async fn orders_template_creates_sales_orders_once_and_fails_an_unmapped_vat_cou
     )
     .await;
 
-    let (code, out) = run(dir.path(), &flow).await;
-    assert_eq!(code, 1, "the Luxembourg order fails:\n{out}");
-    assert!(out.contains("read 8 · created 6"), "{out}");
-    assert!(out.contains("filtered 1 · failed 1"), "{out}");
+    run_orders_sample(dir.path(), &flow, "#1007").await;
     let sales_orders = exact.lock().unwrap().posted_to("salesorder/SalesOrders");
     assert_expected(ID, &sales_orders);
-    {
-        let exact = exact.lock().unwrap();
-        let accounts = exact.posted_to("crm/Accounts");
-        let names: Vec<&str> = accounts
-            .iter()
-            .map(|a| a["Name"].as_str().unwrap())
-            .collect();
-        // Leroy was found; the others are new: persons, and a company with its contact.
-        assert_eq!(
-            names,
-            [
-                "Chloé Durand",
-                "Brasserie Wout",
-                "Lotte Janssens",
-                "Jonas Müller",
-                "Anna Meier"
-            ]
-        );
-        assert_eq!(accounts[0]["Code"], "WEB000530");
-        let contacts = exact.posted_to("crm/Contacts");
-        assert_eq!(contacts.len(), 1, "{contacts:?}");
-        assert_eq!(contacts[0]["LastName"], "Peeters");
-    }
-    let (_, failed) = ferry(dir.path(), &["runs", "show", "1", "--outcome", "failed"]).await;
-    assert!(failed.contains("#1007"), "{failed}");
-    assert!(
-        failed.contains("value map `vat_codes` has no entry for \"LU:17\""),
-        "{failed}"
-    );
+    assert_new_exact_customers(&exact.lock().unwrap());
 
-    // A second run sends nothing: every order is in the ledger.
-    let (code, out) = run(dir.path(), &flow).await;
-    assert!(out.contains("created 0"), "{out}");
-    assert_eq!(
-        code, 1,
-        "the Luxembourg order still fails until the map is fixed:\n{out}"
-    );
+    rerun_orders_sample(dir.path(), &flow).await;
     assert_eq!(
         exact
             .lock()
@@ -416,6 +438,64 @@ async fn orders_template_settings_default_debtor_separate_discount_and_shipping_
 // ---------------------------------------------------------------------------------------------
 // Customers
 
+/// The accounts a customers template wrote to Exact: the created ones, then the updates.
+fn account_writes(exact: &vendors::Exact) -> Vec<Value> {
+    let mut writes = exact.posted_to("crm/Accounts");
+    writes.extend(
+        exact
+            .put
+            .iter()
+            .map(|(_, id, body)| json!({ "PUT": id, "body": body })),
+    );
+    writes
+}
+
+/// The settings both customers → Exact tests enable their template with.
+const CUSTOMERS_TO_EXACT_SETTINGS: &[&str] = &[
+    "upper_case=true",
+    "strip_accents=true",
+    "update_address=false",
+    "match_by_siret=true",
+    r#"template_customer={"Language": "FR", "PaymentConditionSales": "30"}"#,
+];
+
+/// Enables customers → Exact template `id` with the `shop` connection and
+/// [`CUSTOMERS_TO_EXACT_SETTINGS`] against the Exact mock at `exact_url`; runs it twice (see
+/// [`run_twice`], `sent` being what Exact received). Returns the flow.
+async fn customers_to_exact(
+    dir: &Path,
+    id: &str,
+    shop: Value,
+    exact_url: &str,
+    expect: &str,
+    sent: impl Fn() -> Vec<Value>,
+) -> String {
+    let flow = enable(
+        dir,
+        id,
+        &[
+            ("shop", shop),
+            ("erp", vendors::exact_connection(exact_url)),
+        ],
+        CUSTOMERS_TO_EXACT_SETTINGS,
+    )
+    .await;
+    run_twice(dir, id, &flow, expect, sent).await;
+    flow
+}
+
+/// After Chloé Durand was renamed in the shop: her account is updated (the `created` accounts
+/// stay as many), with the new name but neither the address (`update_address=false`) nor the code.
+fn assert_renamed_without_address(exact: &vendors::Exact, created: usize) {
+    assert_eq!(exact.posted_to("crm/Accounts").len(), created);
+    let (_, _, last) = exact.put.last().unwrap();
+    assert_eq!(last["Name"], "CHLOE DURAND-PETIT");
+    assert!(
+        last.get("AddressLine1").is_none() && last.get("Code").is_none(),
+        "{last}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn customers_template_creates_coded_accounts_and_updates_the_known_one_without_its_address() {
     const ID: &str = "shopify-customers-to-exact-online";
@@ -432,48 +512,19 @@ async fn customers_template_creates_coded_accounts_and_updates_the_known_one_wit
     )]))
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let flow = enable(
+    let flow = customers_to_exact(
         dir.path(),
         ID,
-        &[
-            ("shop", vendors::shopify_connection(&shop_url)),
-            ("erp", vendors::exact_connection(&exact_url)),
-        ],
-        &[
-            "upper_case=true",
-            "strip_accents=true",
-            "update_address=false",
-            "match_by_siret=true",
-            r#"template_customer={"Language": "FR", "PaymentConditionSales": "30"}"#,
-        ],
+        vendors::shopify_connection(&shop_url),
+        &exact_url,
+        "read 3 · created 3",
+        || account_writes(&exact.lock().unwrap()),
     )
     .await;
-    run_ok(dir.path(), &flow, "read 3 · created 3").await;
-    let writes: Vec<Value> = {
-        let exact = exact.lock().unwrap();
-        let mut w = exact.posted_to("crm/Accounts");
-        w.extend(
-            exact
-                .put
-                .iter()
-                .map(|(_, id, body)| json!({ "PUT": id, "body": body })),
-        );
-        w
-    };
-    assert_expected(ID, &writes);
-
-    // Unchanged customers are not sent again; a changed one is updated, not created twice.
-    run_ok(dir.path(), &flow, "created 0").await;
+    // A changed customer is updated, not created twice.
     shop.lock().unwrap().customers[0]["last_name"] = json!("Durand-Petit");
     run_ok(dir.path(), &flow, "updated 1").await;
-    let exact = exact.lock().unwrap();
-    assert_eq!(exact.posted_to("crm/Accounts").len(), 2);
-    let (_, _, last) = exact.put.last().unwrap();
-    assert_eq!(last["Name"], "CHLOE DURAND-PETIT");
-    assert!(
-        last.get("AddressLine1").is_none() && last.get("Code").is_none(),
-        "{last}"
-    );
+    assert_renamed_without_address(&exact.lock().unwrap(), 2);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -664,6 +715,67 @@ fn writes_of(list: &[(String, String, Value)]) -> Vec<Value> {
         .collect()
 }
 
+/// Runs `flow` twice: the first run prints `expect` and what `sent` returns after it is the
+/// template's expected output; the second run sends nothing new.
+async fn run_twice(dir: &Path, id: &str, flow: &str, expect: &str, sent: impl Fn() -> Vec<Value>) {
+    run_ok(dir, flow, expect).await;
+    let first = sent();
+    assert_expected(id, &first);
+    let out = run_ok(dir, flow, "created 0").await;
+    assert_eq!(sent(), first, "nothing sent again:\n{out}");
+}
+
+/// The eAccounting articles the orders templates' samples name.
+fn eaccounting_articles() -> (String, Vec<Value>) {
+    rows(
+        "articles",
+        json!([
+            { "Id": "a7000000-0000-4000-8000-000000000001", "Number": "CONF-FRAISE-370" },
+            { "Id": "a7000000-0000-4000-8000-000000000002", "Number": "TABLIER-LIN" },
+            { "Id": "a7000000-0000-4000-8000-0000000000f1", "Number": "SHIPPING" },
+        ]),
+    )
+}
+
+/// The eAccounting mock with the orders samples' articles and one known `customer`.
+async fn eaccounting_knowing(customer: Value) -> (vendors::SharedEAccounting, String) {
+    vendors::eaccounting(HashMap::from([
+        rows("customers", json!([customer])),
+        eaccounting_articles(),
+    ]))
+    .await
+}
+
+/// Enables customers → eAccounting template `id` with the `shop` connection, `sets` and a
+/// template customer's terms of payment, against an eAccounting mock where Brasserie Wout is
+/// already a customer (same email: updated, not duplicated); runs it twice (see [`run_twice`]).
+async fn customers_to_eaccounting(
+    dir: &Path,
+    id: &str,
+    shop: Value,
+    sets: &[&str],
+    expect: &str,
+) -> (vendors::SharedEAccounting, String) {
+    let (ea, ea_url) = eaccounting_knowing(json!({ "Id": "0f1e0000-0000-4000-8000-000000000031", "CustomerNumber": "1031", "Name": "Brasserie Wout BV", "EmailAddress": "inkoop@brasserie-wout.be" })).await;
+    let mut sets = sets.to_vec();
+    sets.push(r#"template_customer={"TermsOfPaymentId": "7e000000-0000-4000-8000-000000000030"}"#);
+    let flow = enable(
+        dir,
+        id,
+        &[
+            ("shop", shop),
+            ("accounting", vendors::eaccounting_connection(&ea_url)),
+        ],
+        &sets,
+    )
+    .await;
+    run_twice(dir, id, &flow, expect, || {
+        writes_of(&ea.lock().unwrap().writes)
+    })
+    .await;
+    (ea, flow)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn woocommerce_customers_template_numbers_new_customers_and_updates_the_known_one() {
     const ID: &str = "woocommerce-customers-to-eaccounting";
@@ -674,36 +786,15 @@ async fn woocommerce_customers_template_numbers_new_customers_and_updates_the_kn
         ..Default::default()
     })
     .await;
-    // Brasserie Wout is already a customer (same email): it is updated, not duplicated.
-    let (ea, ea_url) = vendors::eaccounting(HashMap::from([rows(
-        "customers",
-        json!([{ "Id": "0f1e0000-0000-4000-8000-000000000031", "CustomerNumber": "1031", "Name": "Brasserie Wout BV", "EmailAddress": "inkoop@brasserie-wout.be" }]),
-    )]))
-    .await;
     let dir = tempfile::tempdir().unwrap();
-    let flow = enable(
+    let (ea, flow) = customers_to_eaccounting(
         dir.path(),
         ID,
-        &[
-            ("shop", vendors::woocommerce_connection(&woo_url)),
-            ("accounting", vendors::eaccounting_connection(&ea_url)),
-        ],
-        &[
-            "strip_accents=true",
-            r#"template_customer={"TermsOfPaymentId": "7e000000-0000-4000-8000-000000000030"}"#,
-        ],
+        vendors::woocommerce_connection(&woo_url),
+        &["strip_accents=true"],
+        "read 3 · created 3",
     )
     .await;
-    run_ok(dir.path(), &flow, "read 3 · created 3").await;
-    let writes = writes_of(&ea.lock().unwrap().writes);
-    assert_expected(ID, &writes);
-
-    run_ok(dir.path(), &flow, "created 0").await;
-    assert_eq!(
-        ea.lock().unwrap().writes.len(),
-        3,
-        "unchanged customers are not sent"
-    );
     woo.lock().unwrap().customers[0]["billing"]["address_1"] = json!("14 rue des Lilas");
     run_ok(dir.path(), &flow, "updated 1").await;
     let ea = ea.lock().unwrap();
@@ -822,20 +913,7 @@ async fn woocommerce_orders_template_creates_orders_once_and_fails_an_unknown_ar
     })
     .await;
     // Brasserie Wout is a customer under another email and number: found by VAT number.
-    let (ea, ea_url) = vendors::eaccounting(HashMap::from([
-        rows(
-            "customers",
-            json!([{ "Id": "0f1e0000-0000-4000-8000-000000000031", "CustomerNumber": "1031", "Name": "Brasserie Wout BV", "EmailAddress": "compta@brasserie-wout.be", "VatNumber": "BE0123456789" }]),
-        ),
-        rows(
-            "articles",
-            json!([
-                { "Id": "a7000000-0000-4000-8000-000000000001", "Number": "CONF-FRAISE-370" },
-                { "Id": "a7000000-0000-4000-8000-000000000002", "Number": "TABLIER-LIN" },
-            ]),
-        ),
-    ]))
-    .await;
+    let (ea, ea_url) = eaccounting_knowing(json!({ "Id": "0f1e0000-0000-4000-8000-000000000031", "CustomerNumber": "1031", "Name": "Brasserie Wout BV", "EmailAddress": "compta@brasserie-wout.be", "VatNumber": "BE0123456789" })).await;
     let dir = tempfile::tempdir().unwrap();
     let flow = enable(
         dir.path(),
@@ -1094,6 +1172,210 @@ async fn eaccounting_products_to_shopify_template_creates_or_updates_by_sku() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shopify_orders_to_eaccounting_template_creates_orders_once_and_fails_an_unmapped_vat_country_alone()
+ {
+    const ID: &str = "shopify-orders-to-eaccounting";
+    let orders: Vec<Value> =
+        serde_json::from_value(template_json(ID, "sample-input.json")).unwrap();
+    let (_shop, shop_url) = vendors::shopify(Shop {
+        orders,
+        ..Shop::default()
+    })
+    .await;
+    // Épicerie Leroy is already a customer, under another email: found by SIRET.
+    let (ea, ea_url) = eaccounting_knowing(json!({ "Id": "0f1e0000-0000-4000-8000-000000000035", "CustomerNumber": "1035", "Name": "EPICERIE LEROY", "EmailAddress": "compta@epicerie-leroy.fr", "CorporateIdentityNumber": "81234567800012" })).await;
+    let dir = tempfile::tempdir().unwrap();
+    let flow = enable(
+        dir.path(),
+        ID,
+        &[
+            ("shop", vendors::shopify_connection(&shop_url)),
+            ("accounting", vendors::eaccounting_connection(&ea_url)),
+        ],
+        &["match_by_siret=true", "shipping_article_number=SHIPPING"],
+    )
+    .await;
+    run_orders_sample(dir.path(), &flow, "#1007").await;
+    let writes = writes_of(&ea.lock().unwrap().writes);
+    assert_expected(ID, &writes);
+
+    rerun_orders_sample(dir.path(), &flow).await;
+    assert_eq!(
+        ea.lock().unwrap().writes.len(),
+        writes.len(),
+        "nothing sent again"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn woocommerce_orders_to_exact_template_creates_sales_orders_once_and_fails_an_unmapped_vat_country_alone()
+ {
+    const ID: &str = "woocommerce-orders-to-exact-online";
+    let orders: Vec<Value> =
+        serde_json::from_value(template_json(ID, "sample-input.json")).unwrap();
+    let (_woo, woo_url) = vendors::woocommerce(vendors::Woo {
+        orders,
+        ..Default::default()
+    })
+    .await;
+    let (exact, exact_url) = exact_knowing_leroy().await;
+    let dir = tempfile::tempdir().unwrap();
+    let flow = enable(
+        dir.path(),
+        ID,
+        &[
+            ("shop", vendors::woocommerce_connection(&woo_url)),
+            ("erp", vendors::exact_connection(&exact_url)),
+        ],
+        &["match_by_siret=true"],
+    )
+    .await;
+    run_orders_sample(dir.path(), &flow, "747").await;
+    assert_expected(
+        ID,
+        &exact.lock().unwrap().posted_to("salesorder/SalesOrders"),
+    );
+    assert_new_exact_customers(&exact.lock().unwrap());
+    rerun_orders_sample(dir.path(), &flow).await;
+    assert_eq!(
+        exact
+            .lock()
+            .unwrap()
+            .posted_to("salesorder/SalesOrders")
+            .len(),
+        6
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shopify_customers_to_eaccounting_template_numbers_new_customers_and_updates_the_known_one()
+{
+    const ID: &str = "shopify-customers-to-eaccounting";
+    let customers: Vec<Value> =
+        serde_json::from_value(template_json(ID, "sample-input.json")).unwrap();
+    let (shop, shop_url) = vendors::shopify(Shop {
+        customers,
+        ..Shop::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (ea, flow) = customers_to_eaccounting(
+        dir.path(),
+        ID,
+        vendors::shopify_connection(&shop_url),
+        &["strip_accents=true", "update_address=false"],
+        "read 5 · created 5",
+    )
+    .await;
+    {
+        let mut shop = shop.lock().unwrap();
+        shop.customers[0]["last_name"] = json!("Durand-Petit");
+        shop.customers[0]["default_address"]["address1"] = json!("14 rue des Lilas");
+    }
+    run_ok(dir.path(), &flow, "updated 1").await;
+    let ea = ea.lock().unwrap();
+    let (method, path, body) = ea.writes.last().unwrap();
+    assert_eq!(method, "PUT");
+    assert_eq!(path, "customers/0e000000-0000-4000-8000-000000000001");
+    assert_eq!(body["Name"], "Chloe Durand-Petit");
+    // The address (switched off), the number and the template fields stay as they are.
+    for kept in ["InvoiceAddress1", "CustomerNumber", "TermsOfPaymentId"] {
+        assert!(body.get(kept).is_none(), "{kept} sent in {body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn woocommerce_customers_to_exact_template_codes_new_accounts_and_updates_known_ones() {
+    const ID: &str = "woocommerce-customers-to-exact-online";
+    let customers: Vec<Value> =
+        serde_json::from_value(template_json(ID, "sample-input.json")).unwrap();
+    let (woo, woo_url) = vendors::woocommerce(vendors::Woo {
+        customers,
+        ..Default::default()
+    })
+    .await;
+    // Brasserie Wout is known by email, Épicerie Leroy by SIRET: both updated, not duplicated.
+    let (exact, exact_url) = vendors::exact(HashMap::from([rows(
+        "crm/Accounts",
+        json!([
+            { "ID": "a1000000-0000-4000-8000-000000000002", "Code": "WB-OLD", "Name": "Brasserie Wout BV", "Email": "inkoop@brasserie-wout.be" },
+            { "ID": "a1000000-0000-4000-8000-000000000005", "Code": format!("{:>18}", "1005"), "Name": "EPICERIE LEROY", "Email": "compta@epicerie-leroy.fr", "ChamberOfCommerce": "81234567800012" },
+        ]),
+    )]))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let flow = customers_to_exact(
+        dir.path(),
+        ID,
+        vendors::woocommerce_connection(&woo_url),
+        &exact_url,
+        "read 5 · created 5",
+        || account_writes(&exact.lock().unwrap()),
+    )
+    .await;
+    // A changed customer is updated, not created twice.
+    woo.lock().unwrap().customers[0]["last_name"] = json!("Durand-Petit");
+    run_ok(dir.path(), &flow, "updated 1").await;
+    assert_renamed_without_address(&exact.lock().unwrap(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exact_shipments_to_woocommerce_template_notes_each_delivery_and_completes_the_order() {
+    const ID: &str = "exact-online-shipments-to-woocommerce";
+    let deliveries = template_json(ID, "sample-input.json");
+    let order = |id: u64| json!({ "id": id, "number": id.to_string(), "status": "processing" });
+    let (woo, woo_url) = vendors::woocommerce(vendors::Woo {
+        orders: vec![order(741), order(742)],
+        ..Default::default()
+    })
+    .await;
+    let (exact, exact_url) = vendors::exact(HashMap::from([rows(
+        "salesorder/GoodsDeliveries",
+        deliveries,
+    )]))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let flow = enable(
+        dir.path(),
+        ID,
+        &[
+            ("erp", vendors::exact_connection(&exact_url)),
+            ("shop", vendors::woocommerce_connection(&woo_url)),
+        ],
+        &[],
+    )
+    .await;
+    // Three deliveries (742 shipped in two parts), the counter sale filtered.
+    let out = run_ok(dir.path(), &flow, "read 4 · created 3").await;
+    assert!(out.contains("filtered 1"), "{out}");
+    let writes = writes_of(&woo.lock().unwrap().writes);
+    assert_expected(ID, &writes);
+    assert_eq!(woo.lock().unwrap().orders[1]["status"], "completed");
+
+    let out = run_ok(dir.path(), &flow, "").await;
+    assert_eq!(
+        woo.lock().unwrap().writes.len(),
+        writes.len(),
+        "nothing sent again:\n{out}"
+    );
+    // A corrected tracking number adds a note with the new one.
+    {
+        let mut exact = exact.lock().unwrap();
+        let d = &mut exact.rows.get_mut("salesorder/GoodsDeliveries").unwrap()[0];
+        d["TrackingNumber"] = json!("6A99999999999");
+        d["Modified"] = json!("2026-01-08T09:00:00.000");
+    }
+    run_ok(dir.path(), &flow, "updated 1").await;
+    let woo = woo.lock().unwrap();
+    let (_, path, note) = &woo.writes[woo.writes.len() - 2];
+    assert_eq!(path, "orders/741/notes");
+    assert!(
+        note["note"].as_str().unwrap().contains("6A99999999999"),
+        "{note}"
+    );
+}
+
 /// What a merchant does: the tenant's connections are stored (credentials encrypted), the
 /// template is enabled with them by name, and the run reads them from the store.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1106,11 +1388,7 @@ async fn an_enabled_template_runs_on_the_tenants_stored_connections() {
         ..Shop::default()
     })
     .await;
-    let (exact, exact_url) = vendors::exact(HashMap::from([
-        exact_items(),
-        rows("crm/Accounts", json!([{ "ID": "a1000000-0000-4000-8000-000000000005", "Code": format!("{:>18}", "1005"), "Name": "EPICERIE LEROY", "Email": "compta@epicerie-leroy.fr", "ChamberOfCommerce": "81234567800012" }])),
-    ]))
-    .await;
+    let (exact, exact_url) = exact_knowing_leroy().await;
     let dir = tempfile::tempdir().unwrap();
     for (name, connection) in [
         ("acme-shop", vendors::shopify_connection(&shop_url)),

@@ -524,6 +524,19 @@ pub fn woocommerce_connection(url: &str) -> Value {
     json!({ "connector": "woocommerce", "config": { "store_url": url, "consumer_key": "ck_templates", "consumer_secret": "cs_templates" } })
 }
 
+/// WooCommerce's `PUT <list>/{id}`: the body's fields merged into the object with that id,
+/// which is answered.
+fn put_into(list: &mut [Value], id: &str, body: &Value) -> Response {
+    let id: u64 = id.parse().unwrap_or(0);
+    let Some(object) = list.iter_mut().find(|o| o["id"] == json!(id)) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    if let (Some(o), Some(b)) = (object.as_object_mut(), body.as_object()) {
+        o.extend(b.clone());
+    }
+    axum::Json(object.clone()).into_response()
+}
+
 async fn woocommerce_api(
     State(state): State<SharedWoo>,
     Query(query): Query<HashMap<String, String>>,
@@ -565,14 +578,18 @@ async fn woocommerce_api(
         }
         ("PUT", ["products", id]) => {
             woo.writes.push(("PUT".into(), rest.clone(), body.clone()));
-            let id: u64 = id.parse().unwrap_or(0);
-            let Some(product) = woo.products.iter_mut().find(|p| p["id"] == json!(id)) else {
-                return StatusCode::NOT_FOUND.into_response();
-            };
-            if let (Some(p), Some(b)) = (product.as_object_mut(), body.as_object()) {
-                p.extend(b.clone());
-            }
-            axum::Json(product.clone()).into_response()
+            put_into(&mut woo.products, id, &body)
+        }
+        ("POST", ["orders", _, "notes"]) => {
+            woo.writes.push(("POST".into(), rest.clone(), body.clone()));
+            woo.next_id += 1;
+            let mut note = body;
+            note["id"] = json!(2800 + woo.next_id);
+            (StatusCode::CREATED, axum::Json(note)).into_response()
+        }
+        ("PUT", ["orders", id]) => {
+            woo.writes.push(("PUT".into(), rest.clone(), body.clone()));
+            put_into(&mut woo.orders, id, &body)
         }
         _ => StatusCode::NOT_FOUND.into_response(),
     }
