@@ -2,12 +2,17 @@
 """End-to-end benchmark: Ferry against the hand-written Rust baseline, same data, same run.
 
     python3 scripts/bench_e2e.py [--orders 10000] [--repeats 3] [--batch 1] [--batch 100]
+                                 [--ferry BIN --ferry OTHER_BIN]
 
 Uses ../shared/bench (order generator, mock source/sink server, `rustflow` baseline). For each
 batch size, runs the baseline and Ferry one after the other `--repeats` times on the same orders,
 checks what the sink received against the reference mapping (check_sink.py), and prints the
 median records/s, the peak RSS of each process, and Ferry's ratio to the baseline.
 Ferry runs with the activity log and the ledger on, on a fresh SQLite file per repetition.
+`--ferry BIN` (repeatable) measures given binaries instead of building this checkout, each
+against the same baseline runs: build an older commit elsewhere to compare it with this one.
+Besides records/s, it prints each process's CPU seconds (user + system), which a busy machine
+disturbs less than wall time.
 """
 import argparse
 import json
@@ -35,7 +40,7 @@ def post(path):
 
 
 def timed(cmd):
-    """Runs cmd; returns (seconds, peak RSS in MiB)."""
+    """Runs cmd; returns (seconds, peak RSS in MiB, CPU seconds)."""
     start = time.perf_counter()
     # The mock listens on loopback, which Ferry's outbound guard refuses unless allowed.
     env = dict(os.environ, FERRY_ALLOW_NET="127.0.0.1/32")
@@ -45,7 +50,7 @@ def timed(cmd):
     stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"{cmd[0]} failed ({status}): {stderr[-2000:]}")
-    return elapsed, usage.ru_maxrss / 1024
+    return elapsed, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def check(ref):
@@ -59,13 +64,17 @@ def main():
     ap.add_argument("--orders", type=int, default=10_000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--batch", type=int, action="append")
+    ap.add_argument("--ferry", action="append", help="a ferry binary to measure (repeatable)")
     args = ap.parse_args()
     batches = args.batch or [1, 100]
 
     env = dict(os.environ, CARGO_TARGET_DIR=TARGET)
     sh("cargo", "build", "--release", "-q", "--manifest-path", os.path.join(BENCH, "Cargo.toml"), env=env)
-    sh("cargo", "build", "--release", "-q", "-p", "ferry", cwd=ROOT, env=env)
-    ferry = os.path.join(TARGET, "release", "ferry")
+    if args.ferry:
+        ferries = [os.path.abspath(f) for f in args.ferry]
+    else:
+        sh("cargo", "build", "--release", "-q", "-p", "ferry", cwd=ROOT, env=env)
+        ferries = [os.path.join(TARGET, "release", "ferry")]
     rustflow = os.path.join(TARGET, "release", "rustflow")
 
     work = tempfile.mkdtemp(prefix="ferry-bench-")
@@ -92,24 +101,26 @@ def main():
             flow_path = os.path.join(work, f"bench-orders-b{batch}.json")
             with open(flow_path, "w") as f:
                 json.dump(flow, f)
-            runs = {"rustflow": [], "ferry": []}
+            runs = {name: [] for name in ["rustflow", *ferries]}
             for rep in range(args.repeats):
                 post("/reset")
-                secs, rss = timed([rustflow, "run", BASE, "--concurrency", "16", "--batch", str(batch)])
+                runs["rustflow"].append(timed([rustflow, "run", BASE, "--concurrency", "16", "--batch", str(batch)]))
                 check(ref)
-                runs["rustflow"].append((args.orders / secs, rss))
-                post("/reset")
-                db = os.path.join(work, f"ferry-b{batch}-{rep}.db")
-                secs, rss = timed([ferry, "run", flow_path, "--quiet", "--database-url", f"sqlite://{db}"])
-                check(ref)
-                runs["ferry"].append((args.orders / secs, rss))
-            base = statistics.median(r for r, _ in runs["rustflow"])
-            fer = statistics.median(r for r, _ in runs["ferry"])
-            results.append((batch, base, max(m for _, m in runs["rustflow"]), fer, max(m for _, m in runs["ferry"])))
+                for i, ferry in enumerate(ferries):
+                    post("/reset")
+                    db = os.path.join(work, f"ferry{i}-b{batch}-{rep}.db")
+                    runs[ferry].append(timed([ferry, "run", flow_path, "--quiet", "--database-url", f"sqlite://{db}"]))
+                    check(ref)
+            results.append((batch, runs))
         print(f"\n{args.orders} orders, median of {args.repeats}, activity log + ledger on (SQLite)")
-        print(f"{'batch':>5} {'rustflow rec/s':>15} {'RSS MiB':>8} {'ferry rec/s':>12} {'RSS MiB':>8} {'ratio':>6}")
-        for batch, base, base_rss, fer, fer_rss in results:
-            print(f"{batch:>5} {base:>15,.0f} {base_rss:>8.1f} {fer:>12,.0f} {fer_rss:>8.1f} {fer / base:>6.2f}")
+        print(f"{'batch':>5} {'program':<40} {'records/s':>10} {'CPU s':>6} {'RSS MiB':>8} {'ratio':>6}")
+        for batch, runs in results:
+            base = statistics.median(args.orders / secs for secs, _, _ in runs["rustflow"])
+            for name, measured in runs.items():
+                rate = statistics.median(args.orders / secs for secs, _, _ in measured)
+                cpu = statistics.median(c for _, _, c in measured)
+                rss = max(m for _, m, _ in measured)
+                print(f"{batch:>5} {name[-40:]:<40} {rate:>10,.0f} {cpu:>6.2f} {rss:>8.1f} {rate / base:>6.2f}")
     finally:
         server.terminate()
         server.wait()

@@ -96,9 +96,11 @@ async function step(name, fn) {
   }
 }
 
-/** A small API client with the admin's session cookie, to check what the UI shows. */
+/** A small API client with the admin's session cookie (and the CSRF token its writes need), to
+ * check what the UI shows. */
 function apiClient(base) {
   let cookie = '';
+  let csrf = '';
   return {
     async login() {
       const r = await fetch(`${base}/api/v1/login`, {
@@ -108,6 +110,7 @@ function apiClient(base) {
       });
       check(r.ok, `API login answered ${r.status}`);
       cookie = (r.headers.get('set-cookie') ?? '').split(';')[0];
+      csrf = (await r.json()).csrf_token;
     },
     async get(path) {
       const r = await fetch(`${base}${path}`, { headers: { cookie } });
@@ -117,7 +120,7 @@ function apiClient(base) {
     async send(method, path, body) {
       const r = await fetch(`${base}${path}`, {
         method,
-        headers: { cookie, 'content-type': 'application/json' },
+        headers: { cookie, 'x-csrf-token': csrf, 'content-type': 'application/json' },
         body: JSON.stringify(body),
       });
       check(r.ok, `${method} ${path} answered ${r.status}: ${await r.clone().text()}`);
