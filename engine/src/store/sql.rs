@@ -22,6 +22,10 @@ use super::{
 };
 
 /// Rows per multi-row insert; keeps bind parameters well under SQLite's 32,766.
+///
+/// Statements built for a number of rows or keys (`QueryBuilder`) run with `persistent(false)`:
+/// every count is new SQL text, and sqlx's per-connection statement cache kept each of these
+/// large statements prepared, which cost memory and never saved a prepare.
 pub(super) const INSERT_CHUNK: usize = 500;
 /// How long a query waits for a pooled connection.
 pub(super) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -377,7 +381,7 @@ macro_rules! impl_store {
                             .push_bind(&at)
                             .push_bind(&at);
                     });
-                    q.build().execute(&mut *tx).await?;
+                    q.build().persistent(false).execute(&mut *tx).await?;
                 }
                 let updates = last_per_key(ledger);
                 for chunk in updates.chunks(INSERT_CHUNK) {
@@ -396,7 +400,7 @@ macro_rules! impl_store {
                             .push_bind(&at);
                     });
                     q.push(LEDGER_CONFLICT);
-                    q.build().execute(&mut *tx).await?;
+                    q.build().persistent(false).execute(&mut *tx).await?;
                 }
                 // The target answered these: their intents are resolved.
                 for ((flow_id, target), keys) in keys_by_target(&updates) {
@@ -408,7 +412,7 @@ macro_rules! impl_store {
                             list.push_bind(*key);
                         }
                         q.push(")");
-                        q.build().execute(&mut *tx).await?;
+                        q.build().persistent(false).execute(&mut *tx).await?;
                     }
                 }
                 // Refused with a definite 4xx: nothing was created, so the intent is resolved too
@@ -454,7 +458,7 @@ macro_rules! impl_store {
                             list.push_bind(*key);
                         }
                         q.push(")");
-                        q.build().execute(&mut *tx).await?;
+                        q.build().persistent(false).execute(&mut *tx).await?;
                     }
                 }
                 tx.commit().await?;
@@ -473,7 +477,7 @@ macro_rules! impl_store {
                         keys_list.push_bind(key);
                     }
                     q.push(")");
-                    let rows: Vec<LedgerDbRow> = q.build_query_as().fetch_all(&self.pool).await?;
+                    let rows: Vec<LedgerDbRow> = q.build_query_as().persistent(false).fetch_all(&self.pool).await?;
                     for row in rows {
                         let entry = LedgerEntry {
                             last_outcome: Outcome::from_str(&row.last_outcome)?,
@@ -534,7 +538,7 @@ macro_rules! impl_store {
                     });
                     q.push(" on conflict (tenant_id, flow_id, target, business_key) do update set \
                             payload_hash = excluded.payload_hash, run_id = excluded.run_id, updated_at = excluded.updated_at");
-                    q.build().execute(&mut *tx).await?;
+                    q.build().persistent(false).execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 Ok(())
@@ -564,7 +568,7 @@ macro_rules! impl_store {
                         list.push_bind(key);
                     }
                     q.push(")");
-                    q.build().execute(&self.pool).await?;
+                    q.build().persistent(false).execute(&self.pool).await?;
                 }
                 Ok(())
             }
