@@ -10,7 +10,7 @@ use support::session::Session;
 
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 async fn wait_for(log: &std::path::Path, what: &str) -> String {
     for _ in 0..300 {
