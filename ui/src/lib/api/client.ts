@@ -11,6 +11,7 @@ import type {
   EnabledTemplate,
   FailedRecord,
   FlowSummary,
+  FlowValidation,
   FlowVersion,
   FlowWithDefinition,
   PreviewAnswer,
@@ -97,6 +98,10 @@ export const api = {
   flow: (id: string) => request<FlowWithDefinition>('GET', `/flows/${enc(id)}`),
   versions: (id: string) =>
     request<{ versions: FlowVersion[] }>('GET', `/flows/${enc(id)}/versions`).then((a) => a.versions),
+  /** Saves a new version of the flow (422 `invalid_flow` with every issue in `details.issues`). */
+  updateFlow: (id: string, definition: unknown) => request<FlowSummary>('PUT', `/flows/${enc(id)}`, definition),
+  createFlow: (definition: unknown) => request<FlowSummary>('POST', '/flows', definition),
+  validateFlow: (definition: unknown) => request<FlowValidation>('POST', '/flows/validate', definition),
   failed: (id: string) =>
     request<{ failed: FailedRecord[] }>('GET', `/flows/${enc(id)}/failed`).then((a) => a.failed),
   replay: (id: string, keys?: string[]) =>

@@ -76,6 +76,21 @@ export interface FlowWithDefinition extends FlowSummary {
   definition: unknown;
 }
 
+/** One problem of a flow, by field path (`steps[1].fields[0].value.path`) and step id. */
+export interface FlowValidationIssue {
+  path: string;
+  step_id: string | null;
+  message: string;
+  line: number | null;
+  column: number | null;
+}
+
+/** `POST /flows/validate`: every problem at once. */
+export interface FlowValidation {
+  valid: boolean;
+  issues: FlowValidationIssue[];
+}
+
 export interface FlowVersion {
   flow_id: string;
   version: number;
