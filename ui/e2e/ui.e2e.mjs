@@ -4,7 +4,8 @@
 // order by its business key, open its record, replay a failed record from the error queue
 // (checking the outcome against the API), and get a live mapping preview on the flow page;
 // then the demo merchant creates and tests connections, and the admin diffs and rolls back
-// flow versions and uses an API token. Each result is checked against the API.
+// flow versions, edits the flow (live preview, errors in place, save, diff), creates a flow,
+// and uses an API token. Each result is checked against the API.
 //
 //   FERRY_BIN   the ferry binary (default: $CARGO_TARGET_DIR or <repo>/target, then debug/ferry)
 //   CHROMIUM    the browser (default /usr/bin/chromium)
@@ -41,6 +42,20 @@ const FLOW_ID = 'demo-shop-orders-to-erp';
 // FIRST_ID + 4 × ID_STEP in src/demo/data.rs. The test checks the record's input says #1005.
 const ORDER_NUMBER = '#1005';
 const ORDER_KEY = String(5_923_180_000_100 + 4 * 137);
+// An order the demo flow maps without errors, for the editor's preview.
+const EDIT_SAMPLE = {
+  id: 1,
+  name: '#9001',
+  financial_status: 'paid',
+  created_at: '2026-01-02T10:00:00Z',
+  currency: 'EUR',
+  customer: { email: 'A@B.FR', first_name: 'Ada', last_name: 'B' },
+  billing_address: { country_code: 'FR', city: 'Paris' },
+  line_items: [{ sku: 'S1', title: 'T', quantity: 2, price: '5.00' }],
+  shipping_lines: [{ price: '4.90' }],
+  total_price: '14.90',
+  total_tax: '2.48',
+};
 
 let passed = 0;
 const failures = [];
@@ -376,6 +391,16 @@ async function main() {
       await support.goto(base + '/#/connections');
       await support.waitForSelector('text=may not see connection settings');
       check((await support.locator('[data-testid=connections]').count()) === 0, 'support sees the connection list');
+      // Neither support nor the merchant is offered editing flows or creating one.
+      for (const [who, p] of [['support', support], ['merchant', merchant]]) {
+        await p.goto(`${base}/#/flows/${FLOW_ID}`);
+        await p.waitForSelector('p.crumbs');
+        await p.waitForSelector('h1, .error');
+        check((await p.locator('[data-testid=edit-flow]').count()) === 0, `${who} is offered Edit`);
+        await p.goto(`${base}/#/flows`);
+        await p.waitForSelector('h1:has-text("Flows")');
+        check((await p.locator('button:has-text("New flow")').count()) === 0, `${who} is offered New flow`);
+      }
       await context.close();
     });
 
@@ -414,6 +439,81 @@ async function main() {
       check(current.version === 3 && current.hash === first.hash, `after the rollback: ${JSON.stringify(after)}`);
       const flow = await api.get(`/api/v1/flows/${FLOW_ID}`);
       check(flow.name === definition.name, `the flow is named ${flow.name} after the rollback`);
+    });
+
+    await step('edit the flow: a changed field shows in the live preview, a bad Rhai transform is refused in place, the save is version 4 with its diff', async () => {
+      const before = (await api.get(`/api/v1/flows/${FLOW_ID}/versions`)).versions;
+      const newest = Math.max(...before.map((v) => v.version));
+      await page.goto(`${base}/#/flows/${FLOW_ID}`);
+      await page.click('[data-testid=edit-flow]');
+      await page.waitForSelector('[data-testid=flow-editor]');
+      // A sample order of our own, so the preview's answer is known.
+      await page.fill('[data-testid=preview-input]', JSON.stringify(EDIT_SAMPLE, null, 2));
+      await page.waitForSelector('[data-testid=preview-result] pre:has-text(\'"currency": "EUR"\')');
+      // `currency` from a query to a constant: the preview follows the unsaved edit.
+      const currency = page.locator('[data-testid=flow-editor] tr[data-target=currency]');
+      await currency.locator('select[name=kind]').selectOption('static');
+      await currency.locator('input[name=constant]').fill('USD');
+      await page.waitForSelector('[data-testid=preview-result] pre:has-text(\'"currency": "USD"\')');
+      // A transform that is not Rhai: the preview's error sits under that field's row.
+      const number = page.locator('[data-testid=flow-editor] tr[data-target=order_number]');
+      const key = await number.getAttribute('data-field');
+      await number.locator('input[name=transform]').fill('lower(value');
+      const problems = page.locator(`[data-testid=flow-editor] tr[data-problems-for="${key}"]`);
+      await problems.locator('text=transform').first().waitFor();
+      // Save is refused (422); the edits stay and the error is still next to the field.
+      await page.click('[data-testid=save-flow]');
+      await page.waitForSelector('[data-testid=save-error]:has-text("invalid_flow")');
+      const shown = await problems.textContent();
+      check(/transform/.test(shown) && /Rhai|syntax|expect/i.test(shown), `the field's problems: ${shown}`);
+      check((await currency.locator('input[name=constant]').inputValue()) === 'USD', 'the refused save lost the edits');
+      const still = (await api.get(`/api/v1/flows/${FLOW_ID}/versions`)).versions;
+      check(still.length === before.length, `a refused save made a version: ${JSON.stringify(still)}`);
+      // The JSON view: a syntax error says where and disables the form.
+      await page.check('[data-testid=show-json]');
+      const json = await page.inputValue('[data-testid=flow-json]');
+      check(json.includes('"lower(value"'), 'the JSON view does not show the edited transform');
+      await page.fill('[data-testid=flow-json]', json.replace('"lower(value"', '"lower(value)",,'));
+      const jsonProblem = await page.textContent('[data-testid=json-problem]');
+      check(/line \d+, column \d+/.test(jsonProblem), `the JSON problem says: ${jsonProblem}`);
+      check(await page.isDisabled('[data-testid=flow-editor] fieldset'), 'the form is not disabled while the JSON is invalid');
+      // Fixed in the JSON: the form follows (the transform is the fixed one).
+      await page.fill('[data-testid=flow-json]', json.replace('"lower(value"', '"upper(value)"'));
+      await page.waitForSelector('[data-testid=preview-result] pre:has-text(\'"order_number": "#9001"\')');
+      check((await number.locator('input[name=transform]').inputValue()) === 'upper(value)', 'the form did not follow the JSON');
+      await page.click('[data-testid=save-flow]');
+      const saved = newest + 1;
+      await page.waitForSelector(`[data-testid=save-result]:has-text("Saved as version ${saved}")`);
+      await page.waitForSelector(`[data-testid=versions] tr[data-version="${saved}"]`);
+      const row = page.locator(`[data-testid=version-diff] tr[data-where="steps[1].fields[8].value.value"]`);
+      await row.waitFor();
+      const diff = (await row.textContent()).replace(/\s+/g, ' ');
+      check(diff.includes('added') && diff.includes('"USD"'), `diff row: ${diff}`);
+      const flow = await api.get(`/api/v1/flows/${FLOW_ID}`);
+      const fields = flow.definition.steps[1].fields;
+      check(JSON.stringify(fields[8]) === JSON.stringify({ target: 'currency', value: { type: 'static', value: 'USD' } }), `stored: ${JSON.stringify(fields[8])}`);
+      check(fields[0].transform === 'upper(value)', `stored transform: ${fields[0].transform}`);
+    });
+
+    await step('create a flow from a skeleton, and refuse a pasted one with its problems', async () => {
+      await page.click('header nav a:has-text("Flows")');
+      await page.click('button:has-text("New flow")');
+      await page.fill('input[name=new-flow-id]', 'e2e-new-flow');
+      await page.fill('input[name=new-flow-name]', 'Made in the e2e test');
+      await page.click('[data-testid=new-flow] button[type=submit]');
+      await page.waitForSelector('h1:has-text("Made in the e2e test")');
+      check(page.url().endsWith('#/flows/e2e-new-flow'), `after create: ${page.url()}`);
+      const created = await api.get('/api/v1/flows/e2e-new-flow');
+      check(created.tenant === 'demo', `created for tenant ${created.tenant}`);
+      // A pasted file with a bad step: the API's problems come back with their paths.
+      await page.click('header nav a:has-text("Flows")');
+      await page.click('button:has-text("New flow")');
+      await page.check('[data-testid=new-flow] input[value=file]');
+      const broken = { ...created.definition, id: 'e2e-broken', steps: [{ id: 'f', type: 'filter', condition: 'record.a ==' }] };
+      await page.fill('[data-testid=flow-text]', JSON.stringify(broken, null, 2));
+      await page.click('[data-testid=new-flow] button[type=submit]');
+      const listed = await page.textContent('[data-testid=new-flow] [data-testid=field-problems]');
+      check(listed.includes('steps[0].condition'), `the create problems: ${listed}`);
     });
 
     await step('create an API token, see it once, use it, revoke it', async () => {

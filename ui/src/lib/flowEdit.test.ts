@@ -152,6 +152,8 @@ describe('source kinds', () => {
     expect(sourceKind({ type: 'value_map', path: '$.a', inline: { entries: {} } })).toBe('value_map');
     expect(sourceKind({ type: 'for_each', path: '$.a[*]', fields: [] })).toBe('for_each');
     expect(sourceKind({ type: 'template', template: '{$.a}' })).toBe('template');
+    expect(sourceKind({ type: 'from_the_future' })).toBe('other');
+    expect(sourceKind(null)).toBe('other');
   });
 
   it('convert between kinds keeping the path or script', () => {

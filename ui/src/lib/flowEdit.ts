@@ -188,6 +188,9 @@ export function setValueProp(def: Json, loc: FieldLocation, key: string, value: 
  */
 export type SourceKind = 'jsonpath' | 'rhai' | 'rhai_script' | 'static' | 'template' | 'value_map' | 'named_map' | 'for_each';
 
+/** A value of a type the editor does not know (newer than the UI): edited in the JSON view. */
+export const OTHER_KIND = 'other';
+
 export const SOURCE_KINDS: { kind: SourceKind; label: string }[] = [
   { kind: 'jsonpath', label: 'JSONPath query' },
   { kind: 'rhai', label: 'Rhai expression' },
@@ -200,8 +203,8 @@ export const SOURCE_KINDS: { kind: SourceKind; label: string }[] = [
 ];
 
 /** The kind of a field value as the editor shows it. */
-export function sourceKind(value: unknown): SourceKind {
-  if (!isObject(value)) return 'jsonpath';
+export function sourceKind(value: unknown): SourceKind | typeof OTHER_KIND {
+  if (!isObject(value)) return OTHER_KIND;
   switch (value.type) {
     case 'rhai':
       return typeof value.script === 'string' && value.script.includes('\n') ? 'rhai_script' : 'rhai';
@@ -213,7 +216,7 @@ export function sourceKind(value: unknown): SourceKind {
     case 'value_map':
       return typeof value.map === 'string' ? 'named_map' : 'value_map';
     default:
-      return 'jsonpath';
+      return OTHER_KIND;
   }
 }
 
