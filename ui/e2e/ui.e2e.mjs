@@ -9,7 +9,8 @@
 //
 //   FERRY_BIN   the ferry binary (default: $CARGO_TARGET_DIR or <repo>/target, then debug/ferry)
 //   CHROMIUM    the browser (default /usr/bin/chromium)
-//   E2E_SCREENSHOT  where to save a screenshot of the flow page (default: none)
+//   E2E_SCREENSHOT  where to save a screenshot of the flow page, and beside it (`-editor.png`) one
+//                   of the flow editor with a refused save (default: none)
 //
 // Exits non-zero with the failing step and the server's log on any failure.
 
@@ -469,6 +470,9 @@ async function main() {
       check((await currency.locator('input[name=constant]').inputValue()) === 'USD', 'the refused save lost the edits');
       const still = (await api.get(`/api/v1/flows/${FLOW_ID}/versions`)).versions;
       check(still.length === before.length, `a refused save made a version: ${JSON.stringify(still)}`);
+      if (process.env.E2E_SCREENSHOT) {
+        await page.screenshot({ path: process.env.E2E_SCREENSHOT.replace(/(\.png)?$/, '-editor.png'), fullPage: true });
+      }
       // The JSON view: a syntax error says where and disables the form.
       await page.check('[data-testid=show-json]');
       const json = await page.inputValue('[data-testid=flow-json]');
@@ -476,7 +480,8 @@ async function main() {
       await page.fill('[data-testid=flow-json]', json.replace('"lower(value"', '"lower(value)",,'));
       const jsonProblem = await page.textContent('[data-testid=json-problem]');
       check(/line \d+, column \d+/.test(jsonProblem), `the JSON problem says: ${jsonProblem}`);
-      check(await page.isDisabled('[data-testid=flow-editor] fieldset'), 'the form is not disabled while the JSON is invalid');
+      check(await page.isDisabled('[data-testid=flow-editor] input[name=flow-name]'), 'the form is not disabled while the JSON is invalid');
+      await page.waitForSelector('[data-testid=form-disabled]');
       // Fixed in the JSON: the form follows (the transform is the fixed one).
       await page.fill('[data-testid=flow-json]', json.replace('"lower(value"', '"upper(value)"'));
       await page.waitForSelector('[data-testid=preview-result] pre:has-text(\'"order_number": "#9001"\')');
@@ -491,7 +496,8 @@ async function main() {
       check(diff.includes('added') && diff.includes('"USD"'), `diff row: ${diff}`);
       const flow = await api.get(`/api/v1/flows/${FLOW_ID}`);
       const fields = flow.definition.steps[1].fields;
-      check(JSON.stringify(fields[8]) === JSON.stringify({ target: 'currency', value: { type: 'static', value: 'USD' } }), `stored: ${JSON.stringify(fields[8])}`);
+      const stored = fields[8];
+      check(stored.target === 'currency' && stored.value.type === 'static' && stored.value.value === 'USD' && !('path' in stored.value), `stored: ${JSON.stringify(stored)}`);
       check(fields[0].transform === 'upper(value)', `stored transform: ${fields[0].transform}`);
     });
 
