@@ -499,6 +499,13 @@ async function main() {
       const stored = fields[8];
       check(stored.target === 'currency' && stored.value.type === 'static' && stored.value.value === 'USD' && !('path' in stored.value), `stored: ${JSON.stringify(stored)}`);
       check(fields[0].transform === 'upper(value)', `stored transform: ${fields[0].transform}`);
+      // Discard (confirmed) restores the saved flow and leaves edit mode.
+      await page.fill('[data-testid=flow-editor] input[name=flow-name]', 'Not kept');
+      await page.waitForSelector('[data-testid=flow-graph]');
+      await page.click('[data-testid=edit-bar] button:has-text("Discard")');
+      await page.waitForSelector('[data-testid=edit-flow]');
+      check((await page.locator('[data-testid=flow-editor]').count()) === 0, 'the editor stays open after Discard');
+      check((await api.get(`/api/v1/flows/${FLOW_ID}`)).name === flow.name, 'Discard changed the stored flow');
     });
 
     await step('create a flow from a skeleton, and refuse a pasted one with its problems', async () => {
