@@ -468,6 +468,9 @@ async function main() {
       const shown = await problems.textContent();
       check(/transform/.test(shown) && /Rhai|syntax|expect/i.test(shown), `the field's problems: ${shown}`);
       check((await currency.locator('input[name=constant]').inputValue()) === 'USD', 'the refused save lost the edits');
+      await page.click('[data-testid=edit-bar] button:has-text("Validate")');
+      await page.waitForSelector('[data-testid=validation-result]:has-text("has problems")');
+      check(/transform/.test(await problems.textContent()), 'Validate did not file the problem under the field');
       const still = (await api.get(`/api/v1/flows/${FLOW_ID}/versions`)).versions;
       check(still.length === before.length, `a refused save made a version: ${JSON.stringify(still)}`);
       if (process.env.E2E_SCREENSHOT) {
@@ -486,6 +489,8 @@ async function main() {
       await page.fill('[data-testid=flow-json]', json.replace('"lower(value"', '"upper(value)"'));
       await page.waitForSelector('[data-testid=preview-result] pre:has-text(\'"order_number": "#9001"\')');
       check((await number.locator('input[name=transform]').inputValue()) === 'upper(value)', 'the form did not follow the JSON');
+      await page.click('[data-testid=edit-bar] button:has-text("Validate")');
+      await page.waitForSelector('[data-testid=validation-result]:has-text("The flow is valid")');
       await page.click('[data-testid=save-flow]');
       const saved = newest + 1;
       await page.waitForSelector(`[data-testid=save-result]:has-text("Saved as version ${saved}")`);
