@@ -489,6 +489,10 @@ async function main() {
       await page.fill('[data-testid=flow-json]', json.replace('"lower(value"', '"upper(value)"'));
       await page.waitForSelector('[data-testid=preview-result] pre:has-text(\'"order_number": "#9001"\')');
       check((await number.locator('input[name=transform]').inputValue()) === 'upper(value)', 'the form did not follow the JSON');
+      // A named table, its entries typed as lines.
+      await page.fill('[data-testid=value-maps] input[aria-label="new table name"]', 'e2e_codes');
+      await page.click('[data-testid=value-maps] button:has-text("Add table")');
+      await page.fill('[data-testid=value-maps] [data-map=e2e_codes] textarea', 'EUR = 978\nUSD = 840');
       await page.click('[data-testid=edit-bar] button:has-text("Validate")');
       await page.waitForSelector('[data-testid=validation-result]:has-text("The flow is valid")');
       await page.click('[data-testid=save-flow]');
@@ -504,6 +508,8 @@ async function main() {
       const stored = fields[8];
       check(stored.target === 'currency' && stored.value.type === 'static' && stored.value.value === 'USD' && !('path' in stored.value), `stored: ${JSON.stringify(stored)}`);
       check(fields[0].transform === 'upper(value)', `stored transform: ${fields[0].transform}`);
+      const table = flow.definition.value_maps.e2e_codes;
+      check(JSON.stringify(table.entries) === '{"EUR":978,"USD":840}' && table.fail_if_unmapped === true, `stored table: ${JSON.stringify(table)}`);
       // Discard (confirmed) restores the saved flow and leaves edit mode.
       await page.fill('[data-testid=flow-editor] input[name=flow-name]', 'Not kept');
       await page.waitForSelector('[data-testid=flow-graph]');

@@ -2,6 +2,9 @@ import { describe, expect, it } from 'vitest';
 import {
   addField,
   addStep,
+  addValueMap,
+  setValueMap,
+  withUnmappedPolicy,
   constantFromText,
   constantToText,
   convertValue,
@@ -175,6 +178,26 @@ describe('source kinds', () => {
   it('setSourceKind picks a named table the flow has', () => {
     const def = setSourceKind(demo(), { step: 1, fields: [0] }, 'named_map');
     expect(fieldAt(def, { step: 1, fields: [0] })?.value).toEqual({ type: 'value_map', path: '$.name', map: 'erp_country' });
+  });
+});
+
+describe('named tables', () => {
+  it('add one with a free name, replace and remove it', () => {
+    expect(addValueMap(demo(), ' ')).toBe('give the table a name');
+    expect(addValueMap(demo(), 'erp_country')).toBe('a table `erp_country` exists already');
+    const added = addValueMap(demo(), 'status') as Json;
+    expect(added.value_maps).toEqual({ erp_country: { entries: { FR: 'FRA' } }, status: { entries: {}, fail_if_unmapped: true } });
+    const changed = setValueMap(added, 'status', { entries: { paid: 'PAID' }, default: 'OTHER' });
+    expect((changed.value_maps as Json).status).toEqual({ entries: { paid: 'PAID' }, default: 'OTHER' });
+    const removed = setValueMap(setValueMap(changed, 'status', undefined), 'erp_country', undefined);
+    expect('value_maps' in removed).toBe(false);
+  });
+
+  it('switch between a default and failing on unlisted values', () => {
+    const map = { entries: { a: 1 }, fail_if_unmapped: true };
+    expect(withUnmappedPolicy(map, 'default')).toEqual({ entries: { a: 1 }, default: '' });
+    expect(withUnmappedPolicy({ entries: { a: 1 }, default: 5 }, 'default')).toEqual({ entries: { a: 1 }, default: 5 });
+    expect(withUnmappedPolicy({ entries: { a: 1 }, default: 5 }, 'fail')).toEqual(map);
   });
 });
 

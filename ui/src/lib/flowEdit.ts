@@ -252,6 +252,34 @@ export function setSourceKind(def: Json, loc: FieldLocation, kind: SourceKind): 
 }
 
 // ---------------------------------------------------------------------------------------------
+// Named tables (the flow's `value_maps`)
+
+/** A new table named `name` (refused when the name is empty or taken: the message says why). */
+export function addValueMap(def: Json, name: string): Json | string {
+  const key = name.trim();
+  const maps = isObject(def.value_maps) ? def.value_maps : {};
+  if (!key) return 'give the table a name';
+  if (key in maps) return `a table \`${key}\` exists already`;
+  return { ...def, value_maps: { ...maps, [key]: { entries: {}, fail_if_unmapped: true } } };
+}
+
+/** Replaces table `name`; `undefined` removes it (and `value_maps` when it was the last). */
+export function setValueMap(def: Json, name: string, map: Json | undefined): Json {
+  const maps = { ...(isObject(def.value_maps) ? def.value_maps : {}) };
+  if (map === undefined) delete maps[name];
+  else maps[name] = map;
+  return setIn(def, ['value_maps'], Object.keys(maps).length ? maps : undefined);
+}
+
+/** A map's unlisted-value policy: a default (the value kept, `''` when new) or failing the record. */
+export function withUnmappedPolicy(map: Json, policy: 'default' | 'fail'): Json {
+  const next: Json = { entries: isObject(map.entries) ? map.entries : {} };
+  if (policy === 'default') next.default = map.default ?? '';
+  else next.fail_if_unmapped = true;
+  return next;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Constants and value-map entries as typed
 
 /**
