@@ -282,13 +282,12 @@ async fn read_and_dispatch(
     params: &RunParams,
     scope: &Arc<RunScope>,
     sends: &mut tokio::task::JoinSet<()>,
-    mut next_seq: i64,
+    next_seq: i64,
     cursor: Option<Arc<Mutex<CursorTracker>>>,
 ) -> Result<(), String> {
     let flow = &params.flow;
-    let source = &flow.flow.source;
     // Read one page ahead while the current one is processed and sent.
-    let (page_tx, mut page_rx) = mpsc::channel::<Result<Vec<Value>, ConnectorError>>(1);
+    let (page_tx, page_rx) = mpsc::channel::<Result<Vec<Value>, ConnectorError>>(1);
     let read_task = match &params.records {
         Some(records) => {
             let pages: Vec<Vec<Value>> =
@@ -320,57 +319,30 @@ async fn read_and_dispatch(
         }
     };
 
+    // Pages are prepared (mapped, checked against the ledger, intents committed) one page ahead
+    // of the sends, so the target never waits for the next page's preparation.
+    let (prepared_tx, mut prepared_rx) = mpsc::channel::<PreparedPage>(1);
+    let stage = PageStage {
+        flow: flow.clone(),
+        store: params.store.clone(),
+        progress: params.progress.clone(),
+        scope: scope.clone(),
+        cursor,
+    };
+    let prepare_task = tokio::spawn(stage.run(page_rx, prepared_tx, params.stop.clone(), next_seq));
+
     let batch_size = flow.flow.target.batch_size.max(1);
     let permits = Arc::new(Semaphore::new(flow.flow.target.concurrency.max(1)));
     let mut result = Ok(());
-    let mut stop = params.stop.clone();
-    loop {
-        let page = tokio::select! {
-            page = page_rx.recv() => page,
-            _ = stop.wait_for(|stopped| *stopped) => {
-                result = Err("interrupted: stopped before the source was exhausted".to_string());
-                break;
-            }
-        };
-        let Some(page) = page else { break };
-        let records = match page {
-            Ok(records) => records,
+    // Every prepared page is sent, also after a stop: its send intents are committed.
+    while let Some(prepared) = prepared_rx.recv().await {
+        let items = match prepared {
+            Ok(items) => items,
             Err(e) => {
-                result = Err(format!("source `{}`: {e}", source.connection));
+                result = Err(e);
                 break;
             }
         };
-        params.progress.add_read(records.len() as u64);
-        let first_seq = next_seq;
-        next_seq += records.len() as i64;
-        if let Some(cursor) = &cursor {
-            let max = flow.cursor_max(&records);
-            lock(cursor).add_page(first_seq, records.len(), max);
-        }
-        let compiled = flow.clone();
-        let items =
-            tokio::task::spawn_blocking(move || process_page(&compiled, records, first_seq))
-                .await
-                .map_err(|e| format!("mapping thread stopped: {e}"))?;
-        let items = check_ledger(params, scope, items)
-            .await
-            .map_err(|e| format!("ledger: {e}"))?;
-        // Committed before the first request: a crash after the target answered is noticed.
-        let intents: Vec<(String, String)> = items
-            .iter()
-            .filter_map(|i| match (&i.state, &i.key) {
-                (ItemState::Send { hash, .. }, Some(key)) => Some((key.clone(), hash.clone())),
-                _ => None,
-            })
-            .collect();
-        if !intents.is_empty() {
-            params
-                .store
-                .record_intents(&scope.flow_id, &scope.target, scope.run_id, &intents)
-                .await
-                .map_err(|e| format!("send intents: {e}"))?;
-        }
-
         let mut to_send = Vec::new();
         for item in items {
             match item.state {
@@ -391,9 +363,9 @@ async fn read_and_dispatch(
                 ItemState::Send { .. } => to_send.push(item),
             }
         }
-        while !to_send.is_empty() {
-            let rest = to_send.split_off(batch_size.min(to_send.len()));
-            let batch = std::mem::replace(&mut to_send, rest);
+        let mut to_send = to_send.into_iter().peekable();
+        while to_send.peek().is_some() {
+            let batch: Vec<Item> = to_send.by_ref().take(batch_size).collect();
             let permit = permits
                 .clone()
                 .acquire_owned()
@@ -410,8 +382,93 @@ async fn read_and_dispatch(
             }
         }
     }
+    prepare_task.abort();
     read_task.abort();
     result
+}
+
+/// A page ready to send: its records mapped, checked against the ledger, and the send intents
+/// of those to send committed; or why no more pages come.
+type PreparedPage = Result<Vec<Item>, String>;
+
+/// Turns source pages into prepared pages, in order.
+struct PageStage {
+    flow: Arc<CompiledFlow>,
+    store: Arc<dyn Store>,
+    progress: Arc<Progress>,
+    scope: Arc<RunScope>,
+    cursor: Option<Arc<Mutex<CursorTracker>>>,
+}
+
+impl PageStage {
+    /// Prepares pages until the source is exhausted, fails, or the run is stopped; the last
+    /// two end with an `Err` naming why.
+    async fn run(
+        self,
+        mut pages: mpsc::Receiver<Result<Vec<Value>, ConnectorError>>,
+        out: mpsc::Sender<PreparedPage>,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+        mut next_seq: i64,
+    ) {
+        loop {
+            let page = tokio::select! {
+                page = pages.recv() => page,
+                // The guard `wait_for` returns is not `Send`: drop it inside.
+                _ = async { stop.wait_for(|stopped| *stopped).await.map(drop) } => {
+                    let _ = out
+                        .send(Err("interrupted: stopped before the source was exhausted".to_string()))
+                        .await;
+                    return;
+                }
+            };
+            let Some(page) = page else { return };
+            let prepared = match page {
+                Ok(records) => self.prepare(records, &mut next_seq).await,
+                Err(e) => Err(format!(
+                    "source `{}`: {e}",
+                    self.flow.flow.source.connection
+                )),
+            };
+            let last = prepared.is_err();
+            if out.send(prepared).await.is_err() || last {
+                return;
+            }
+        }
+    }
+
+    async fn prepare(&self, records: Vec<Value>, next_seq: &mut i64) -> PreparedPage {
+        self.progress.add_read(records.len() as u64);
+        let first_seq = *next_seq;
+        *next_seq += records.len() as i64;
+        if let Some(cursor) = &self.cursor {
+            let max = self.flow.cursor_max(&records);
+            lock(cursor).add_page(first_seq, records.len(), max);
+        }
+        let compiled = self.flow.clone();
+        let items =
+            tokio::task::spawn_blocking(move || process_page(&compiled, records, first_seq))
+                .await
+                .map_err(|e| format!("mapping thread stopped: {e}"))?;
+        let scope = &self.scope;
+        let items = check_ledger(&*self.store, &self.flow, scope, items)
+            .await
+            .map_err(|e| format!("ledger: {e}"))?;
+        // Committed before the first request: a crash after the target answered is noticed.
+        let intents: Vec<(String, String)> = items
+            .iter()
+            .filter_map(|i| match (&i.state, &i.key) {
+                (ItemState::Send { hash, .. }, Some(key)) => Some((key.clone(), hash.clone())),
+                _ => None,
+            })
+            .collect();
+        if !intents.is_empty() {
+            self.store
+                .record_intents(&scope.flow_id, &scope.target, scope.run_id, &intents)
+                .await
+                .map_err(|e| format!("send intents: {e}"))?;
+        }
+        Ok(items)
+    }
 }
 
 /// Opens the source, with the flow's cursor in its params when it reads incrementally.
@@ -607,7 +664,8 @@ pub fn payload_hash(serialized: &str) -> String {
 
 /// Decides create, update or skip for each record to send, with one ledger query per page.
 async fn check_ledger(
-    params: &RunParams,
+    store: &dyn Store,
+    flow: &CompiledFlow,
     scope: &RunScope,
     mut items: Vec<Item>,
 ) -> Result<Vec<Item>, StoreError> {
@@ -620,11 +678,10 @@ async fn check_ledger(
     if keys.is_empty() {
         return Ok(items);
     }
-    let ledger: HashMap<String, LedgerEntry> = params
-        .store
-        .ledger_lookup(&params.flow.flow.id, target_name, &keys)
+    let ledger: HashMap<String, LedgerEntry> = store
+        .ledger_lookup(&flow.flow.id, target_name, &keys)
         .await?;
-    let on_existing = params.flow.flow.target.on_existing;
+    let on_existing = flow.flow.target.on_existing;
     // Within a page the same key may appear twice (overlapping reads): send it once.
     let mut seen_in_page: HashMap<String, String> = HashMap::new();
     for item in &mut items {
