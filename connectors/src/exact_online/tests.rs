@@ -1063,6 +1063,8 @@ fn invoice_router() -> Router {
             &route("financial/GLAccounts"),
             find(vec![("Code", "7072", "ID", "gl-7072")]),
         )
+        // PUT on `SalesInvoices(guid'…')`: Exact answers 204 without a body.
+        .fallback(any(|| async { StatusCode::NO_CONTENT }))
 }
 
 #[tokio::test]
@@ -1125,4 +1127,44 @@ async fn sales_invoices_get_their_items_and_revenue_accounts_by_code_and_are_not
         .await
         .unwrap();
     assert!(matches!(found, Lookup::Found(ack) if ack.target_id.as_deref() == Some("inv-1002")));
+}
+
+#[tokio::test]
+async fn an_invoice_known_to_the_ledger_is_updated_without_its_lines_or_customer() {
+    let mock = Mock::start(invoice_router(), TOKEN_PATH).await;
+    let clock = Arc::new(ManualWallClock::default());
+    let conn = connect(&config(&mock, Some(in_secs(&clock, 3600))), &clock);
+    let mut invoice = fixture("sales_invoice.json");
+    invoice["Customer"] = json!({ "Account": { "Name": "Brasserie Wout" } });
+    let results = conn
+        .write(
+            "create_sales_invoice",
+            &json!({ "skip_existing": true }),
+            &[rec(
+                "SHOP-1003",
+                WriteAction::Update {
+                    target_id: "inv-1003".into(),
+                },
+                invoice,
+            )],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        results[0].as_ref().unwrap().target_id.as_deref(),
+        Some("inv-1003")
+    );
+    let seen = mock.seen();
+    assert_eq!(seen.len(), 1, "no lookups, one PUT: {seen:?}");
+    assert_eq!(seen[0].method, "PUT");
+    assert_eq!(
+        seen[0].path,
+        route("salesinvoice/SalesInvoices(guid'inv-1003')")
+    );
+    assert_eq!(
+        seen[0].body,
+        json!({ "Journal": "70", "YourRef": "SHOP-1003", "OrderDate": "2026-01-06",
+                "Description": "Webshop order SHOP-1003", "Currency": "EUR",
+                "OrderedBy": "a1000000-0000-4000-8000-000000000002" })
+    );
 }
