@@ -128,6 +128,8 @@ fn every_template_loads_and_validates() {
         "shopify-customers-to-eaccounting",
         "woocommerce-customers-to-exact-online",
         "exact-online-shipments-to-woocommerce",
+        "shopify-orders-to-exact-online-invoices",
+        "woocommerce-orders-to-exact-online-invoices",
     ] {
         assert!(ids.contains(&id), "{id} missing from {ids:?}");
     }
@@ -433,6 +435,121 @@ async fn orders_template_settings_default_debtor_separate_discount_and_shipping_
             { "Description": "Colissimo", "Item": "b2000000-0000-4000-8000-0000000000f1", "NetPrice": 6.0, "Quantity": 1, "VATCode": "0" },
         ])
     );
+}
+
+/// Revenue G/L accounts of the Exact administration the invoices templates book on.
+fn exact_revenue_accounts() -> (String, Vec<Value>) {
+    rows(
+        "financial/GLAccounts",
+        json!([
+            { "ID": "c3000000-0000-4000-8000-000000007071", "Code": "7071", "Description": "Ventes France" },
+            { "ID": "c3000000-0000-4000-8000-000000007072", "Code": "7072", "Description": "Ventes Belgique (OSS)" },
+            { "ID": "c3000000-0000-4000-8000-000000007073", "Code": "7073", "Description": "Ventes Allemagne (OSS)" },
+            { "ID": "c3000000-0000-4000-8000-000000007078", "Code": "7078", "Description": "Livraisons intracommunautaires" },
+            { "ID": "c3000000-0000-4000-8000-000000007079", "Code": "7079", "Description": "Ventes à l'export" },
+            { "ID": "c3000000-0000-4000-8000-000000007085", "Code": "7085", "Description": "Ports et frais accessoires facturés" },
+        ]),
+    )
+}
+
+/// Runs an orders → Exact sales invoices template (`id`, shop slot `shop`) on its sample:
+/// FR 20 %, BE B2B (intra-EU), BE 21 %, DE 19 %, FR 5.5 %, CH (export) are invoiced, each line
+/// on its revenue account, shipping on `7085`; the Luxembourg order (`lu_key`) fails alone as
+/// the revenue map has no `LU`. A second run sends nothing new.
+async fn invoices_sample_books_revenue_per_country(id: &str, shop: Value, lu_key: &str) {
+    let (exact, exact_url) = vendors::exact(HashMap::from([
+        exact_items(),
+        exact_revenue_accounts(),
+        rows("crm/Accounts", json!([{ "ID": "a1000000-0000-4000-8000-000000000005", "Code": format!("{:>18}", "1005"), "Name": "EPICERIE LEROY", "Email": "compta@epicerie-leroy.fr", "ChamberOfCommerce": "81234567800012" }])),
+    ]))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let flow = enable(
+        dir.path(),
+        id,
+        &[
+            ("shop", shop),
+            ("erp", vendors::exact_connection(&exact_url)),
+        ],
+        &["match_by_siret=true", "shipping_revenue_account=7085"],
+    )
+    .await;
+
+    let (code, out) = run(dir.path(), &flow).await;
+    assert_eq!(code, 1, "the Luxembourg order fails:\n{out}");
+    assert!(out.contains("read 8 · created 6"), "{out}");
+    assert!(out.contains("filtered 1 · failed 1"), "{out}");
+    assert!(out.contains(lu_key), "{out}");
+    assert!(
+        out.contains("value map `revenue_account_by_country` has no entry for \"LU\""),
+        "{out}"
+    );
+    let invoices = exact
+        .lock()
+        .unwrap()
+        .posted_to("salesinvoice/SalesInvoices");
+    assert_expected(id, &invoices);
+    assert!(invoices.iter().all(|i| i["Journal"] == "70"));
+    assert_new_exact_customers(&exact.lock().unwrap());
+    assert!(
+        exact
+            .lock()
+            .unwrap()
+            .posted_to("salesorder/SalesOrders")
+            .is_empty(),
+        "invoices, not orders"
+    );
+
+    // Luxembourg fails until the map is fixed.
+    rerun_orders_sample(dir.path(), &flow).await;
+    assert_eq!(
+        exact
+            .lock()
+            .unwrap()
+            .posted_to("salesinvoice/SalesInvoices")
+            .len(),
+        6
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shopify_invoices_template_books_each_country_on_its_revenue_account_once() {
+    let orders: Vec<Value> = serde_json::from_value(template_json(
+        "shopify-orders-to-exact-online",
+        "sample-input.json",
+    ))
+    .unwrap();
+    let (_shop, shop_url) = vendors::shopify(Shop {
+        orders,
+        ..Shop::default()
+    })
+    .await;
+    invoices_sample_books_revenue_per_country(
+        "shopify-orders-to-exact-online-invoices",
+        vendors::shopify_connection(&shop_url),
+        "#1007",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn woocommerce_invoices_template_books_each_country_on_its_revenue_account_once() {
+    let orders: Vec<Value> = serde_json::from_value(template_json(
+        "woocommerce-orders-to-exact-online",
+        "sample-input.json",
+    ))
+    .unwrap();
+    let (_woo, woo_url) = vendors::woocommerce(vendors::Woo {
+        orders,
+        ..Default::default()
+    })
+    .await;
+    invoices_sample_books_revenue_per_country(
+        "woocommerce-orders-to-exact-online-invoices",
+        vendors::woocommerce_connection(&woo_url),
+        "747",
+    )
+    .await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1378,6 +1495,234 @@ async fn exact_shipments_to_woocommerce_template_notes_each_delivery_and_complet
 
 /// What a merchant does: the tenant's connections are stored (credentials encrypted), the
 /// template is enabled with them by name, and the run reads them from the store.
+/// Enables customers template `id` with `payment_terms_by_country` set to `entries` and
+/// `fail_if_unmapped`, and runs it once: `expect` (`read 3 · created 2`), and the one customer
+/// from a country not listed (`missing`, with key `key`) fails alone, naming the map.
+async fn assert_unmapped_country_fails_alone(
+    dir: &Path,
+    id: &str,
+    slots: &[(&str, Value)],
+    entries: Value,
+    expect: &str,
+    (missing, key): (&str, &str),
+) {
+    let terms = format!(
+        "payment_terms_by_country={}",
+        json!({ "entries": entries, "fail_if_unmapped": true })
+    );
+    let flow = enable(dir, id, slots, &[&terms]).await;
+    let (code, out) = run(dir, &flow).await;
+    assert_eq!(code, 1, "the customer from {missing} fails:\n{out}");
+    assert!(out.contains(expect), "{out}");
+    assert!(out.contains("failed 1"), "{out}");
+    assert!(out.contains(key), "{out}");
+    assert!(
+        out.contains(&format!(
+            "value map `payment_terms_by_country` has no entry for \"{missing}\""
+        )),
+        "{out}"
+    );
+}
+
+/// The connection of a shop mock (Shopify or WooCommerce, as template `id` reads) serving
+/// `customers`.
+async fn shop_serving_customers(id: &str, customers: Vec<Value>) -> Value {
+    if id.starts_with("shopify") {
+        let (_, url) = vendors::shopify(Shop {
+            customers,
+            ..Shop::default()
+        })
+        .await;
+        vendors::shopify_connection(&url)
+    } else {
+        let (_, url) = vendors::woocommerce(vendors::Woo {
+            customers,
+            ..Default::default()
+        })
+        .await;
+        vendors::woocommerce_connection(&url)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customers_templates_to_exact_set_payment_terms_by_country_and_fail_an_unmapped_country_alone()
+ {
+    for (id, entries, expect, missing) in [
+        (
+            "shopify-customers-to-exact-online",
+            json!({ "FR": "30" }),
+            "read 3 · created 2",
+            ("BE", "inkoop@brasserie-wout.be"),
+        ),
+        (
+            "woocommerce-customers-to-exact-online",
+            json!({ "FR": "30", "BE": "14", "DE": "14" }),
+            "read 5 · created 4",
+            ("CH", "anna.meier@example.ch"),
+        ),
+    ] {
+        let customers: Vec<Value> =
+            serde_json::from_value(template_json(id, "sample-input.json")).unwrap();
+        let shop = shop_serving_customers(id, customers).await;
+        let (exact, exact_url) = vendors::exact(HashMap::new()).await;
+        let dir = tempfile::tempdir().unwrap();
+        assert_unmapped_country_fails_alone(
+            dir.path(),
+            id,
+            &[
+                ("shop", shop),
+                ("erp", vendors::exact_connection(&exact_url)),
+            ],
+            entries.clone(),
+            expect,
+            missing,
+        )
+        .await;
+        for account in exact.lock().unwrap().posted_to("crm/Accounts") {
+            let country = account["Country"].as_str().unwrap();
+            assert_eq!(
+                account["PaymentConditionSales"], entries[country],
+                "{id}: {account}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customers_templates_to_eaccounting_set_payment_terms_by_country_and_fail_an_unmapped_country_alone()
+ {
+    const TERMS_30: &str = "7e000000-0000-4000-8000-000000000030";
+    for (id, entries, expect, missing) in [
+        (
+            "woocommerce-customers-to-eaccounting",
+            json!({ "FR": TERMS_30 }),
+            "read 3 · created 2",
+            ("BE", "inkoop@brasserie-wout.be"),
+        ),
+        (
+            "shopify-customers-to-eaccounting",
+            json!({ "FR": TERMS_30, "BE": TERMS_30, "DE": TERMS_30 }),
+            "read 5 · created 4",
+            ("CH", "anna.meier@example.ch"),
+        ),
+    ] {
+        let customers: Vec<Value> =
+            serde_json::from_value(template_json(id, "sample-input.json")).unwrap();
+        let shop = shop_serving_customers(id, customers).await;
+        let (ea, ea_url) = vendors::eaccounting(HashMap::new()).await;
+        let dir = tempfile::tempdir().unwrap();
+        assert_unmapped_country_fails_alone(
+            dir.path(),
+            id,
+            &[
+                ("shop", shop),
+                ("accounting", vendors::eaccounting_connection(&ea_url)),
+            ],
+            entries,
+            expect,
+            missing,
+        )
+        .await;
+        let ea = ea.lock().unwrap();
+        assert!(!ea.writes.is_empty(), "{id}");
+        for (_, _, customer) in &ea.writes {
+            assert_eq!(customer["TermsOfPaymentId"], TERMS_30, "{id}: {customer}");
+        }
+    }
+}
+
+/// `carriers` with `fail_if_unmapped` and DHL only: the shipments templates' Colissimo
+/// delivery (`Shopify #1001` / `WooCommerce 741`) fails alone, naming the map to fix.
+const DHL_ONLY_CARRIERS: &str = r#"carriers={"entries": {"c7000000-0000-4000-8000-000000000002": "DHL Express"}, "fail_if_unmapped": true}"#;
+
+/// A shipments run with [`DHL_ONLY_CARRIERS`]: the two DHL deliveries are sent, the Colissimo
+/// one fails naming `carriers`.
+async fn assert_unmapped_carrier_fails_alone(dir: &Path, flow: &str) {
+    let (code, out) = run(dir, flow).await;
+    assert_eq!(code, 1, "the Colissimo delivery fails:\n{out}");
+    assert!(out.contains("read 4 · created 2"), "{out}");
+    assert!(out.contains("filtered 1 · failed 1"), "{out}");
+    assert!(
+        out.contains(
+            "value map `carriers` has no entry for \"c7000000-0000-4000-8000-000000000001\""
+        ),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shipments_template_fails_a_delivery_with_an_unmapped_carrier_alone() {
+    const ID: &str = "exact-online-shipments-to-shopify";
+    let order = |n: u64, sku: &str, qty: u64| {
+        json!({ "id": 450789469 + n, "name": format!("#{}", 1000 + n),
+                "line_items": [{ "id": 466157049 + n * 10, "sku": sku, "quantity": qty }] })
+    };
+    let (shop, shop_url) = vendors::shopify(Shop {
+        orders: vec![order(1, "TABLIER-LIN", 1), order(2, "CONF-FRAISE-370", 24)],
+        ..Shop::default()
+    })
+    .await;
+    let (_exact, exact_url) = vendors::exact(HashMap::from([rows(
+        "salesorder/GoodsDeliveries",
+        template_json(ID, "sample-input.json"),
+    )]))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let flow = enable(
+        dir.path(),
+        ID,
+        &[
+            ("erp", vendors::exact_connection(&exact_url)),
+            ("shop", vendors::shopify_connection(&shop_url)),
+        ],
+        &[DHL_ONLY_CARRIERS],
+    )
+    .await;
+    assert_unmapped_carrier_fails_alone(dir.path(), &flow).await;
+    let shop = shop.lock().unwrap();
+    let companies: Vec<&Value> = shop
+        .fulfillments
+        .iter()
+        .map(|f| &f["fulfillment"]["tracking_info"]["company"])
+        .collect();
+    assert_eq!(companies, [&json!("DHL Express"), &json!("DHL Express")]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exact_shipments_to_woocommerce_template_fails_a_delivery_with_an_unmapped_carrier_alone() {
+    const ID: &str = "exact-online-shipments-to-woocommerce";
+    let order = |id: u64| json!({ "id": id, "number": id.to_string(), "status": "processing" });
+    let (woo, woo_url) = vendors::woocommerce(vendors::Woo {
+        orders: vec![order(741), order(742)],
+        ..Default::default()
+    })
+    .await;
+    let (_exact, exact_url) = vendors::exact(HashMap::from([rows(
+        "salesorder/GoodsDeliveries",
+        template_json(ID, "sample-input.json"),
+    )]))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let flow = enable(
+        dir.path(),
+        ID,
+        &[
+            ("erp", vendors::exact_connection(&exact_url)),
+            ("shop", vendors::woocommerce_connection(&woo_url)),
+        ],
+        &[DHL_ONLY_CARRIERS],
+    )
+    .await;
+    assert_unmapped_carrier_fails_alone(dir.path(), &flow).await;
+    let woo = woo.lock().unwrap();
+    assert!(
+        woo.writes.iter().all(|(_, path, _)| !path.contains("741")),
+        "nothing sent for order 741: {:?}",
+        woo.writes
+    );
+    assert_eq!(woo.orders[0]["status"], "processing");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_enabled_template_runs_on_the_tenants_stored_connections() {
     const ID: &str = "shopify-orders-to-exact-online";

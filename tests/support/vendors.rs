@@ -112,6 +112,7 @@ pub fn exact_connection(url: &str) -> Value {
 fn id_field(entity: &str) -> &'static str {
     match entity {
         "salesorder/SalesOrders" => "OrderID",
+        "salesinvoice/SalesInvoices" => "InvoiceID",
         "salesorder/GoodsDeliveries" => "EntryID",
         _ => "ID",
     }

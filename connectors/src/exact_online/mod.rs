@@ -6,10 +6,10 @@
 //!   `get_items`, `get_stock_positions`, `get_goods_deliveries`) walk OData pages through
 //!   `d.__next`; `modified_since` becomes `Modified ge datetime'…'` and is where a flow's
 //!   incremental cursor goes. `/Date(ms)/` dates come out as ISO 8601.
-//! - Writes (`create_sales_order` with its lines, `create_account`, `create_contact`,
-//!   `upsert_item`) send one record per request and ack with Exact's GUID; `lookup` finds a
-//!   sales order by `YourRef`, an account by email or code, a contact by email, an item by
-//!   code.
+//! - Writes (`create_sales_order` and `create_sales_invoice` with their lines,
+//!   `create_account`, `create_contact`, `upsert_item`) send one record per request and ack
+//!   with Exact's GUID; `lookup` finds a sales order or invoice by `YourRef`, an account by
+//!   email or code, a contact by email, an item by code.
 //! - Every request passes the per-minute limit (module `rate_limit`), which waits when
 //!   Exact says no call is left in the minute. A 429 (the daily limit) is `RateLimited`.
 //!
@@ -124,6 +124,11 @@ impl Connector for ExactOnline {
                     parsed(include_str!("fixtures/sales_order.json")),
                 ),
                 write(
+                    "create_sales_invoice",
+                    "Create a sales invoice with its lines, each with its revenue G/L account (business key: YourRef).",
+                    parsed(include_str!("fixtures/sales_invoice.json")),
+                ),
+                write(
                     "create_account",
                     "Create or update a customer account (business key: email or code).",
                     parsed(include_str!("fixtures/account.json")),
@@ -219,6 +224,6 @@ impl ConnectorInstance for ExactOnlineInstance {
 
 fn unknown_operation(operation: &str) -> ConnectorError {
     ConnectorError::Config(format!(
-        "the `exact_online` connector has no operation `{operation}`; it offers get_sales_orders, get_sales_invoices, get_accounts, get_contacts, get_items, get_stock_positions, get_goods_deliveries, create_sales_order, create_account, create_contact and upsert_item"
+        "the `exact_online` connector has no operation `{operation}`; it offers get_sales_orders, get_sales_invoices, get_accounts, get_contacts, get_items, get_stock_positions, get_goods_deliveries, create_sales_order, create_sales_invoice, create_account, create_contact and upsert_item"
     ))
 }

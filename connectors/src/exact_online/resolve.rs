@@ -1,7 +1,7 @@
 //! What a record from a shop names by business key and Exact wants as a GUID, resolved before
-//! sending: a sales order's customer (`Customer`: found by email, SIRET or VAT number, or
-//! created as an account with its contact), a default debtor (`OrderedByCode`), and each line's
-//! item (`ItemCode`). And the directives of `create_account`: `_match_by` (find an existing
+//! sending: a sales order's or invoice's customer (`Customer`: found by email, SIRET or VAT
+//! number, or created as an account with its contact), a default debtor (`OrderedByCode`), each
+//! line's item (`ItemCode`) and revenue account (`GLAccountCode`). And the directives of `create_account`: `_match_by` (find an existing
 //! account to update) and `_create_only` (fields kept out of updates).
 
 use ferry_engine::connector::ConnectorError;
@@ -113,46 +113,30 @@ pub(crate) fn strip_directives(
     Ok(())
 }
 
-/// Fills a new sales order's `OrderedBy` (from `OrderedByCode` or `Customer`) and its lines'
-/// `Item` (from `ItemCode`).
-pub(crate) async fn resolve_sales_order(
+/// Fills a new sales order's or invoice's `OrderedBy` (from `OrderedByCode` or `Customer`) and
+/// its lines' (`lines_field`) `Item` (from `ItemCode`) and `GLAccount` (from `GLAccountCode`).
+pub(crate) async fn resolve_sales_document(
     api: &ExactApi,
     key: &str,
+    lines_field: &str,
     order: &mut Map<String, Value>,
 ) -> Result<(), ConnectorError> {
-    // Items first: an order that cannot be sent creates no customer.
-    if let Some(Value::Array(lines)) = order.get_mut("SalesOrderLines") {
-        let mut known: Vec<(String, String)> = Vec::new();
+    // Lines first: an order that cannot be sent creates no customer.
+    if let Some(Value::Array(lines)) = order.get_mut(lines_field) {
+        let mut items = Known::new("logistics/Items", "ItemCode", "Item", "no item has code");
+        let mut accounts = Known::new(
+            "financial/GLAccounts",
+            "GLAccountCode",
+            "GLAccount",
+            "no G/L account has code",
+        );
         for (i, line) in lines.iter_mut().enumerate() {
             let Some(line) = line.as_object_mut() else {
                 continue;
             };
-            let Some(Value::String(code)) = line.remove("ItemCode") else {
-                continue;
-            };
-            if line
-                .get("Item")
-                .and_then(Value::as_str)
-                .is_some_and(|s| !s.is_empty())
-            {
-                continue;
-            }
-            let id = match known.iter().find(|(c, _)| *c == code) {
-                Some((_, id)) => id.clone(),
-                None => {
-                    let id = find_id(api, "logistics/Items", "ID", "Code", &code)
-                        .await?
-                        .ok_or_else(|| {
-                            bad_record(
-                                key,
-                                format!("`SalesOrderLines[{i}].ItemCode`: no item has code `{code}` in Exact"),
-                            )
-                        })?;
-                    known.push((code, id.clone()));
-                    id
-                }
-            };
-            line.insert("Item".into(), Value::String(id));
+            let at = format!("{lines_field}[{i}]");
+            items.resolve(api, key, &at, line).await?;
+            accounts.resolve(api, key, &at, line).await?;
         }
     }
     let customer = order.remove("Customer");
@@ -184,6 +168,72 @@ pub(crate) async fn resolve_sales_order(
         order.insert("OrderedBy".into(), Value::String(ordered_by));
     }
     Ok(())
+}
+
+/// Codes in a document's lines turned into the GUIDs Exact wants, each code asked once.
+struct Known {
+    entity: &'static str,
+    code_field: &'static str,
+    id_field: &'static str,
+    missing: &'static str,
+    found: Vec<(String, String)>,
+}
+
+impl Known {
+    fn new(
+        entity: &'static str,
+        code_field: &'static str,
+        id_field: &'static str,
+        missing: &'static str,
+    ) -> Self {
+        Known {
+            entity,
+            code_field,
+            id_field,
+            missing,
+            found: Vec::new(),
+        }
+    }
+
+    /// Replaces `line`'s code field by the id field, unless the id is given already.
+    async fn resolve(
+        &mut self,
+        api: &ExactApi,
+        key: &str,
+        at: &str,
+        line: &mut Map<String, Value>,
+    ) -> Result<(), ConnectorError> {
+        let Some(Value::String(code)) = line.remove(self.code_field) else {
+            return Ok(());
+        };
+        if line
+            .get(self.id_field)
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.is_empty())
+        {
+            return Ok(());
+        }
+        let id = match self.found.iter().find(|(c, _)| *c == code) {
+            Some((_, id)) => id.clone(),
+            None => {
+                let id = find_id(api, self.entity, "ID", "Code", &code)
+                    .await?
+                    .ok_or_else(|| {
+                        bad_record(
+                            key,
+                            format!(
+                                "`{at}.{}`: {} `{code}` in Exact",
+                                self.code_field, self.missing
+                            ),
+                        )
+                    })?;
+                self.found.push((code, id.clone()));
+                id
+            }
+        };
+        line.insert(self.id_field.into(), Value::String(id));
+        Ok(())
+    }
 }
 
 /// `Customer: {"_match_by": [...], "Account": {...}, "Contact": {...}}`: the matching account,

@@ -119,6 +119,7 @@ fn spec_offers_every_operation_with_schema_and_sample() {
             "get_stock_positions",
             "get_goods_deliveries",
             "create_sales_order",
+            "create_sales_invoice",
             "create_account",
             "create_contact",
             "upsert_item",
@@ -1023,4 +1024,147 @@ async fn skip_existing_acks_an_order_already_in_exact_without_creating_it() {
     assert!(ack.body.as_deref().unwrap().contains("already in Exact"));
     assert_eq!(store.created.load(Ordering::SeqCst), 0, "nothing created");
     assert_eq!(mock.seen()[0].query["$filter"], "YourRef eq 'SHOP-1001'");
+}
+
+/// Sales invoices (one already there, `SHOP-1002`), items and G/L accounts an administration
+/// holds, found by `Field eq 'value'` filters as Exact documents them.
+fn invoice_router() -> Router {
+    let find = |rows: Vec<(&'static str, &'static str, &'static str, &'static str)>| {
+        get(
+            move |Query(q): Query<std::collections::HashMap<String, String>>| {
+                let rows = rows.clone();
+                async move {
+                    let f = q.get("$filter").cloned().unwrap_or_default();
+                    let results: Vec<Value> = rows
+                        .iter()
+                        .filter(|(field, value, _, _)| f == format!("{field} eq '{value}'"))
+                        .map(|(_, _, id_field, id)| json!({ *id_field: id }))
+                        .collect();
+                    axum::Json(json!({ "d": { "results": results } }))
+                }
+            },
+        )
+    };
+    Router::new()
+        .route(
+            &route("salesinvoice/SalesInvoices"),
+            find(vec![("YourRef", "SHOP-1002", "InvoiceID", "inv-1002")]).post(
+                |axum::Json(mut body): axum::Json<Value>| async move {
+                    body["InvoiceID"] = json!("inv-new");
+                    (StatusCode::CREATED, axum::Json(json!({ "d": body })))
+                },
+            ),
+        )
+        .route(
+            &route("logistics/Items"),
+            find(vec![("Code", "TABLIER-LIN", "ID", "item-apron")]),
+        )
+        .route(
+            &route("financial/GLAccounts"),
+            find(vec![("Code", "7072", "ID", "gl-7072")]),
+        )
+        // PUT on `SalesInvoices(guid'…')`: Exact answers 204 without a body.
+        .fallback(any(|| async { StatusCode::NO_CONTENT }))
+}
+
+#[tokio::test]
+async fn sales_invoices_get_their_items_and_revenue_accounts_by_code_and_are_not_created_twice() {
+    let mock = Mock::start(invoice_router(), TOKEN_PATH).await;
+    let clock = Arc::new(ManualWallClock::default());
+    let conn = connect(&config(&mock, Some(in_secs(&clock, 3600))), &clock);
+    let invoice = fixture("sales_invoice.json");
+    let mut unknown_account = invoice.clone();
+    unknown_account["YourRef"] = json!("SHOP-1004");
+    unknown_account["SalesInvoiceLines"][0]["GLAccountCode"] = json!("7999");
+    let mut no_journal = invoice.clone();
+    no_journal["Journal"] = json!("");
+    let mut already_there = invoice.clone();
+    already_there["YourRef"] = json!("SHOP-1002");
+    let results = conn
+        .write(
+            "create_sales_invoice",
+            &json!({ "skip_existing": true }),
+            &[
+                rec("SHOP-1003", WriteAction::Create, invoice.clone()),
+                rec("SHOP-1004", WriteAction::Create, unknown_account),
+                rec("SHOP-1005", WriteAction::Create, no_journal),
+                rec("SHOP-1002", WriteAction::Create, already_there),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        results[0].as_ref().unwrap().target_id.as_deref(),
+        Some("inv-new")
+    );
+    let posted: Vec<Value> = mock
+        .seen()
+        .into_iter()
+        .filter(|s| s.method == "POST")
+        .map(|s| s.body)
+        .collect();
+    let mut expected = invoice;
+    let line = expected["SalesInvoiceLines"][0].as_object_mut().unwrap();
+    line.remove("ItemCode");
+    line.remove("GLAccountCode");
+    line.insert("Item".into(), json!("item-apron"));
+    line.insert("GLAccount".into(), json!("gl-7072"));
+    assert_eq!(posted, [expected], "only the first invoice is created");
+    let err = results[1].as_ref().unwrap_err().to_string();
+    assert!(
+        err.contains("record `SHOP-1004`")
+            && err.contains("`SalesInvoiceLines[0].GLAccountCode`: no G/L account has code `7999`"),
+        "{err}"
+    );
+    let err = results[2].as_ref().unwrap_err().to_string();
+    assert!(err.contains("field `Journal`"), "{err}");
+    let ack = results[3].as_ref().unwrap();
+    assert_eq!(ack.target_id.as_deref(), Some("inv-1002"));
+    assert!(ack.body.as_deref().unwrap().contains("already in Exact"));
+    // Found again by YourRef after a crash.
+    let found = conn
+        .lookup("create_sales_invoice", &Value::Null, "SHOP-1002")
+        .await
+        .unwrap();
+    assert!(matches!(found, Lookup::Found(ack) if ack.target_id.as_deref() == Some("inv-1002")));
+}
+
+#[tokio::test]
+async fn an_invoice_known_to_the_ledger_is_updated_without_its_lines_or_customer() {
+    let mock = Mock::start(invoice_router(), TOKEN_PATH).await;
+    let clock = Arc::new(ManualWallClock::default());
+    let conn = connect(&config(&mock, Some(in_secs(&clock, 3600))), &clock);
+    let mut invoice = fixture("sales_invoice.json");
+    invoice["Customer"] = json!({ "Account": { "Name": "Brasserie Wout" } });
+    let results = conn
+        .write(
+            "create_sales_invoice",
+            &json!({ "skip_existing": true }),
+            &[rec(
+                "SHOP-1003",
+                WriteAction::Update {
+                    target_id: "inv-1003".into(),
+                },
+                invoice,
+            )],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        results[0].as_ref().unwrap().target_id.as_deref(),
+        Some("inv-1003")
+    );
+    let seen = mock.seen();
+    assert_eq!(seen.len(), 1, "no lookups, one PUT: {seen:?}");
+    assert_eq!(seen[0].method, "PUT");
+    assert_eq!(
+        seen[0].path,
+        route("salesinvoice/SalesInvoices(guid'inv-1003')")
+    );
+    assert_eq!(
+        seen[0].body,
+        json!({ "Journal": "70", "YourRef": "SHOP-1003", "OrderDate": "2026-01-06",
+                "Description": "Webshop order SHOP-1003", "Currency": "EUR",
+                "OrderedBy": "a1000000-0000-4000-8000-000000000002" })
+    );
 }

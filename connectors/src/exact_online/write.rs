@@ -1,10 +1,11 @@
-//! The write operations: `create_sales_order`, `create_account`, `create_contact` and
-//! `upsert_item`, one record per request, acked with Exact's id (a GUID); and `lookup` by
-//! business key for each, which the engine asks after a crash left a send unanswered.
+//! The write operations: `create_sales_order`, `create_sales_invoice`, `create_account`,
+//! `create_contact` and `upsert_item`, one record per request, acked with Exact's id (a GUID);
+//! and `lookup` by business key for each, which the engine asks after a crash left a send
+//! unanswered.
 //!
 //! A record with a target id in the ledger (`WriteAction::Update`) is updated with a PUT on
-//! `Entity(guid'…')`; Exact answers 204 without a body. Sales order lines are not updated
-//! that way (Exact takes them only on creation), so they are left out of the PUT.
+//! `Entity(guid'…')`; Exact answers 204 without a body. Sales order and invoice lines are not
+//! updated that way (Exact takes them only on creation), so they are left out of the PUT.
 
 use ferry_engine::connector::{ConnectorError, Lookup, WriteAck, WriteAction, WriteRecord};
 use reqwest::Method;
@@ -13,7 +14,7 @@ use serde_json::{Map, Value};
 use super::KIND;
 use super::client::{ExactApi, odata_string};
 use super::config::WriteParams;
-use super::resolve::{MATCH_BY, match_account, resolve_sales_order, strip_directives};
+use super::resolve::{MATCH_BY, match_account, resolve_sales_document, strip_directives};
 use crate::json_api::{bad_record, within};
 
 /// A write operation: its entity set, id field, and the field its business key is in.
@@ -32,6 +33,12 @@ pub(crate) const WRITE_OPS: &[WriteOp] = &[
         entity: "salesorder/SalesOrders",
         id_field: "OrderID",
         lines: Some("SalesOrderLines"),
+    },
+    WriteOp {
+        name: "create_sales_invoice",
+        entity: "salesinvoice/SalesInvoices",
+        id_field: "InvoiceID",
+        lines: Some("SalesInvoiceLines"),
     },
     WriteOp {
         name: "create_account",
@@ -92,9 +99,9 @@ async fn write_one(
         ));
     };
     check(op, &record.key, fields)?;
-    // An order already in Exact (same `YourRef`) is not created twice.
+    // An order or invoice already in Exact (same `YourRef`) is not created twice.
     if params.skip_existing
-        && op.name == "create_sales_order"
+        && op.lines.is_some()
         && matches!(record.action, WriteAction::Create)
         && let Some(reference) = fields.get("YourRef").and_then(Value::as_str)
         && let Some(id) = find(api, op, "YourRef", reference).await?
@@ -102,7 +109,8 @@ async fn write_one(
         return Ok(WriteAck {
             status: Some(200),
             body: Some(format!(
-                "already in Exact: sales order {id} has YourRef {reference:?}"
+                "already in Exact: {} {id} has YourRef {reference:?}",
+                op.entity
             )),
             target_id: Some(id),
         });
@@ -140,8 +148,8 @@ async fn write_one(
         None => {
             let mut fields = fields.clone();
             strip_directives(&record.key, &mut fields, false)?;
-            if op.name == "create_sales_order" {
-                resolve_sales_order(api, &record.key, &mut fields).await?;
+            if let Some(lines) = op.lines {
+                resolve_sales_document(api, &record.key, lines, &mut fields).await?;
             }
             if op.name == "create_account" {
                 // `C`: customer. Without a status Exact makes a plain relation that the sales
@@ -182,41 +190,15 @@ fn check(op: &WriteOp, key: &str, fields: &Map<String, Value>) -> Result<(), Con
             .and_then(Value::as_str)
             .is_some_and(|s| !s.trim().is_empty())
     };
+    if let Some(lines_field) = op.lines {
+        check_document(key, lines_field, fields)?;
+    }
     match op.name {
-        "create_sales_order" => {
-            if !text("OrderedBy")
-                && !text("OrderedByCode")
-                && !fields.get("Customer").is_some_and(Value::is_object)
-            {
-                return Err(bad_record(
-                    key,
-                    "field `OrderedBy` (the customer's account ID), `OrderedByCode` (a debtor's code) or `Customer` (to find or create) is required",
-                ));
-            }
-            let lines = fields.get("SalesOrderLines").and_then(Value::as_array);
-            let Some(lines) = lines.filter(|l| !l.is_empty()) else {
-                return Err(bad_record(
-                    key,
-                    "field `SalesOrderLines` must be a non-empty list",
-                ));
-            };
-            for (i, line) in lines.iter().enumerate() {
-                let given = |f: &str| line[f].as_str().is_some_and(|s| !s.trim().is_empty());
-                if !given("Item") && !given("ItemCode") {
-                    return Err(bad_record(
-                        key,
-                        format!(
-                            "`SalesOrderLines[{i}].Item` (the item's ID) or `ItemCode` is required"
-                        ),
-                    ));
-                }
-                if !line["Quantity"].is_number() {
-                    return Err(bad_record(
-                        key,
-                        format!("`SalesOrderLines[{i}].Quantity` must be a number"),
-                    ));
-                }
-            }
+        "create_sales_invoice" if !text("Journal") => {
+            return Err(bad_record(
+                key,
+                "field `Journal` (the code of the sales journal the invoice goes in) is required",
+            ));
         }
         "create_account" if !text("Name") => {
             return Err(bad_record(key, "field `Name` is required"));
@@ -244,6 +226,52 @@ fn check(op: &WriteOp, key: &str, fields: &Map<String, Value>) -> Result<(), Con
     Ok(())
 }
 
+/// A sales order or invoice: its customer, and lines that name an item and a quantity.
+fn check_document(
+    key: &str,
+    lines_field: &str,
+    fields: &Map<String, Value>,
+) -> Result<(), ConnectorError> {
+    let text = |name: &str| {
+        fields
+            .get(name)
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.trim().is_empty())
+    };
+    if !text("OrderedBy")
+        && !text("OrderedByCode")
+        && !fields.get("Customer").is_some_and(Value::is_object)
+    {
+        return Err(bad_record(
+            key,
+            "field `OrderedBy` (the customer's account ID), `OrderedByCode` (a debtor's code) or `Customer` (to find or create) is required",
+        ));
+    }
+    let lines = fields.get(lines_field).and_then(Value::as_array);
+    let Some(lines) = lines.filter(|l| !l.is_empty()) else {
+        return Err(bad_record(
+            key,
+            format!("field `{lines_field}` must be a non-empty list"),
+        ));
+    };
+    for (i, line) in lines.iter().enumerate() {
+        let given = |f: &str| line[f].as_str().is_some_and(|s| !s.trim().is_empty());
+        if !given("Item") && !given("ItemCode") {
+            return Err(bad_record(
+                key,
+                format!("`{lines_field}[{i}].Item` (the item's ID) or `ItemCode` is required"),
+            ));
+        }
+        if !line["Quantity"].is_number() {
+            return Err(bad_record(
+                key,
+                format!("`{lines_field}[{i}].Quantity` must be a number"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The id of the operation's entity whose `field` equals `value`, if any.
 async fn find(
     api: &ExactApi,
@@ -254,7 +282,7 @@ async fn find(
     super::resolve::find_id(api, op.entity, op.id_field, field, value).await
 }
 
-/// Finds what `operation` made for business key `key`: a sales order by `YourRef`, an account
+/// Finds what `operation` made for business key `key`: a sales order or invoice by `YourRef`, an account
 /// by email (a key with `@`) or code, a contact by email, an item by code.
 pub(crate) async fn lookup(
     api: &ExactApi,
@@ -263,7 +291,7 @@ pub(crate) async fn lookup(
 ) -> Result<Lookup, ConnectorError> {
     let op = write_op(operation)?;
     let found = match op.name {
-        "create_sales_order" => find(api, op, "YourRef", key).await?,
+        "create_sales_order" | "create_sales_invoice" => find(api, op, "YourRef", key).await?,
         "create_account" if key.contains('@') => find(api, op, "Email", key).await?,
         // Exact keeps numeric account codes right-aligned in 18 characters.
         "create_account" if key.trim().chars().all(|c| c.is_ascii_digit()) => {
