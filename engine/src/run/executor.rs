@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tracing::{info, instrument, warn};
 
 use super::cursor::{CursorTracker, params_with_cursor};
@@ -127,7 +127,7 @@ struct RunScope {
     /// Ledger name of the target: `connection/operation`.
     target: String,
     sender: Sender,
-    log_tx: mpsc::Sender<(RecordEntry, Option<LedgerUpdate>)>,
+    log_tx: mpsc::Sender<LogMessage>,
     /// Keys whose earlier send has an unknown outcome: not sent until a person replays them.
     held: HashSet<String>,
 }
@@ -156,10 +156,49 @@ impl RunScope {
     /// Hands an outcome to the log writer.
     async fn log(&self, entry: RecordEntry, ledger: Option<LedgerUpdate>) -> Result<(), String> {
         self.log_tx
-            .send((entry, ledger))
+            .send(LogMessage::Outcome(entry, ledger))
             .await
             .map_err(|_| "activity log writer stopped".to_string())
     }
+
+    /// Commits the send intents of records about to be sent, through the log writer, and waits
+    /// until they are durable.
+    async fn commit_intents(&self, keys_and_hashes: Vec<(String, String)>) -> Result<(), String> {
+        let (done, committed) = oneshot::channel();
+        self.log_tx
+            .send(LogMessage::Intents {
+                flow_id: self.flow_id.clone(),
+                target: self.target.clone(),
+                run_id: self.run_id,
+                keys_and_hashes,
+                done,
+            })
+            .await
+            .map_err(|_| "activity log writer stopped".to_string())?;
+        match committed.await {
+            Ok(result) => result.map_err(|e| format!("send intents: {e}")),
+            Err(_) => Err("activity log writer stopped".to_string()),
+        }
+    }
+}
+
+/// What the log writer commits. Intents go through the writer too: one task writing keeps a
+/// run's transactions from waiting on each other's SQLite lock (whose busy handler sleeps
+/// whole milliseconds).
+// Outcomes are nearly every message: boxing them would cost an allocation per record.
+#[allow(clippy::large_enum_variant)]
+enum LogMessage {
+    /// A record's outcome, and the ledger change it makes.
+    Outcome(RecordEntry, Option<LedgerUpdate>),
+    /// Send intents, committed at once (with the outcomes gathered so far); `done` answers
+    /// when they are durable.
+    Intents {
+        flow_id: String,
+        target: String,
+        run_id: RunId,
+        keys_and_hashes: Vec<(String, String)>,
+        done: oneshot::Sender<Result<(), StoreError>>,
+    },
 }
 
 /// Executes a run to its end. Record failures do not stop it; a source or store failure does,
@@ -196,7 +235,7 @@ pub async fn execute(params: RunParams) -> Result<RunSummary, RunError> {
         .filter(|_| params.records.is_none());
     let cursor = incremental.map(|_| Arc::new(Mutex::new(CursorTracker::default())));
 
-    let (log_tx, log_rx) = mpsc::channel::<(RecordEntry, Option<LedgerUpdate>)>(LOG_BATCH);
+    let (log_tx, log_rx) = mpsc::channel::<LogMessage>(LOG_BATCH);
     let writer = tokio::spawn(write_log(
         params.store.clone(),
         log_rx,
@@ -462,10 +501,7 @@ impl PageStage {
             })
             .collect();
         if !intents.is_empty() {
-            self.store
-                .record_intents(&scope.flow_id, &scope.target, scope.run_id, &intents)
-                .await
-                .map_err(|e| format!("send intents: {e}"))?;
+            scope.commit_intents(intents).await?;
         }
         Ok(items)
     }
@@ -826,10 +862,11 @@ fn excerpt(mut body: String, max: usize) -> String {
     body
 }
 
-/// Commits outcomes in batches; counts each record once it is durable.
+/// Commits outcomes in batches; counts each record once it is durable. Send intents are
+/// committed as soon as they come, after the outcomes gathered before them.
 async fn write_log(
     store: Arc<dyn Store>,
-    mut rx: mpsc::Receiver<(RecordEntry, Option<LedgerUpdate>)>,
+    mut rx: mpsc::Receiver<LogMessage>,
     progress: Arc<Progress>,
     cursor: Option<(String, Arc<Mutex<CursorTracker>>)>,
 ) -> Result<(), StoreError> {
@@ -838,11 +875,16 @@ async fn write_log(
     let mut open = true;
     while open {
         let deadline = tokio::time::Instant::now() + LOG_INTERVAL;
+        let mut intents = None;
         while records.len() < LOG_BATCH {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some((entry, update))) => {
+                Ok(Some(LogMessage::Outcome(entry, update))) => {
                     records.push(entry);
                     ledger.extend(update);
+                }
+                Ok(Some(message @ LogMessage::Intents { .. })) => {
+                    intents = Some(message);
+                    break;
                 }
                 Ok(None) => {
                     open = false;
@@ -851,25 +893,50 @@ async fn write_log(
                 Err(_) => break,
             }
         }
-        if records.is_empty() {
-            continue;
+        if !records.is_empty() {
+            commit_outcomes(&*store, &records, &ledger, &progress, cursor.as_ref()).await?;
+            records.clear();
+            ledger.clear();
         }
-        crate::store::record_outcomes_retrying(&*store, &records, &ledger).await?;
-        for r in &records {
-            progress.add_outcome(r.outcome);
+        if let Some(LogMessage::Intents {
+            flow_id,
+            target,
+            run_id,
+            keys_and_hashes,
+            done,
+        }) = intents
+        {
+            let result = store
+                .record_intents(&flow_id, &target, run_id, &keys_and_hashes)
+                .await;
+            // The page's stage reports a failure; nothing waits for the answer otherwise.
+            let _ = done.send(result);
         }
-        // The cursor follows committed outcomes only, and is saved after them.
-        if let Some((flow_id, tracker)) = &cursor {
-            let moved = {
-                let mut tracker = lock(tracker);
-                records.iter().filter_map(|r| tracker.commit(r.seq)).last()
-            };
-            if let Some(value) = moved {
-                store.save_cursor(flow_id, &value.to_string()).await?;
-            }
+    }
+    Ok(())
+}
+
+/// Commits a batch of outcomes and their ledger changes, then moves the cursor past them.
+async fn commit_outcomes(
+    store: &dyn Store,
+    records: &[RecordEntry],
+    ledger: &[LedgerUpdate],
+    progress: &Progress,
+    cursor: Option<&(String, Arc<Mutex<CursorTracker>>)>,
+) -> Result<(), StoreError> {
+    crate::store::record_outcomes_retrying(store, records, ledger).await?;
+    for r in records {
+        progress.add_outcome(r.outcome);
+    }
+    // The cursor follows committed outcomes only, and is saved after them.
+    if let Some((flow_id, tracker)) = cursor {
+        let moved = {
+            let mut tracker = lock(tracker);
+            records.iter().filter_map(|r| tracker.commit(r.seq)).last()
+        };
+        if let Some(value) = moved {
+            store.save_cursor(flow_id, &value.to_string()).await?;
         }
-        records.clear();
-        ledger.clear();
     }
     Ok(())
 }
