@@ -1268,20 +1268,21 @@ async fn answers_match_the_schemas_the_openapi_document_gives_them() {
 async fn every_save_publishes_a_version_that_can_be_diffed_and_rolled_back() {
     let api = Api::start().await;
     let v1 = flow_json("orders", "default");
+    let (status, created) = api
+        .send(api.req(Method::POST, "/api/v1/flows").json(&v1))
+        .await;
+    assert_eq!(status, 201, "{created}");
     assert_eq!(
-        api.send(api.req(Method::POST, "/api/v1/flows").json(&v1))
-            .await
-            .0,
-        201
+        created["version_no"], 1,
+        "a save answers its version's number"
     );
     let mut v2 = v1.clone();
     v2["steps"][0]["fields"][0]["target"] = json!("order_number");
-    assert_eq!(
-        api.send(api.req(Method::PUT, "/api/v1/flows/orders").json(&v2))
-            .await
-            .0,
-        200
-    );
+    let (status, updated) = api
+        .send(api.req(Method::PUT, "/api/v1/flows/orders").json(&v2))
+        .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated["version_no"], 2);
 
     let (_, versions) = api
         .send(api.req(Method::GET, "/api/v1/flows/orders/versions"))
@@ -1293,6 +1294,10 @@ async fn every_save_publishes_a_version_that_can_be_diffed_and_rolled_back() {
         .map(|v| v["version"].as_i64().unwrap())
         .collect();
     assert_eq!(listed, [2, 1]);
+    assert_eq!(
+        versions["versions"][0]["hash"], updated["version"],
+        "`version` of a save answer stays the definition's hash"
+    );
     assert_eq!(versions["versions"][0]["published_by"], "admin@example.com");
     let (_, diff) = api
         .send(api.req(Method::GET, "/api/v1/flows/orders/diff?from=1&to=2"))

@@ -177,13 +177,13 @@ fn operation(method: &str, path: &str, g: &mut SchemaGenerator) -> Operation {
             query: &[("tenant", "string", "Only this tenant's flows")],
             ..op(none(), "200", schema::<s::FlowList>(g))
         },
-        ("POST", "/api/v1/flows") => op(schema::<Flow>(g), "201", schema::<s::FlowSummary>(g)),
+        ("POST", "/api/v1/flows") => op(schema::<Flow>(g), "201", schema::<s::SavedFlow>(g)),
         ("POST", "/api/v1/flows/validate") => {
             op(schema::<Flow>(g), "200", schema::<s::Validation>(g))
         }
         ("GET", "/api/v1/flows/{flow_id}") => op(none(), "200", schema::<s::FlowWithDefinition>(g)),
         ("PUT", "/api/v1/flows/{flow_id}") => {
-            op(schema::<Flow>(g), "200", schema::<s::FlowSummary>(g))
+            op(schema::<Flow>(g), "200", schema::<s::SavedFlow>(g))
         }
         ("GET", "/api/v1/flows/{flow_id}/export") => op(none(), "200", schema::<Flow>(g)),
         ("POST", "/api/v1/flows/{flow_id}/runs") => op(none(), "202", schema::<s::StartedRun>(g)),
