@@ -645,20 +645,24 @@ async function main() {
       await page.click(`[data-testid=alert-flows] tr[data-flow="${FLOW_ID}"] a:has-text("Alert settings")`);
       const panel = page.locator('[data-testid=flow-alerts]');
       await panel.locator('[data-testid=flow-alerts-source]:has-text("no settings of its own")').waitFor();
+      // Its own settings start as a copy of the tenant's default (two channels); add a third.
+      await panel.locator('button:has-text("Give it its own settings")').click();
       const form = panel.locator('[data-testid=flow-alert-form]');
+      check((await form.locator('fieldset[data-channel]').count()) === 2, "the flow's form does not start from the default");
       await form.locator('button:has-text("Add webhook")').click();
-      await form.locator('[data-channel="0"] input[name=url]').fill('ftp://hooks.example.org/x');
-      await form.locator('[data-channel="0"] select[name=on]').selectOption('both');
+      await form.locator('[data-channel="2"] input[name=url]').fill('ftp://hooks.example.org/x');
+      await form.locator('[data-channel="2"] select[name=on]').selectOption('both');
       await form.locator('button[type=submit]').click();
-      const problem = await form.locator('[data-channel="0"] label:has(input[name=url]) .field-error').textContent();
+      const problem = await form.locator('[data-channel="2"] label:has(input[name=url]) .field-error').textContent();
       check(/http/.test(problem), `the URL problem: ${problem}`);
-      await form.locator('[data-channel="0"] input[name=url]').fill(`${mockUrl()}/flow-alerts`);
+      await form.locator('[data-channel="2"] input[name=url]').fill(`${mockUrl()}/flow-alerts`);
       await form.locator('button[type=submit]').click();
       const saved = await panel.locator('[data-testid=flow-alerts-saved]').textContent();
       const { versions } = await api.get(`/api/v1/flows/${FLOW_ID}/versions`);
       check(saved.includes(`version ${versions[0].version}`), `"${saved}", newest version ${versions[0].version}`);
       const flow = await api.get(`/api/v1/flows/${FLOW_ID}`);
-      check(flow.definition.alerts?.channels?.[0]?.on === 'both', `the flow's alerts: ${JSON.stringify(flow.definition.alerts)}`);
+      const own = flow.definition.alerts?.channels ?? [];
+      check(own.length === 3 && own[2].on === 'both' && own[2].url.endsWith('/flow-alerts'), `the flow's alerts: ${JSON.stringify(flow.definition.alerts)}`);
       await panel.locator('[data-testid=flow-alerts-source]:has-text("its own settings")').waitFor();
       await page.click(`[data-testid=alert-flows] tr[data-flow="${FLOW_ID}"] button:has-text("Send test alert")`);
       await page.waitForSelector(`[data-testid=alert-test][data-flow="${FLOW_ID}"] [data-testid=alert-test-answer]:has-text("flow's own settings")`, { timeout: 30_000 });
@@ -724,8 +728,11 @@ async function main() {
       await merchant.waitForSelector('[data-testid=tenant-alert-form] button:has-text("Save default")');
       await merchant.waitForSelector(`[data-testid=alert-flows] tr[data-flow="${FLOW_ID}"] button:has-text("Send test alert")`);
       await merchant.click(`[data-testid=alert-flows] tr[data-flow="${FLOW_ID}"] a:has-text("Alert settings")`);
-      await merchant.waitForSelector('[data-testid=flow-alert-form]');
-      check((await merchant.locator('[data-testid=flow-alert-form] button[type=submit]').count()) === 0, "the merchant is offered saving a flow's alerts");
+      await merchant.waitForSelector('[data-testid=flow-alerts-source]:has-text("for admins and integrators")');
+      check(
+        (await merchant.locator('[data-testid=flow-alerts] button').count()) === 0,
+        "the merchant is offered changing a flow's alerts",
+      );
     });
 
     await step('create an API token, see it once, use it, revoke it', async () => {
