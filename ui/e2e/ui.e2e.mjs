@@ -642,7 +642,10 @@ async function main() {
     });
 
     await step("alerts: a flow's own settings, a bad URL refused in place, saved as a new version, then back to the default", async () => {
-      await page.click(`[data-testid=alert-flows] tr[data-flow="${FLOW_ID}"] a:has-text("Alert settings")`);
+      // From the flow's page, its "alerts" link.
+      await page.click('header nav a:has-text("Flows")');
+      await page.click(`[data-testid=flows] a[href="#/flows/${FLOW_ID}"]`);
+      await page.click(`main a[href="#/alerts?flow=${FLOW_ID}"]`);
       const panel = page.locator('[data-testid=flow-alerts]');
       await panel.locator('[data-testid=flow-alerts-source]:has-text("no settings of its own")').waitFor();
       // Its own settings start as a copy of the tenant's default (two channels); add a third.
