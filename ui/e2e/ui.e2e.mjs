@@ -597,8 +597,8 @@ async function main() {
       await form.locator('button:has-text("Add email")').click();
       await form.locator('[data-channel="0"] input[name=to]').fill('ops@demo.example, not-an-address');
       await form.locator('button:has-text("Add webhook")').click();
-      // The demo's mock ERP: on loopback, which the alerter's outbound guard refuses.
-      await form.locator('[data-channel="1"] input[name=url]').fill(`${mockUrl()}/alerts`);
+      // The demo's mock takes alert webhooks (src/demo/mock.rs ALERTS_PATH); there is no SMTP server.
+      await form.locator('[data-channel="1"] input[name=url]').fill(`${mockUrl()}/hooks/alerts/demo`);
       await form.locator('input[name=heartbeat_hours]').fill('24');
       await form.locator('button:has-text("Save default")').click();
       const problem = await form.locator('[data-channel="0"] label:has(input[name=to]) .field-error').textContent();
@@ -616,13 +616,17 @@ async function main() {
       const answer = page.locator(`[data-testid=alert-test][data-flow="${FLOW_ID}"] [data-testid=alert-test-answer]`);
       await answer.waitFor({ timeout: 30_000 });
       const text = (await answer.textContent()).replace(/\s+/g, ' ');
-      // No SMTP server in the demo and nothing on the internet to receive the webhook: both fail, and say why.
+      // The demo has no SMTP server: the email fails and says why; the mock takes the webhook.
       check(text.includes("tenant's default"), `the answer does not say where the channels came from: ${text}`);
-      check(text.includes('no SMTP server configured'), `the email answer: ${text}`);
-      check(/webhook .* failed/.test(text), `the webhook answer: ${text}`);
+      check(/failed — no SMTP server configured/.test(text), `the email answer: ${text}`);
+      // The log and the answer show a webhook URL without its secret part (docs/alerts.md).
+      check(/webhook http:\/\/127\.0\.0\.1:\d+\/hooks\/… #[0-9a-f]+: sent/.test(text), `the webhook answer: ${text}`);
+      const { alerts } = await (await fetch(`${mockUrl()}/admin/demo/alerts`)).json();
+      const got = alerts.find((a) => a.path === '/hooks/alerts/demo');
+      check(got?.body?.kind === 'test' && got.body.flow?.id === FLOW_ID, `the mock received: ${JSON.stringify(alerts)}`);
     });
 
-    await step('alerts: the delivery log lists the failed test deliveries with their errors, filtered like the API', async () => {
+    await step('alerts: the delivery log lists the test deliveries, the failed one with its error, filtered like the API', async () => {
       const filters = page.locator('[data-testid=delivery-filters]');
       await filters.locator('select[name=kind]').selectOption('test');
       await filters.locator('select[name=status]').selectOption('failed');
@@ -633,12 +637,12 @@ async function main() {
       const { deliveries } = await api.get('/api/v1/alert-deliveries?tenant=demo&kind=test&status=failed');
       const rows = await page.$$eval('[data-testid=deliveries] tbody tr', (rs) => rs.map((r) => Number(r.dataset.id)));
       check(JSON.stringify(rows) === JSON.stringify(deliveries.map((d) => d.id)), `UI rows ${rows}, API ${deliveries.map((d) => d.id)}`);
-      const webhook = deliveries.find((d) => d.channel === 'webhook');
-      check(webhook?.error, `the webhook delivery has no error: ${JSON.stringify(webhook)}`);
-      // Only sent ones: none yet.
+      check(!deliveries.some((d) => d.channel === 'webhook'), 'the delivered webhook is listed as failed');
+      // Only sent ones: the webhook, and no email.
       await filters.locator('select[name=status]').selectOption('sent');
       await filters.locator('button[type=submit]').click();
-      await page.waitForSelector('text=No deliveries match.');
+      await page.waitForSelector('[data-testid=deliveries] tr[data-channel=webhook][data-status=sent]');
+      check((await page.locator('[data-testid=deliveries] tr[data-status=failed]').count()) === 0, 'a failed delivery is listed as sent');
     });
 
     await step("alerts: a flow's own settings, a bad URL refused in place, saved as a new version, then back to the default", async () => {
@@ -658,17 +662,21 @@ async function main() {
       await form.locator('button[type=submit]').click();
       const problem = await form.locator('[data-channel="2"] label:has(input[name=url]) .field-error').textContent();
       check(/http/.test(problem), `the URL problem: ${problem}`);
-      await form.locator('[data-channel="2"] input[name=url]').fill(`${mockUrl()}/flow-alerts`);
+      await form.locator('[data-channel="2"] input[name=url]').fill(`${mockUrl()}/hooks/alerts/flow`);
       await form.locator('button[type=submit]').click();
       const saved = await panel.locator('[data-testid=flow-alerts-saved]').textContent();
       const { versions } = await api.get(`/api/v1/flows/${FLOW_ID}/versions`);
       check(saved.includes(`version ${versions[0].version}`), `"${saved}", newest version ${versions[0].version}`);
       const flow = await api.get(`/api/v1/flows/${FLOW_ID}`);
       const own = flow.definition.alerts?.channels ?? [];
-      check(own.length === 3 && own[2].on === 'both' && own[2].url.endsWith('/flow-alerts'), `the flow's alerts: ${JSON.stringify(flow.definition.alerts)}`);
+      check(own.length === 3 && own[2].on === 'both' && own[2].url.endsWith('/hooks/alerts/flow'), `the flow's alerts: ${JSON.stringify(flow.definition.alerts)}`);
       await panel.locator('[data-testid=flow-alerts-source]:has-text("its own settings")').waitFor();
       await page.click(`[data-testid=alert-flows] tr[data-flow="${FLOW_ID}"] button:has-text("Send test alert")`);
       await page.waitForSelector(`[data-testid=alert-test][data-flow="${FLOW_ID}"] [data-testid=alert-test-answer]:has-text("flow's own settings")`, { timeout: 30_000 });
+      const own2 = await page.textContent(`[data-testid=alert-test][data-flow="${FLOW_ID}"] [data-testid=alert-test-answer]`);
+      check((own2.match(/: sent/g) ?? []).length === 2, `the flow's own webhooks: ${own2}`);
+      const { alerts } = await (await fetch(`${mockUrl()}/admin/demo/alerts`)).json();
+      check(alerts.some((a) => a.path === '/hooks/alerts/flow'), `the mock did not receive the flow's own webhook: ${JSON.stringify(alerts)}`);
       await panel.locator('button:has-text("Use the tenant\'s default")').click();
       await panel.locator('[data-testid=flow-alerts-source]:has-text("no settings of its own")').waitFor();
       const after = await api.get(`/api/v1/flows/${FLOW_ID}`);
