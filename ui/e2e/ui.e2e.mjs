@@ -727,6 +727,9 @@ async function main() {
       check((await support.locator('button:has-text("Send test alert")').count()) === 0, 'support is offered test alerts');
       check((await support.locator('[data-testid=alert-flows] a:has-text("Alert settings")').count()) === 0, 'support is offered flow definitions');
       await support.waitForSelector('[data-testid=deliveries] tbody tr');
+      await support.goto(`${base}/#/alerts?flow=${FLOW_ID}`);
+      await support.waitForSelector('[data-testid=flow-alerts]:has-text("may not read flow definitions")');
+      check((await support.locator('[data-testid=flow-alert-form]').count()) === 0, "support sees a flow's alert form");
       await support.click('header nav a:has-text("Audit log")');
       await support.waitForSelector('[data-testid=audit] tbody tr');
       await support.goto(`${base}/#/users`);
