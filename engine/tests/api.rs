@@ -694,6 +694,54 @@ async fn flows_are_created_validated_exported_and_audited() {
     );
     assert_eq!(audit["entries"][0]["user_email"], "admin@example.com");
     assert_eq!(audit["entries"][0]["tenant_id"], "acme");
+    assert_eq!(audit["next_before"], Value::Null, "one page holds them all");
+
+    // Filters, and pages by `before`.
+    let actions_of = |audit: &Value| -> Vec<String> {
+        audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["action"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (_, flows_only) = api
+        .send(api.req(
+            Method::GET,
+            "/api/v1/audit?action=flow.&object=orders&user=ADMIN@",
+        ))
+        .await;
+    assert_eq!(
+        actions_of(&flows_only),
+        ["flow.delete", "flow.update", "flow.create"]
+    );
+    let (_, first) = api
+        .send(api.req(Method::GET, "/api/v1/audit?limit=2&tenant=acme"))
+        .await;
+    assert_eq!(actions_of(&first), ["flow.delete", "run.trigger"]);
+    let before = first["next_before"]
+        .as_i64()
+        .expect("a full page names the next");
+    let (_, second) = api
+        .send(api.req(
+            Method::GET,
+            &format!("/api/v1/audit?limit=2&tenant=acme&before={before}"),
+        ))
+        .await;
+    assert_eq!(actions_of(&second), ["flow.update", "flow.create"]);
+    assert_eq!(second["next_before"], Value::Null, "the last page says so");
+    let (_, other) = api
+        .send(api.req(
+            Method::GET,
+            "/api/v1/audit?tenant=globex&since=2000-01-01T00:00:00Z",
+        ))
+        .await;
+    assert_eq!(actions_of(&other), Vec::<String>::new());
+    let (status, bad) = api
+        .send(api.req(Method::GET, "/api/v1/audit?until=yesterday"))
+        .await;
+    assert_eq!(status, 422, "{bad}");
+    assert_eq!(bad["error"]["details"]["field"], "until");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

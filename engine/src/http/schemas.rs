@@ -549,10 +549,12 @@ pub(super) struct AuditEntry {
     created_at: String,
 }
 
-/// The audit log, newest first.
+/// A page of the audit log, newest first.
 #[derive(JsonSchema)]
 pub(super) struct AuditList {
     entries: Vec<AuditEntry>,
+    /// `before` for the next (older) page; `null` when there are no older entries.
+    next_before: Option<i64>,
 }
 
 /// A schedule.

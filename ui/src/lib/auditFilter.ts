@@ -1,13 +1,9 @@
-// The audit log's filters and pages. `GET /api/v1/audit` answers the newest entries the
-// caller may read (`?limit=`, at most 1000) and has no filters or offset, so the page fetches
-// the newest N, filters them here, and shows them a page at a time; "load older" asks for more.
+// The audit log's filters and pages as the API takes them (`GET /api/v1/audit`, see
+// docs/security.md): filters by tenant, user, action, object and time; pages by id, newest
+// first, each answer naming the `before` of the next (older) page.
 
-import type { AuditEntry } from './api/types';
 import { localToRfc3339 } from './alertForm';
 
-/** The API's cap on `limit`. */
-export const AUDIT_MAX = 1000;
-export const AUDIT_STEP = 200;
 export const AUDIT_PAGE = 50;
 
 export interface AuditFilters {
@@ -15,58 +11,65 @@ export interface AuditFilters {
   tenant: string;
   /** Part of the email of who did it. */
   who: string;
-  /** Part of the action (`flow.update`), object type or object id. */
-  what: string;
+  /** The action or its start: `flow.update`, `flow.`. */
+  action: string;
+  /** The id of the object it was done to. */
+  object: string;
   /** `YYYY-MM-DDTHH:MM` (datetime-local, the browser's zone). */
   since: string;
   until: string;
 }
 
-export const EMPTY_AUDIT_FILTERS: AuditFilters = { tenant: '', who: '', what: '', since: '', until: '' };
+export const EMPTY_AUDIT_FILTERS: AuditFilters = { tenant: '', who: '', action: '', object: '', since: '', until: '' };
 
-/** The entries that match every filter, in the API's order (newest first). */
-export function filterAudit(entries: AuditEntry[], f: AuditFilters): AuditEntry[] {
-  const who = f.who.trim().toLowerCase();
-  const what = f.what.trim().toLowerCase();
+/** Problems with the filters as typed, by filter name: the API would refuse them. */
+export function auditFilterProblems(f: AuditFilters): Partial<Record<'since' | 'until', string>> {
+  const problems: Partial<Record<'since' | 'until', string>> = {};
   const since = localToRfc3339(f.since);
   const until = localToRfc3339(f.until);
-  return entries.filter((e) => {
-    if (f.tenant && e.tenant_id !== f.tenant) return false;
-    if (who && !e.user_email.toLowerCase().includes(who)) return false;
-    if (what && ![e.action, e.object_type, e.object_id, `${e.object_type} ${e.object_id}`].some((s) => s.toLowerCase().includes(what)))
-      return false;
-    const at = new Date(e.created_at).getTime();
-    if (since && at < new Date(since).getTime()) return false;
-    // `until` is a minute as typed: entries within that minute still match.
-    if (until && at >= new Date(until).getTime() + 60_000) return false;
-    return true;
-  });
-}
-
-export interface AuditPage {
-  rows: AuditEntry[];
-  /** 1-based page shown (clamped to the pages there are). */
-  page: number;
-  pages: number;
-  /** 1-based positions of the first and last row shown among all matches (0, 0 when none). */
-  first: number;
-  last: number;
-}
-
-/** Page `page` (1-based) of `entries`, `size` at a time. */
-export function auditPage(entries: AuditEntry[], page: number, size = AUDIT_PAGE): AuditPage {
-  const pages = Math.max(1, Math.ceil(entries.length / size));
-  const p = Math.min(Math.max(1, Math.floor(page) || 1), pages);
-  const rows = entries.slice((p - 1) * size, p * size);
-  const first = rows.length ? (p - 1) * size + 1 : 0;
-  return { rows, page: p, pages, first, last: first ? first + rows.length - 1 : 0 };
+  if (f.since && !since) problems.since = 'a date and time';
+  if (f.until && !until) problems.until = 'a date and time';
+  if (since && until && since > until) problems.until = 'before “since”: no entry can match';
+  return problems;
 }
 
 /**
- * The next `limit` to ask for when the caller wants older entries, or null when there are
- * none: fewer came back than asked (that was all of them), or the API's cap is reached.
+ * The `GET /api/v1/audit` query for the filters and page (`before`: the previous page's
+ * `next_before`; null for the newest). `until` is a minute as typed, so it reaches that
+ * minute's end.
  */
-export function nextAuditLimit(limit: number, received: number): number | null {
-  if (received < limit || limit >= AUDIT_MAX) return null;
-  return Math.min(AUDIT_MAX, limit + AUDIT_STEP);
+export function auditApiQuery(f: AuditFilters, before: number | null, limit = AUDIT_PAGE): URLSearchParams {
+  const q = new URLSearchParams();
+  if (f.tenant) q.set('tenant', f.tenant);
+  if (f.who.trim()) q.set('user', f.who.trim());
+  if (f.action.trim()) q.set('action', f.action.trim());
+  if (f.object.trim()) q.set('object', f.object.trim());
+  const since = localToRfc3339(f.since);
+  const until = localToRfc3339(f.until);
+  if (since) q.set('since', since);
+  if (until) q.set('until', new Date(new Date(until).getTime() + 59_999).toISOString());
+  if (before != null) q.set('before', String(before));
+  q.set('limit', String(limit));
+  return q;
+}
+
+/**
+ * Where the pages shown so far started: `[null]` is the newest page; going to an older page
+ * pushes the answer's `next_before`, going back pops it.
+ */
+export type AuditCursors = (number | null)[];
+
+export const FIRST_PAGE: AuditCursors = [null];
+
+export function olderPage(cursors: AuditCursors, nextBefore: number | null): AuditCursors {
+  return nextBefore == null ? cursors : [...cursors, nextBefore];
+}
+
+export function newerPage(cursors: AuditCursors): AuditCursors {
+  return cursors.length > 1 ? cursors.slice(0, -1) : cursors;
+}
+
+/** The `before` of the page shown. */
+export function currentBefore(cursors: AuditCursors): number | null {
+  return cursors[cursors.length - 1] ?? null;
 }

@@ -156,5 +156,6 @@ export const api = {
   alertDeliveries: (query: URLSearchParams) =>
     request<{ deliveries: AlertDelivery[] }>('GET', `/alert-deliveries?${query}`).then((a) => a.deliveries),
 
-  audit: (limit: number) => request<{ entries: AuditEntry[] }>('GET', `/audit?limit=${limit}`).then((a) => a.entries),
+  /** A page of the audit log; `next_before` is the next (older) page's `before`, null on the last. */
+  audit: (query: URLSearchParams) => request<{ entries: AuditEntry[]; next_before: number | null }>('GET', `/audit?${query}`),
 };
