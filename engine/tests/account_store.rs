@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use ferry_engine::store::{
-    FlowRecord, NewAudit, NewRun, NewUser, Outcome, RecordEntry, Role, RunQuery, RunStatus,
-    ServiceStore,
+    AuditFilter, FlowRecord, NewAudit, NewRun, NewUser, Outcome, RecordEntry, Role, RunQuery,
+    RunStatus, ServiceStore,
 };
 #[path = "support/pg_schema.rs"]
 mod pg_schema;
@@ -92,17 +92,33 @@ both_databases! {
         assert!(store.user_by_session("s-2", "2026-11-23T11:00:00.000Z").await.unwrap().is_none());
     };
 
-    the_audit_log_is_read_by_tenant => |store: Arc<dyn ServiceStore>| async move {
+    the_audit_log_is_read_by_tenant_filtered_and_paged => |store: Arc<dyn ServiceStore>| async move {
         for (tenant, action) in [(Some("acme"), "flow.update"), (Some("globex"), "record.replay"), (None, "token.create")] {
             store.append_audit(&NewAudit {
                 user_email: "a@x.com".into(), tenant_id: tenant.map(str::to_string), action: action.into(),
                 object_type: "flow".into(), object_id: "f".into(), ..NewAudit::default()
             }).await.unwrap();
         }
-        assert_eq!(store.list_audit(None, 10).await.unwrap().len(), 3);
-        let acme = store.list_audit(Some(&["acme".to_string()]), 10).await.unwrap();
+        let all = AuditFilter { limit: 10, ..AuditFilter::default() };
+        assert_eq!(store.list_audit(&all).await.unwrap().len(), 3);
+        let acme = store.list_audit(&AuditFilter { tenants: Some(vec!["acme".into()]), ..all.clone() }).await.unwrap();
         assert_eq!(acme.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["flow.update"]);
-        assert_eq!(store.list_audit(None, 1).await.unwrap()[0].action, "token.create", "newest first");
+        let newest = store.list_audit(&AuditFilter { limit: 1, ..all.clone() }).await.unwrap();
+        assert_eq!(newest[0].action, "token.create", "newest first");
+        let older = store.list_audit(&AuditFilter { before: Some(newest[0].id), ..all.clone() }).await.unwrap();
+        assert_eq!(older.len(), 2, "`before` pages past the newest");
+        assert!(older.iter().all(|e| e.id < newest[0].id));
+        let actions = |f: AuditFilter| {
+            let store = store.clone();
+            async move { store.list_audit(&f).await.unwrap().into_iter().map(|e| e.action).collect::<Vec<_>>() }
+        };
+        assert_eq!(actions(AuditFilter { action: Some("flow.".into()), ..all.clone() }).await, ["flow.update"]);
+        assert_eq!(actions(AuditFilter { action: Some("flow_".into()), ..all.clone() }).await, Vec::<String>::new(), "`_` is no wildcard");
+        assert_eq!(actions(AuditFilter { object_id: Some("f".into()), ..all.clone() }).await.len(), 3);
+        assert_eq!(actions(AuditFilter { user: Some("A@X".into()), ..all.clone() }).await.len(), 3, "ASCII case ignored");
+        assert_eq!(actions(AuditFilter { user: Some("%".into()), ..all.clone() }).await.len(), 0, "`%` is no wildcard");
+        assert_eq!(actions(AuditFilter { since: Some("2999-01-01T00:00:00.000Z".into()), ..all.clone() }).await.len(), 0);
+        assert_eq!(actions(AuditFilter { until: Some("2999-01-01T00:00:00.000Z".into()), ..all.clone() }).await.len(), 3);
     };
 
     runs_carry_their_flows_tenant_and_filter_by_it => |store: Arc<dyn ServiceStore>| async move {

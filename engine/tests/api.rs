@@ -694,6 +694,54 @@ async fn flows_are_created_validated_exported_and_audited() {
     );
     assert_eq!(audit["entries"][0]["user_email"], "admin@example.com");
     assert_eq!(audit["entries"][0]["tenant_id"], "acme");
+    assert_eq!(audit["next_before"], Value::Null, "one page holds them all");
+
+    // Filters, and pages by `before`.
+    let actions_of = |audit: &Value| -> Vec<String> {
+        audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["action"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (_, flows_only) = api
+        .send(api.req(
+            Method::GET,
+            "/api/v1/audit?action=flow.&object=orders&user=ADMIN@",
+        ))
+        .await;
+    assert_eq!(
+        actions_of(&flows_only),
+        ["flow.delete", "flow.update", "flow.create"]
+    );
+    let (_, first) = api
+        .send(api.req(Method::GET, "/api/v1/audit?limit=2&tenant=acme"))
+        .await;
+    assert_eq!(actions_of(&first), ["flow.delete", "run.trigger"]);
+    let before = first["next_before"]
+        .as_i64()
+        .expect("a full page names the next");
+    let (_, second) = api
+        .send(api.req(
+            Method::GET,
+            &format!("/api/v1/audit?limit=2&tenant=acme&before={before}"),
+        ))
+        .await;
+    assert_eq!(actions_of(&second), ["flow.update", "flow.create"]);
+    assert_eq!(second["next_before"], Value::Null, "the last page says so");
+    let (_, other) = api
+        .send(api.req(
+            Method::GET,
+            "/api/v1/audit?tenant=globex&since=2000-01-01T00:00:00Z",
+        ))
+        .await;
+    assert_eq!(actions_of(&other), Vec::<String>::new());
+    let (status, bad) = api
+        .send(api.req(Method::GET, "/api/v1/audit?until=yesterday"))
+        .await;
+    assert_eq!(status, 422, "{bad}");
+    assert_eq!(bad["error"]["details"]["field"], "until");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1268,20 +1316,21 @@ async fn answers_match_the_schemas_the_openapi_document_gives_them() {
 async fn every_save_publishes_a_version_that_can_be_diffed_and_rolled_back() {
     let api = Api::start().await;
     let v1 = flow_json("orders", "default");
+    let (status, created) = api
+        .send(api.req(Method::POST, "/api/v1/flows").json(&v1))
+        .await;
+    assert_eq!(status, 201, "{created}");
     assert_eq!(
-        api.send(api.req(Method::POST, "/api/v1/flows").json(&v1))
-            .await
-            .0,
-        201
+        created["version_no"], 1,
+        "a save answers its version's number"
     );
     let mut v2 = v1.clone();
     v2["steps"][0]["fields"][0]["target"] = json!("order_number");
-    assert_eq!(
-        api.send(api.req(Method::PUT, "/api/v1/flows/orders").json(&v2))
-            .await
-            .0,
-        200
-    );
+    let (status, updated) = api
+        .send(api.req(Method::PUT, "/api/v1/flows/orders").json(&v2))
+        .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated["version_no"], 2);
 
     let (_, versions) = api
         .send(api.req(Method::GET, "/api/v1/flows/orders/versions"))
@@ -1293,6 +1342,10 @@ async fn every_save_publishes_a_version_that_can_be_diffed_and_rolled_back() {
         .map(|v| v["version"].as_i64().unwrap())
         .collect();
     assert_eq!(listed, [2, 1]);
+    assert_eq!(
+        versions["versions"][0]["hash"], updated["version"],
+        "`version` of a save answer stays the definition's hash"
+    );
     assert_eq!(versions["versions"][0]["published_by"], "admin@example.com");
     let (_, diff) = api
         .send(api.req(Method::GET, "/api/v1/flows/orders/diff?from=1&to=2"))

@@ -53,7 +53,9 @@ impl Default for RuntimeArgs {
 }
 
 impl RuntimeArgs {
-    fn settings(&self) -> anyhow::Result<RuntimeSettings> {
+    /// The runtime's settings; alert webhooks go out through `http` (the demo's may reach its
+    /// mock, which takes them).
+    fn settings(&self, http: reqwest::Client) -> anyhow::Result<RuntimeSettings> {
         let smtp = match &self.smtp {
             Some(args) => args.settings()?,
             None => None,
@@ -62,7 +64,7 @@ impl RuntimeArgs {
             lease: Duration::from_secs(self.lease_secs.max(1)),
             concurrency: self.concurrency.max(1),
             retention_days: self.retention_days,
-            alerter: Some(Alerter::new(smtp, super::http_client()?, &self.base_url)),
+            alerter: Some(Alerter::new(smtp, http, &self.base_url)),
             ..RuntimeSettings::default()
         })
     }
@@ -137,12 +139,13 @@ async fn open_runtime_with(
         ),
         None => (super::http_client()?, Default::default()),
     };
+    let settings = args.settings(http.clone())?;
     let connect = Arc::new(EnvConnect {
         http,
         overrides,
         connections,
     });
-    Runtime::open(url, connect, args.settings()?)
+    Runtime::open(url, connect, settings)
         .await
         .with_context(|| format!("opening the store and queue at {url}"))
 }

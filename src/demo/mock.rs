@@ -9,6 +9,10 @@
 //! The ERP takes sales orders with a bearer token: `POST /api/v1/salesorders` answers
 //! 201 `{"id": "SO-10001"}`, `PUT /api/v1/salesorders/{id}` answers 200, and both refuse an
 //! order without a customer email with 422 and an `{"error": {"code", "message"}}` body.
+//!
+//! It also receives alert webhooks, so "send test alert" has somewhere to go in the demo:
+//! `POST /hooks/alerts` (or any path below it) keeps the JSON body and answers 200;
+//! `GET /admin/demo/alerts` lists what came, oldest first.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -28,6 +32,8 @@ const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 250;
 /// The orders listing.
 pub const ORDERS_PATH: &str = "/admin/api/2024-10/orders.json";
+/// Where the mock takes alert webhooks (and any path below it).
+pub const ALERTS_PATH: &str = "/hooks/alerts";
 /// First sales order number the ERP hands out.
 const FIRST_SALES_ORDER: u64 = 10_001;
 
@@ -42,6 +48,8 @@ struct Backend {
     creates: usize,
     updates: usize,
     refusals: usize,
+    /// Alert webhook bodies received, with the path they were posted to.
+    alerts: Vec<Value>,
 }
 
 type Shared = Arc<Mutex<Backend>>;
@@ -104,6 +112,9 @@ pub async fn start() -> anyhow::Result<Mock> {
         .route("/admin/demo/touch", post(touch_orders))
         .route("/api/v1/salesorders", post(create_sales_order))
         .route("/api/v1/salesorders/{id}", put(update_sales_order))
+        .route(ALERTS_PATH, post(receive_alert))
+        .route(&format!("{ALERTS_PATH}/{{*rest}}"), post(receive_alert))
+        .route("/admin/demo/alerts", get(received_alerts))
         .with_state(state.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
@@ -263,6 +274,22 @@ async fn touch_orders(
     json_response(StatusCode::OK, json!({ "changed": changes }))
 }
 
+/// An alert webhook: kept with the path it came to, answered 200.
+async fn receive_alert(
+    State(state): State<Shared>,
+    uri: axum::http::Uri,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    let mut state = lock(&state);
+    state.alerts.push(json!({"path": uri.path(), "body": body}));
+    json_response(StatusCode::OK, json!({"received": state.alerts.len()}))
+}
+
+/// The alert webhooks received so far, oldest first.
+async fn received_alerts(State(state): State<Shared>) -> Response {
+    json_response(StatusCode::OK, json!({"alerts": lock(&state).alerts}))
+}
+
 fn erp_error(status: StatusCode, code: &str, message: &str) -> Response {
     json_response(status, json!({"error": {"code": code, "message": message}}))
 }
@@ -365,6 +392,36 @@ mod tests {
             .and_then(|l| l.strip_prefix('<'))
             .and_then(|l| l.split_once('>'))
             .map(|(url, _)| url.to_string())
+    }
+
+    #[tokio::test]
+    async fn alert_webhooks_are_kept_and_listed() {
+        let mock = start().await.unwrap();
+        let http = reqwest::Client::new();
+        for path in [ALERTS_PATH, "/hooks/alerts/acme/T0K3N"] {
+            let answer = http
+                .post(format!("{}{path}", mock.url))
+                .json(&json!({"kind": "test"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(answer.status(), 200);
+        }
+        let listed: Value = http
+            .get(format!("{}/admin/demo/alerts", mock.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            listed["alerts"],
+            json!([
+                {"path": "/hooks/alerts", "body": {"kind": "test"}},
+                {"path": "/hooks/alerts/acme/T0K3N", "body": {"kind": "test"}}
+            ])
+        );
     }
 
     #[tokio::test]

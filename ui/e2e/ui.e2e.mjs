@@ -5,7 +5,9 @@
 // (checking the outcome against the API), and get a live mapping preview on the flow page;
 // then the demo merchant creates and tests connections, and the admin diffs and rolls back
 // flow versions, edits the flow (live preview, errors in place, save, diff), creates a flow,
-// and uses an API token. Each result is checked against the API.
+// uses the Users page (create, disable), sets alert settings (the tenant's default and a flow's
+// own), sends a test alert and reads the delivery log, filters the audit log, checks what support
+// and the merchant are offered there, and uses an API token. Each result is checked against the API.
 //
 //   FERRY_BIN   the ferry binary (default: $CARGO_TARGET_DIR or <repo>/target, then debug/ferry)
 //   CHROMIUM    the browser (default /usr/bin/chromium)
@@ -538,6 +540,222 @@ async function main() {
       await page.click('[data-testid=new-flow] button[type=submit]');
       const listed = await page.textContent('[data-testid=new-flow] [data-testid=field-problems]');
       check(listed.includes('steps[0].condition'), `the create problems: ${listed}`);
+    });
+
+    await step('as admin, create a user (problems in place, the first password shown once), then disable it', async () => {
+      await page.selectOption('[data-testid=tenant-picker]', 'demo');
+      await page.click('header nav a:has-text("Users")');
+      const form = page.locator('[data-testid=user-form]');
+      await form.waitFor();
+      const email = 'e2e-integrator@localhost';
+      await form.locator('input[name=email]').fill(email);
+      await form.locator('select[name=role]').selectOption('merchant');
+      await form.locator('input[name=password]').fill('short');
+      await form.locator('button[type=submit]').click();
+      // Checked before asking: a merchant needs its one tenant, a password 10 characters.
+      const tenantsProblem = await form.locator('[data-testid=user-tenants] .field-error').textContent();
+      check(/exactly one tenant/.test(tenantsProblem), `the tenants problem: ${tenantsProblem}`);
+      const pwProblem = await form.locator('label:has(input[name=password]) .field-error').textContent();
+      check(/at least 10/.test(pwProblem), `the password problem: ${pwProblem}`);
+      await form.locator('select[name=role]').selectOption('integrator');
+      await form.locator('[data-testid=user-tenants] input[value=demo]').check();
+      await form.locator('button:has-text("Generate")').click();
+      const password = await form.locator('input[name=password]').inputValue();
+      check(password.length >= 10, `the generated password: ${password}`);
+      await form.locator('button[type=submit]').click();
+      const shown = (await page.textContent('[data-testid=new-user-password]')).trim();
+      check(shown === password, `the page shows ${shown}, the form had ${password}`);
+      const row = page.locator(`[data-testid=users] tr[data-email="${email}"]`);
+      await row.waitFor();
+      const { users } = await api.get('/api/v1/users');
+      const stored = users.find((u) => u.email === email);
+      check(stored?.role === 'integrator' && JSON.stringify(stored.tenants) === '["demo"]', `stored: ${JSON.stringify(stored)}`);
+      const login = (pw) =>
+        fetch(`${base}/api/v1/login`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ email, password: pw }),
+        });
+      check((await login(password)).ok, 'the new user cannot sign in with the password shown');
+      // The same email again: the API's 409 sits under the email.
+      await form.locator('input[name=email]').fill(email);
+      await form.locator('[data-testid=user-tenants] input[value=demo]').check();
+      await form.locator('button[type=submit]').click();
+      const taken = await form.locator('label:has(input[name=email]) .field-error').textContent();
+      check(taken.includes('exists'), `the duplicate email says: ${taken}`);
+      // Disable (the confirmation is accepted): the row says so and the login is refused.
+      await row.locator('button:has-text("Disable")').click();
+      await row.locator('text=disabled').waitFor();
+      check((await login(password)).status === 401, 'a disabled user can still sign in');
+      check((await page.locator(`[data-testid=users] tr:has-text("${ADMIN_EMAIL}") button:has-text("Disable")`).count()) === 0, 'the admin is offered disabling itself');
+    });
+
+    await step('alerts: the tenant default with a bad recipient refused in place, saved, and a test alert with its answer', async () => {
+      await page.click('header nav a:has-text("Alerts")');
+      const form = page.locator('[data-testid=tenant-alert-form]');
+      await form.waitFor();
+      await form.locator('button:has-text("Add email")').click();
+      await form.locator('[data-channel="0"] input[name=to]').fill('ops@demo.example, not-an-address');
+      await form.locator('button:has-text("Add webhook")').click();
+      // The demo's mock takes alert webhooks (src/demo/mock.rs ALERTS_PATH); there is no SMTP server.
+      await form.locator('[data-channel="1"] input[name=url]').fill(`${mockUrl()}/hooks/alerts/demo`);
+      await form.locator('input[name=heartbeat_hours]').fill('24');
+      await form.locator('button:has-text("Save default")').click();
+      const problem = await form.locator('[data-channel="0"] label:has(input[name=to]) .field-error').textContent();
+      check(/not-an-address/.test(problem) && /email/.test(problem), `the recipient problem: ${problem}`);
+      await form.locator('[data-channel="0"] input[name=to]').fill('ops@demo.example, Jane <jane@demo.example>');
+      await form.locator('button:has-text("Save default")').click();
+      await page.waitForSelector('[data-testid=tenant-alerts-saved]');
+      const stored = await api.get('/api/v1/tenants/demo/alerts');
+      check(
+        stored.alerts?.channels?.length === 2 && stored.alerts.heartbeat_hours === 24 && stored.alerts.channels[0].to.includes('jane@demo.example'),
+        `stored default: ${JSON.stringify(stored)}`,
+      );
+
+      await page.click(`[data-testid=alert-flows] tr[data-flow="${FLOW_ID}"] button:has-text("Send test alert")`);
+      const answer = page.locator(`[data-testid=alert-test][data-flow="${FLOW_ID}"] [data-testid=alert-test-answer]`);
+      await answer.waitFor({ timeout: 30_000 });
+      const text = (await answer.textContent()).replace(/\s+/g, ' ');
+      // The demo has no SMTP server: the email fails and says why; the mock takes the webhook.
+      check(text.includes("tenant's default"), `the answer does not say where the channels came from: ${text}`);
+      check(/failed — no SMTP server configured/.test(text), `the email answer: ${text}`);
+      // The log and the answer show a webhook URL without its secret part (docs/alerts.md).
+      check(/webhook http:\/\/127\.0\.0\.1:\d+\/hooks\/… #[0-9a-f]+: sent/.test(text), `the webhook answer: ${text}`);
+      const { alerts } = await (await fetch(`${mockUrl()}/admin/demo/alerts`)).json();
+      const got = alerts.find((a) => a.path === '/hooks/alerts/demo');
+      check(got?.body?.kind === 'test' && got.body.flow?.id === FLOW_ID, `the mock received: ${JSON.stringify(alerts)}`);
+    });
+
+    await step('alerts: the delivery log lists the test deliveries, the failed one with its error, filtered like the API', async () => {
+      const filters = page.locator('[data-testid=delivery-filters]');
+      await filters.locator('select[name=kind]').selectOption('test');
+      await filters.locator('select[name=status]').selectOption('failed');
+      await filters.locator('button[type=submit]').click();
+      const email = page.locator('[data-testid=deliveries] tr[data-channel=email][data-kind=test][data-status=failed]');
+      await email.first().waitFor();
+      check((await email.first().textContent()).includes('no SMTP server configured'), 'the email delivery shows no error');
+      const { deliveries } = await api.get('/api/v1/alert-deliveries?tenant=demo&kind=test&status=failed');
+      const rows = await page.$$eval('[data-testid=deliveries] tbody tr', (rs) => rs.map((r) => Number(r.dataset.id)));
+      check(JSON.stringify(rows) === JSON.stringify(deliveries.map((d) => d.id)), `UI rows ${rows}, API ${deliveries.map((d) => d.id)}`);
+      check(!deliveries.some((d) => d.channel === 'webhook'), 'the delivered webhook is listed as failed');
+      // Only sent ones: the webhook, and no email.
+      await filters.locator('select[name=status]').selectOption('sent');
+      await filters.locator('button[type=submit]').click();
+      await page.waitForSelector('[data-testid=deliveries] tr[data-channel=webhook][data-status=sent]');
+      check((await page.locator('[data-testid=deliveries] tr[data-status=failed]').count()) === 0, 'a failed delivery is listed as sent');
+    });
+
+    await step("alerts: a flow's own settings, a bad URL refused in place, saved as a new version, then back to the default", async () => {
+      // From the flow's page, its "alerts" link.
+      await page.click('header nav a:has-text("Flows")');
+      await page.click(`[data-testid=flows] a[href="#/flows/${FLOW_ID}"]`);
+      await page.click(`main a[href="#/alerts?flow=${FLOW_ID}"]`);
+      const panel = page.locator('[data-testid=flow-alerts]');
+      await panel.locator('[data-testid=flow-alerts-source]:has-text("no settings of its own")').waitFor();
+      // Its own settings start as a copy of the tenant's default (two channels); add a third.
+      await panel.locator('button:has-text("Give it its own settings")').click();
+      const form = panel.locator('[data-testid=flow-alert-form]');
+      check((await form.locator('fieldset[data-channel]').count()) === 2, "the flow's form does not start from the default");
+      await form.locator('button:has-text("Add webhook")').click();
+      await form.locator('[data-channel="2"] input[name=url]').fill('ftp://hooks.example.org/x');
+      await form.locator('[data-channel="2"] select[name=on]').selectOption('both');
+      await form.locator('button[type=submit]').click();
+      const problem = await form.locator('[data-channel="2"] label:has(input[name=url]) .field-error').textContent();
+      check(/http/.test(problem), `the URL problem: ${problem}`);
+      await form.locator('[data-channel="2"] input[name=url]').fill(`${mockUrl()}/hooks/alerts/flow`);
+      await form.locator('button[type=submit]').click();
+      const saved = await panel.locator('[data-testid=flow-alerts-saved]').textContent();
+      const { versions } = await api.get(`/api/v1/flows/${FLOW_ID}/versions`);
+      check(saved.includes(`version ${versions[0].version}`), `"${saved}", newest version ${versions[0].version}`);
+      const flow = await api.get(`/api/v1/flows/${FLOW_ID}`);
+      const own = flow.definition.alerts?.channels ?? [];
+      check(own.length === 3 && own[2].on === 'both' && own[2].url.endsWith('/hooks/alerts/flow'), `the flow's alerts: ${JSON.stringify(flow.definition.alerts)}`);
+      await panel.locator('[data-testid=flow-alerts-source]:has-text("its own settings")').waitFor();
+      await page.click(`[data-testid=alert-flows] tr[data-flow="${FLOW_ID}"] button:has-text("Send test alert")`);
+      await page.waitForSelector(`[data-testid=alert-test][data-flow="${FLOW_ID}"] [data-testid=alert-test-answer]:has-text("flow's own settings")`, { timeout: 30_000 });
+      const own2 = await page.textContent(`[data-testid=alert-test][data-flow="${FLOW_ID}"] [data-testid=alert-test-answer]`);
+      check((own2.match(/: sent/g) ?? []).length === 2, `the flow's own webhooks: ${own2}`);
+      const { alerts } = await (await fetch(`${mockUrl()}/admin/demo/alerts`)).json();
+      check(alerts.some((a) => a.path === '/hooks/alerts/flow'), `the mock did not receive the flow's own webhook: ${JSON.stringify(alerts)}`);
+      await panel.locator('button:has-text("Use the tenant\'s default")').click();
+      await panel.locator('[data-testid=flow-alerts-source]:has-text("no settings of its own")').waitFor();
+      const after = await api.get(`/api/v1/flows/${FLOW_ID}`);
+      check(after.definition.alerts === undefined, `the flow still has alerts: ${JSON.stringify(after.definition.alerts)}`);
+    });
+
+    await step('the audit log lists these changes, filtered by the API by action, who and tenant, and pages', async () => {
+      await page.click('header nav a:has-text("Audit log")');
+      const filters = page.locator('[data-testid=audit-filters]');
+      await page.waitForSelector('[data-testid=audit] tbody tr');
+      const shownIds = () => page.$$eval('[data-testid=audit] tbody tr', (rs) => rs.map((r) => Number(r.dataset.id)));
+      await filters.locator('input[name=action]').fill('alerts.');
+      await filters.locator('button[type=submit]').click();
+      await page.waitForSelector('[data-testid=audit] tr[data-action="alerts.update"]');
+      const actions = await page.$$eval('[data-testid=audit] tbody tr', (rs) => rs.map((r) => r.dataset.action));
+      check(actions.length > 0 && actions.every((a) => a.startsWith('alerts.')), `filtered actions: ${actions}`);
+      const { entries } = await api.get('/api/v1/audit?tenant=demo&action=alerts.&limit=50');
+      check(JSON.stringify(await shownIds()) === JSON.stringify(entries.map((e) => e.id)), 'the UI and the API list different entries');
+      await filters.locator('input[name=action]').fill('user.disable');
+      await filters.locator('button[type=submit]').click();
+      await page.waitForSelector('[data-testid=audit] tr[data-action="user.disable"]');
+      await filters.locator('input[name=who]').fill('nobody@');
+      await filters.locator('button[type=submit]').click();
+      await page.waitForSelector('text=No entries match.');
+      // Every tenant, a page at a time (50): older pages by the API's next_before.
+      await filters.locator('button:has-text("Clear")').click();
+      await page.waitForSelector('[data-testid=audit] tbody tr');
+      const first = await api.get('/api/v1/audit?limit=50');
+      await until('the unfiltered page', async () => JSON.stringify(await shownIds()) === JSON.stringify(first.entries.map((e) => e.id)));
+      if (first.next_before != null) {
+        await page.click('[data-testid=audit-pager] button:has-text("Older")');
+        await page.waitForSelector('[data-testid=audit-pager]:has-text("page 2")');
+        const second = await api.get(`/api/v1/audit?limit=50&before=${first.next_before}`);
+        check(JSON.stringify(await shownIds()) === JSON.stringify(second.entries.map((e) => e.id)), 'page 2 differs from the API');
+        await page.click('[data-testid=audit-pager] button:has-text("Newer")');
+        await page.waitForSelector('[data-testid=audit-pager]:has-text("page 1")');
+      }
+    });
+
+    await step('support reads alerts and the audit log, but changes and tests nothing and sees no users; the merchant sets alerts but no flow’s', async () => {
+      const context = await browser.newContext();
+      const support = await context.newPage();
+      support.setDefaultTimeout(15_000);
+      support.on('pageerror', (e) => pageErrors.push(`support: ${e.message}`));
+      await support.goto(base + '/');
+      await support.fill('input[name=email]', 'e2e-support@localhost');
+      await support.fill('input[name=password]', 'e2e support password');
+      await support.click('button[type=submit]');
+      await support.waitForSelector('[data-testid=user]:has-text("support")');
+      check((await support.locator('header nav a:has-text("Users")').count()) === 0, 'support is offered Users');
+      await support.click('header nav a:has-text("Alerts")');
+      const form = support.locator('[data-testid=tenant-alert-form]');
+      await form.waitFor();
+      check((await form.locator('input[name=to]').first().getAttribute('readonly')) !== null, 'support may type into the default');
+      check((await support.locator('button:has-text("Save default"), button:has-text("Add email"), button:has-text("Remove default")').count()) === 0, 'support is offered changing the default');
+      await support.waitForSelector('[data-testid=alert-flows] tbody tr');
+      check((await support.locator('button:has-text("Send test alert")').count()) === 0, 'support is offered test alerts');
+      check((await support.locator('[data-testid=alert-flows] a:has-text("Alert settings")').count()) === 0, 'support is offered flow definitions');
+      await support.waitForSelector('[data-testid=deliveries] tbody tr');
+      await support.goto(`${base}/#/alerts?flow=${FLOW_ID}`);
+      await support.waitForSelector('[data-testid=flow-alerts]:has-text("may not read flow definitions")');
+      check((await support.locator('[data-testid=flow-alert-form]').count()) === 0, "support sees a flow's alert form");
+      await support.click('header nav a:has-text("Audit log")');
+      await support.waitForSelector('[data-testid=audit] tbody tr');
+      await support.goto(`${base}/#/users`);
+      await support.waitForSelector('text=Only admins manage users.');
+      check((await support.locator('[data-testid=users], [data-testid=user-form]').count()) === 0, 'support sees the users');
+      await context.close();
+
+      check((await merchant.locator('header nav a:has-text("Users")').count()) === 0, 'the merchant is offered Users');
+      await merchant.click('header nav a:has-text("Alerts")');
+      await merchant.waitForSelector('[data-testid=tenant-alert-form] button:has-text("Save default")');
+      await merchant.waitForSelector(`[data-testid=alert-flows] tr[data-flow="${FLOW_ID}"] button:has-text("Send test alert")`);
+      await merchant.click(`[data-testid=alert-flows] tr[data-flow="${FLOW_ID}"] a:has-text("Alert settings")`);
+      await merchant.waitForSelector('[data-testid=flow-alerts-source]:has-text("for admins and integrators")');
+      check(
+        (await merchant.locator('[data-testid=flow-alerts] button').count()) === 0,
+        "the merchant is offered changing a flow's alerts",
+      );
     });
 
     await step('create an API token, see it once, use it, revoke it', async () => {

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::flow::{Flow, FlowIssue, parse_flow};
-use crate::store::FlowRecord;
+use crate::store::{FlowRecord, FlowVersion};
 
 use super::AppState;
 use super::access::{Action, Principal};
@@ -22,6 +22,15 @@ fn flow_not_found(id: &str) -> ApiError {
 
 fn summary_json(f: &FlowRecord) -> Value {
     json!({"id": f.id, "name": f.name, "tenant": f.tenant, "version": f.version, "enabled": f.enabled})
+}
+
+/// What a save answers: the summary plus the number of the version it published, so the
+/// editor need not look it up by hash (`version` stays the definition's hash, as in every
+/// flow summary; `version_no` is the same field the template enable answer has).
+fn saved_json(f: &FlowRecord, saved: &FlowVersion) -> Value {
+    let mut answer = summary_json(f);
+    answer["version_no"] = json!(saved.version_no);
+    answer
 }
 
 /// The flow `id` when the caller may do `action` with it: 404 when missing or another
@@ -183,7 +192,7 @@ pub(super) async fn create(
             ),
         ));
     }
-    let (record, _) = super::versions::save(&state, &me, &flow, &text).await?;
+    let (record, saved) = super::versions::save(&state, &me, &flow, &text).await?;
     audit::record(
         &state,
         &me,
@@ -194,7 +203,7 @@ pub(super) async fn create(
         Some(record.version.clone()),
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(summary_json(&record))))
+    Ok((StatusCode::CREATED, Json(saved_json(&record, &saved))))
 }
 
 /// Replaces a flow's definition; the id and tenant stay.
@@ -222,7 +231,7 @@ pub(super) async fn update(
         )
         .with_details(json!({"field": "tenant"})));
     }
-    let (record, _) = super::versions::save(&state, &me, &flow, &text).await?;
+    let (record, saved) = super::versions::save(&state, &me, &flow, &text).await?;
     audit::record(
         &state,
         &me,
@@ -233,7 +242,7 @@ pub(super) async fn update(
         Some(record.version.clone()),
     )
     .await?;
-    Ok(Json(summary_json(&record)))
+    Ok(Json(saved_json(&record, &saved)))
 }
 
 /// Deletes a flow and its schedule; its runs stay in the activity log.

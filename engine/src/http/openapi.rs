@@ -92,6 +92,37 @@ const DELIVERIES_QUERY: &[(&str, &str, &str)] = &[
     ),
 ];
 
+const AUDIT_QUERY: &[(&str, &str, &str)] = &[
+    ("tenant", "string", "Only this tenant's entries"),
+    (
+        "user",
+        "string",
+        "Only entries whose user's email contains this (ASCII case ignored)",
+    ),
+    (
+        "action",
+        "string",
+        "Only entries whose action is this or starts with it (`flow.`)",
+    ),
+    (
+        "object",
+        "string",
+        "Only entries about the object with this id",
+    ),
+    ("since", "string", "Made at or after this RFC 3339 time"),
+    ("until", "string", "Made at or before this RFC 3339 time"),
+    (
+        "before",
+        "integer",
+        "Only entries older than this id: the previous page's `next_before`",
+    ),
+    (
+        "limit",
+        "integer",
+        "At most this many (1–1000, default 100)",
+    ),
+];
+
 /// The operation `method path`: its bodies and query.
 fn operation(method: &str, path: &str, g: &mut SchemaGenerator) -> Operation {
     use crate::alert::AlertSettings;
@@ -177,13 +208,13 @@ fn operation(method: &str, path: &str, g: &mut SchemaGenerator) -> Operation {
             query: &[("tenant", "string", "Only this tenant's flows")],
             ..op(none(), "200", schema::<s::FlowList>(g))
         },
-        ("POST", "/api/v1/flows") => op(schema::<Flow>(g), "201", schema::<s::FlowSummary>(g)),
+        ("POST", "/api/v1/flows") => op(schema::<Flow>(g), "201", schema::<s::SavedFlow>(g)),
         ("POST", "/api/v1/flows/validate") => {
             op(schema::<Flow>(g), "200", schema::<s::Validation>(g))
         }
         ("GET", "/api/v1/flows/{flow_id}") => op(none(), "200", schema::<s::FlowWithDefinition>(g)),
         ("PUT", "/api/v1/flows/{flow_id}") => {
-            op(schema::<Flow>(g), "200", schema::<s::FlowSummary>(g))
+            op(schema::<Flow>(g), "200", schema::<s::SavedFlow>(g))
         }
         ("GET", "/api/v1/flows/{flow_id}/export") => op(none(), "200", schema::<Flow>(g)),
         ("POST", "/api/v1/flows/{flow_id}/runs") => op(none(), "202", schema::<s::StartedRun>(g)),
@@ -230,11 +261,7 @@ fn operation(method: &str, path: &str, g: &mut SchemaGenerator) -> Operation {
             ..op(none(), "200", schema::<s::AlertDeliveryList>(g))
         },
         ("GET", "/api/v1/audit") => Operation {
-            query: &[(
-                "limit",
-                "integer",
-                "At most this many (1–1000, default 100)",
-            )],
+            query: AUDIT_QUERY,
             ..op(none(), "200", schema::<s::AuditList>(g))
         },
         ("POST", "/api/v1/preview") => op(

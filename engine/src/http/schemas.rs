@@ -115,6 +115,15 @@ pub(super) struct FlowSummary {
     enabled: bool,
 }
 
+/// A flow just saved (created or updated): its summary and the version the save published.
+#[derive(JsonSchema)]
+pub(super) struct SavedFlow {
+    #[serde(flatten)]
+    summary: FlowSummary,
+    /// The number of the version this save published (1 for a new flow).
+    version_no: i64,
+}
+
 /// Flows of the caller's tenants.
 #[derive(JsonSchema)]
 pub(super) struct FlowList {
@@ -540,10 +549,12 @@ pub(super) struct AuditEntry {
     created_at: String,
 }
 
-/// The audit log, newest first.
+/// A page of the audit log, newest first.
 #[derive(JsonSchema)]
 pub(super) struct AuditList {
     entries: Vec<AuditEntry>,
+    /// `before` for the next (older) page; `null` when there are no older entries.
+    next_before: Option<i64>,
 }
 
 /// A schedule.

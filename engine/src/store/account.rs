@@ -132,6 +132,42 @@ pub struct AuditEntry {
     pub created_at: String,
 }
 
+/// Which audit entries to list, newest first (`GET /api/v1/audit`).
+#[derive(Debug, Clone)]
+pub struct AuditFilter {
+    /// Only entries of these tenants; `None` lists every entry, tenant-less ones included.
+    pub tenants: Option<Vec<String>>,
+    /// Only entries whose user's email contains this (ASCII case ignored).
+    pub user: Option<String>,
+    /// Only entries whose action is this or starts with it (`flow.` for every flow change).
+    pub action: Option<String>,
+    /// Only entries about the object with this id.
+    pub object_id: Option<String>,
+    /// Only entries made at or after this time (RFC 3339 UTC, as stored).
+    pub since: Option<String>,
+    /// Only entries made at or before this time (RFC 3339 UTC, as stored).
+    pub until: Option<String>,
+    /// Only entries older than this id: the last id of the previous page, for paging.
+    pub before: Option<i64>,
+    /// At most this many.
+    pub limit: i64,
+}
+
+impl Default for AuditFilter {
+    fn default() -> Self {
+        AuditFilter {
+            tenants: None,
+            user: None,
+            action: None,
+            object_id: None,
+            since: None,
+            until: None,
+            before: None,
+            limit: 100,
+        }
+    }
+}
+
 /// Which runs to list. `tenants: None` means every tenant.
 #[derive(Debug, Clone, Default)]
 pub struct RunQuery {
@@ -202,8 +238,8 @@ pub trait AccountStore: Send + Sync {
 
     /// Appends to the audit log.
     async fn append_audit(&self, entry: &NewAudit) -> Result<()>;
-    /// Audit entries, newest first; `scope: Some` lists those of these tenants.
-    async fn list_audit(&self, scope: Option<&[String]>, limit: i64) -> Result<Vec<AuditEntry>>;
+    /// Audit entries matching `filter`, newest first.
+    async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>>;
 
     /// Runs matching `query`, newest first.
     async fn query_runs(&self, query: &RunQuery) -> Result<Vec<RunRow>>;

@@ -4,11 +4,23 @@ use async_trait::async_trait;
 use sqlx::{FromRow, QueryBuilder};
 
 use super::account::{
-    AccountStore, ApiToken, AuditEntry, NewAudit, NewUser, RunQuery, Tenant, User,
+    AccountStore, ApiToken, AuditEntry, AuditFilter, NewAudit, NewUser, RunQuery, Tenant, User,
 };
 use super::sql::{RunDbRow, push_list};
 use super::{PgStore, SqliteStore};
 use super::{Result, RunId, RunRow, now};
+
+/// `text` for a SQL `like` pattern with `escape '\'`: its `%`, `_` and `\` match themselves.
+fn like_escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
 
 #[derive(FromRow)]
 struct TenantDbRow {
@@ -351,18 +363,39 @@ macro_rules! impl_account_store {
                 Ok(())
             }
 
-            async fn list_audit(&self, scope: Option<&[String]>, limit: i64) -> Result<Vec<AuditEntry>> {
+            async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
                 let mut q = QueryBuilder::<$db>::new(
-                    "select id, user_email, tenant_id, action, object_type, object_id, detail, created_at from audit_log",
+                    "select id, user_email, tenant_id, action, object_type, object_id, detail, created_at \
+                     from audit_log where 1 = 1",
                 );
-                if let Some(scope) = scope {
-                    if scope.is_empty() {
+                if let Some(tenants) = &filter.tenants {
+                    if tenants.is_empty() {
                         return Ok(Vec::new());
                     }
-                    push_list(&mut q, " where tenant_id in (", scope, ")");
+                    push_list(&mut q, " and tenant_id in (", tenants, ")");
+                }
+                if let Some(user) = &filter.user {
+                    let pattern = format!("%{}%", like_escaped(&user.to_ascii_lowercase()));
+                    q.push(" and lower(user_email) like ").push_bind(pattern).push(" escape '\\'");
+                }
+                if let Some(action) = &filter.action {
+                    let pattern = format!("{}%", like_escaped(action));
+                    q.push(" and action like ").push_bind(pattern).push(" escape '\\'");
+                }
+                if let Some(object_id) = &filter.object_id {
+                    q.push(" and object_id = ").push_bind(object_id);
+                }
+                if let Some(since) = &filter.since {
+                    q.push(" and created_at >= ").push_bind(since);
+                }
+                if let Some(until) = &filter.until {
+                    q.push(" and created_at <= ").push_bind(until);
+                }
+                if let Some(before) = filter.before {
+                    q.push(" and id < ").push_bind(before);
                 }
                 q.push(" order by id desc limit ");
-                q.push_bind(limit);
+                q.push_bind(filter.limit);
                 let rows: Vec<AuditDbRow> = q.build_query_as().fetch_all(&self.pool).await?;
                 Ok(rows
                     .into_iter()

@@ -19,7 +19,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use account::{
-    AccountStore, ApiToken, AuditEntry, NewAudit, NewUser, Role, RunQuery, Tenant, User, valid_id,
+    AccountStore, ApiToken, AuditEntry, AuditFilter, NewAudit, NewUser, Role, RunQuery, Tenant,
+    User, valid_id,
 };
 pub use alert_sql::{
     AlertDelivery, AlertKind, AlertStore, DeliveryFilter, DeliveryStatus, FlowRunTimes,

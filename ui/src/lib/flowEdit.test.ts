@@ -23,7 +23,6 @@ import {
   removeField,
   removeStep,
   sameDefinition,
-  savedVersion,
   setFieldProp,
   setIn,
   setSourceKind,
@@ -325,15 +324,5 @@ describe('new flows and saved versions', () => {
     const flow = skeletonFlow('my-flow', 'My flow', 'demo');
     expect(flow).toMatchObject({ version: 1, id: 'my-flow', name: 'My flow', tenant: 'demo' });
     expect('tenant' in skeletonFlow('x', '', null)).toBe(false);
-  });
-
-  it('the saved version is the newest with the saved hash', () => {
-    const versions = [
-      { version: 1, hash: 'a' },
-      { version: 2, hash: 'b' },
-      { version: 3, hash: 'a' },
-    ];
-    expect(savedVersion(versions, 'a')).toBe(3);
-    expect(savedVersion(versions, 'c')).toBeNull();
   });
 });

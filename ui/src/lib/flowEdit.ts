@@ -598,7 +598,7 @@ export function sortPreviewErrors(def: Json, stepId: string, errors: { field: st
 }
 
 // ---------------------------------------------------------------------------------------------
-// New flows, saved versions
+// New flows
 
 /** A flow to start from: reads JSON from one HTTP API and writes it to another, one mapping step. */
 export function skeletonFlow(id: string, name: string, tenant: string | null): Json {
@@ -621,10 +621,4 @@ export function skeletonFlow(id: string, name: string, tenant: string | null): J
     ],
     target: { connection: 'target', operation: 'write', params: { path: '/records', method: 'POST' } },
   };
-}
-
-/** The number of the version a save made: the newest version with the saved definition's hash. */
-export function savedVersion(versions: { version: number; hash: string }[], hash: string): number | null {
-  const numbers = versions.filter((v) => v.hash === hash).map((v) => v.version);
-  return numbers.length ? Math.max(...numbers) : null;
 }

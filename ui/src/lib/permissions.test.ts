@@ -15,6 +15,15 @@ describe('roleCan', () => {
     expect(roleCan('support', 'manage_connections')).toBe(false);
   });
 
+  it('keeps users to admins, and alert changes and test alerts from support', () => {
+    expect(roleCan('admin', 'manage_users')).toBe(true);
+    expect(roleCan('integrator', 'manage_users')).toBe(false);
+    expect(roleCan('merchant', 'write_alerts')).toBe(true);
+    expect(roleCan('merchant', 'test_alerts')).toBe(true);
+    expect(roleCan('support', 'write_alerts')).toBe(false);
+    expect(roleCan('support', 'test_alerts')).toBe(false);
+  });
+
   it('offers nothing without a role', () => {
     expect(roleCan(null, 'replay')).toBe(false);
     expect(roleCan(undefined, 'trigger')).toBe(false);

@@ -4,7 +4,16 @@
 
 import type { Role } from './api/types';
 
-export type UiAction = 'write_flows' | 'read_definition' | 'enable_templates' | 'trigger' | 'replay' | 'manage_connections';
+export type UiAction =
+  | 'write_flows'
+  | 'read_definition'
+  | 'enable_templates'
+  | 'trigger'
+  | 'replay'
+  | 'manage_connections'
+  | 'manage_users'
+  | 'write_alerts'
+  | 'test_alerts';
 
 const ALLOWED: Record<UiAction, Role[]> = {
   // Writing flows and the mapping preview (WriteFlows).
@@ -17,6 +26,13 @@ const ALLOWED: Record<UiAction, Role[]> = {
   manage_connections: ['admin', 'integrator', 'merchant'],
   // ReplayFailed: every role, support included.
   replay: ['admin', 'integrator', 'merchant', 'support'],
+  // ManageUsers: list, create and disable users.
+  manage_users: ['admin'],
+  // WriteAlertSettings (a tenant's default; a flow's own alerts are write_flows) and TestAlerts:
+  // support reads alert settings and the delivery log (ReadAlertSettings, ReadAlertDeliveries,
+  // every role) but sends and changes nothing.
+  write_alerts: ['admin', 'integrator', 'merchant'],
+  test_alerts: ['admin', 'integrator', 'merchant'],
 };
 
 /** Whether `role` may do `action` (no role: nothing). */

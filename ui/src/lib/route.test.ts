@@ -30,5 +30,11 @@ describe('parseRoute', () => {
     expect(create.page === 'connections' && create.query.get('create')).toBe('http');
     expect(links.connections()).toBe('#/connections');
     expect(parseRoute(links.tokens())).toEqual({ page: 'tokens' });
+    expect(parseRoute(links.users())).toEqual({ page: 'users' });
+    expect(parseRoute(links.audit())).toEqual({ page: 'audit' });
+    const alerts = parseRoute(links.alerts('orders 2'));
+    expect(alerts.page === 'alerts' && alerts.query.get('flow')).toBe('orders 2');
+    expect(links.alerts()).toBe('#/alerts');
+    expect(parseRoute('#/users/7').page).toBe('not_found');
   });
 });

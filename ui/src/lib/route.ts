@@ -12,6 +12,9 @@ export type Route =
   | { page: 'templates' }
   | { page: 'connections'; query: URLSearchParams }
   | { page: 'tokens' }
+  | { page: 'users' }
+  | { page: 'alerts'; query: URLSearchParams }
+  | { page: 'audit' }
   | { page: 'not_found'; path: string };
 
 const isId = (s: string | undefined): s is string => !!s && /^\d+$/.test(s);
@@ -48,6 +51,15 @@ export function parseRoute(hash: string): Route {
     case 'tokens':
       if (parts.length === 1) return { page: 'tokens' };
       break;
+    case 'users':
+      if (parts.length === 1) return { page: 'users' };
+      break;
+    case 'alerts':
+      if (parts.length === 1) return { page: 'alerts', query };
+      break;
+    case 'audit':
+      if (parts.length === 1) return { page: 'audit' };
+      break;
   }
   return { page: 'not_found', path };
 }
@@ -71,4 +83,8 @@ export const links = {
   /** `create`: open the create form with this connector chosen. */
   connections: (create?: string) => href('/connections', { create }),
   tokens: () => href('/tokens'),
+  users: () => href('/users'),
+  /** `flow`: open that flow's alert settings. */
+  alerts: (flow?: string) => href('/alerts', { flow }),
+  audit: () => href('/audit'),
 };

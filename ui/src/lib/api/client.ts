@@ -4,7 +4,11 @@
 
 import { ApiError, errorFromBody } from './errors';
 import type {
+  AlertDelivery,
+  AlertSettings,
+  AlertTestAnswer,
   ApiToken,
+  AuditEntry,
   Connection,
   ConnectionTest,
   ConnectorInfo,
@@ -20,8 +24,11 @@ import type {
   NewApiToken,
   ReplayAnswer,
   Run,
+  SavedFlow,
   Template,
+  TenantAlerts,
   Tenant,
+  NewUser,
   User,
   VersionDiff,
 } from './types';
@@ -99,8 +106,8 @@ export const api = {
   versions: (id: string) =>
     request<{ versions: FlowVersion[] }>('GET', `/flows/${enc(id)}/versions`).then((a) => a.versions),
   /** Saves a new version of the flow (422 `invalid_flow` with every issue in `details.issues`). */
-  updateFlow: (id: string, definition: unknown) => request<FlowSummary>('PUT', `/flows/${enc(id)}`, definition),
-  createFlow: (definition: unknown) => request<FlowSummary>('POST', '/flows', definition),
+  updateFlow: (id: string, definition: unknown) => request<SavedFlow>('PUT', `/flows/${enc(id)}`, definition),
+  createFlow: (definition: unknown) => request<SavedFlow>('POST', '/flows', definition),
   validateFlow: (definition: unknown) => request<FlowValidation>('POST', '/flows/validate', definition),
   failed: (id: string) =>
     request<{ failed: FailedRecord[] }>('GET', `/flows/${enc(id)}/failed`).then((a) => a.failed),
@@ -133,4 +140,22 @@ export const api = {
   tokens: () => request<{ tokens: ApiToken[] }>('GET', '/tokens').then((a) => a.tokens),
   createToken: (name: string) => request<NewApiToken>('POST', '/tokens', { name }),
   revokeToken: (id: number) => request<null>('DELETE', `/tokens/${id}`),
+
+  users: () => request<{ users: User[] }>('GET', '/users').then((a) => a.users),
+  /** 422 with `details.field` (`email`, `password`, `role`, `tenants`), 409 `email_taken`. */
+  createUser: (body: NewUser) => request<User>('POST', '/users', body),
+  disableUser: (id: number) => request<User>('POST', `/users/${id}/disable`),
+
+  tenantAlerts: (tenant: string) => request<TenantAlerts>('GET', `/tenants/${enc(tenant)}/alerts`),
+  /** 422 `invalid_alerts` with every problem in `details.issues` (`{path, message}`). */
+  setTenantAlerts: (tenant: string, settings: AlertSettings) =>
+    request<TenantAlerts>('PUT', `/tenants/${enc(tenant)}/alerts`, settings),
+  deleteTenantAlerts: (tenant: string) => request<null>('DELETE', `/tenants/${enc(tenant)}/alerts`),
+  /** 422 `no_alert_channels` when the flow has none at any level. */
+  testAlert: (flowId: string) => request<AlertTestAnswer>('POST', `/flows/${enc(flowId)}/alerts/test`),
+  alertDeliveries: (query: URLSearchParams) =>
+    request<{ deliveries: AlertDelivery[] }>('GET', `/alert-deliveries?${query}`).then((a) => a.deliveries),
+
+  /** A page of the audit log; `next_before` is the next (older) page's `before`, null on the last. */
+  audit: (query: URLSearchParams) => request<{ entries: AuditEntry[]; next_before: number | null }>('GET', `/audit?${query}`),
 };

@@ -208,3 +208,79 @@ export interface EnabledTemplate {
   template: string;
   enabled: boolean;
 }
+
+/** The answer of a flow save (`POST /flows`, `PUT /flows/{id}`): `version` is the definition's
+ * hash, as in every summary; `version_no` the number of the version the save published. */
+export interface SavedFlow extends FlowSummary {
+  version_no: number;
+}
+
+// Users (admin)
+
+/** `POST /users`: the admin sets the first password; the user changes it (`PUT /me/password`). */
+export interface NewUser {
+  email: string;
+  password: string;
+  role: Role;
+  tenants: string[];
+}
+
+// Alerts (docs/alerts.md)
+
+export type AlertOn = 'failure' | 'success' | 'both';
+export const ALERT_ONS: AlertOn[] = ['failure', 'success', 'both'];
+
+export type AlertChannel =
+  | { type: 'email'; to: string; subject?: string; on?: AlertOn }
+  | { type: 'webhook'; url: string; on?: AlertOn };
+
+/** A flow file's `alerts`, and the body of a tenant's default. */
+export interface AlertSettings {
+  channels: AlertChannel[];
+  heartbeat_hours?: number;
+}
+
+export interface TenantAlerts {
+  tenant_id: string;
+  /** `null` when the tenant has no default. */
+  alerts: AlertSettings | null;
+  updated_at: string | null;
+}
+
+export type DeliveryStatus = 'sent' | 'failed';
+export const DELIVERY_STATUSES: DeliveryStatus[] = ['sent', 'failed'];
+export type AlertKind = 'failure' | 'success' | 'heartbeat' | 'test';
+export const ALERT_KINDS: AlertKind[] = ['failure', 'success', 'heartbeat', 'test'];
+
+export interface AlertTestAnswer {
+  flow_id: string;
+  /** Which level the channels came from. */
+  source: 'flow' | 'tenant' | 'installation';
+  deliveries: { channel: string; recipient: string; status: DeliveryStatus; error: string | null }[];
+}
+
+export interface AlertDelivery {
+  id: number;
+  tenant_id: string;
+  flow_id: string;
+  run_id: number | null;
+  channel: string;
+  recipient: string;
+  kind: AlertKind;
+  status: DeliveryStatus;
+  error: string | null;
+  created_at: string;
+}
+
+// Audit log
+
+export interface AuditEntry {
+  id: number;
+  user_email: string;
+  tenant_id: string | null;
+  action: string;
+  object_type: string;
+  object_id: string;
+  detail: string | null;
+  created_at: string;
+}
