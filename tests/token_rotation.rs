@@ -111,3 +111,68 @@ async fn rotated_refresh_tokens_are_kept_sealed_in_the_stored_connection() {
         exact.refresh_tokens_seen
     );
 }
+
+#[tokio::test]
+async fn validate_warns_about_a_rotated_refresh_token_written_in_the_flow_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let flow = |id: &str, operation: &str, erp: serde_json::Value| {
+        let flow = json!({
+            "version": 1,
+            "id": id,
+            "connections": {
+                "erp": erp,
+                "export": { "connector": "file", "config": { "path": "out.ndjson" } }
+            },
+            "source": { "connection": "erp", "operation": operation, "key": "$.ID" },
+            "target": { "connection": "export", "operation": "write" }
+        });
+        let file = format!("{id}.json");
+        std::fs::write(
+            dir.path().join(&file),
+            serde_json::to_string_pretty(&flow).unwrap(),
+        )
+        .unwrap();
+        file
+    };
+    let inline = flow(
+        "inline",
+        "get_items",
+        json!({ "connector": "exact_online", "config": {
+            "division": 123456, "client_id": "${EXACT_CLIENT_ID}",
+            "client_secret": "${EXACT_CLIENT_SECRET}", "refresh_token": "${EXACT_REFRESH_TOKEN}" } }),
+    );
+    let overriding = flow(
+        "overriding",
+        "get_articles",
+        json!({ "connector": "eaccounting", "stored": "visma",
+            "config": { "refresh_token": "${VISMA_REFRESH_TOKEN}" } }),
+    );
+    let stored = flow(
+        "stored",
+        "get_items",
+        json!({ "connector": "exact_online", "stored": "acme-exact", "config": {} }),
+    );
+
+    // Warnings, not problems: the files are valid and the verdict is ok.
+    let (code, out) = ferry(dir.path(), &["validate", &inline, &overriding, &stored]).await;
+    assert_eq!(code, 0, "{out}");
+    let warnings: Vec<&str> = out.lines().filter(|l| l.contains("warning")).collect();
+    assert_eq!(warnings.len(), 2, "{out}");
+    assert!(
+        warnings[0].starts_with("inline.json:")
+            && warnings[0].contains(
+                ": warning: connections.erp.config.refresh_token: `exact_online` rotates"
+            )
+            && warnings[0].contains("\"stored\": \"erp\""),
+        "{out}"
+    );
+    // With its line and column in the file.
+    let position: Vec<&str> = warnings[0].splitn(4, ':').collect();
+    assert!(position[1].parse::<usize>().unwrap() > 1, "{out}");
+    assert!(
+        warnings[1].starts_with("overriding.json:")
+            && warnings[1].contains("overrides the refresh token of stored connection `visma`"),
+        "{out}"
+    );
+    assert!(out.contains("stored.json: ok"), "{out}");
+}

@@ -17,7 +17,10 @@
 //!   process starts from them and not from a refresh token the vendor has already invalidated;
 //! - processes that share a stored connection read it again before refreshing (another one may
 //!   have refreshed already) and after a refused refresh (another one may have rotated the
-//!   token a moment ago): they adopt the stored tokens instead of locking each other out.
+//!   token a moment ago): they adopt the stored tokens instead of locking each other out;
+//! - every token it obtains (refreshed or adopted, access or refresh) is reported to the
+//!   connection's [`Redactor`] before it is used, so a vendor that echoes the `Authorization`
+//!   header or the refresh request in an error does not put a live token in the activity log.
 //!
 //! A refused refresh token (`invalid_grant`: expired, revoked or already rotated) that no stored
 //! newer token replaces is an [`ConnectorError::Auth`] that tells the user to reconnect.
@@ -27,7 +30,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use ferry_engine::connector::{ConnectorError, CredentialKeeper};
+use ferry_engine::connector::{ConnectorContext, ConnectorError, CredentialKeeper};
+use ferry_engine::credential::Redactor;
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
 use serde_json::Value;
@@ -126,6 +130,8 @@ pub(crate) struct OAuth2Session {
     clock: Arc<dyn WallClock>,
     /// The stored connection's credentials: new tokens are saved there and read back.
     keeper: Option<Arc<dyn CredentialKeeper>>,
+    /// Learns every token obtained, so what Ferry writes about the connection is redacted of it.
+    redactor: Redactor,
     /// An async mutex: it is held across the refresh request so concurrent callers wait for
     /// one refresh instead of each starting their own.
     tokens: tokio::sync::Mutex<Tokens>,
@@ -158,14 +164,25 @@ impl OAuth2Session {
             timeout,
             clock,
             keeper: None,
+            redactor: Redactor::default(),
             tokens: tokio::sync::Mutex::new(tokens),
         }
     }
 
-    /// The same session, keeping its tokens in the stored connection behind `keeper`.
-    pub(crate) fn keeping(mut self, keeper: Option<Arc<dyn CredentialKeeper>>) -> Self {
-        self.keeper = keeper;
+    /// The same session in the connection's context: its tokens are kept in the stored
+    /// connection (when `cx` has a keeper) and reported to its redactor.
+    pub(crate) fn in_context(mut self, cx: &ConnectorContext) -> Self {
+        self.keeper = cx.credentials.clone();
+        self.redactor = cx.redactor.clone();
         self
+    }
+
+    /// Reports the tokens of `tokens` to the redactor: they are secrets from now on.
+    fn learn(&self, tokens: &Tokens) {
+        if let Some(access_token) = &tokens.access_token {
+            self.redactor.learn(access_token);
+        }
+        self.redactor.learn(&tokens.refresh_token);
     }
 
     /// Whether `tokens` holds an access token that is not about to expire.
@@ -239,6 +256,7 @@ impl OAuth2Session {
         }
         tokens.access_token = access_token.map(str::to_string);
         tokens.expires_at = expires_at;
+        self.learn(tokens);
         true
     }
 
@@ -333,6 +351,7 @@ impl OAuth2Session {
         if let Some(rotated) = answer["refresh_token"].as_str().filter(|t| !t.is_empty()) {
             tokens.refresh_token = rotated.to_string();
         }
+        self.learn(tokens);
         tracing::debug!(token_url = %self.config.token_url, "OAuth2 access token refreshed.");
         Ok(access_token.to_string())
     }
@@ -511,6 +530,40 @@ mod tests {
                 .all(|body| body.contains("refresh_token=rt-original")),
             "a vendor that does not rotate keeps the first refresh token: {calls:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn refreshed_and_rotated_tokens_are_reported_to_the_redactor_before_use() {
+        use axum::routing::post;
+        let app = axum::Router::new().route(
+            "/token",
+            post(|| async {
+                r#"{"access_token":"fresh-access-token","expires_in":600,"refresh_token":"rotated-refresh-token"}"#
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let redactor = Redactor::new(["configured-refresh-token".to_string()]);
+        let cx = ConnectorContext::new(reqwest::Client::new(), ".").with_redactor(redactor.clone());
+        let session = OAuth2Session::new(
+            OAuth2Config {
+                token_url: format!("http://{addr}/token"),
+                client_id: "cid".into(),
+                client_secret: "client-secret".into(),
+                refresh_token: "configured-refresh-token".into(),
+                access_token: None,
+                expires_at: None,
+            },
+            reqwest::Client::new(),
+            Duration::from_secs(5),
+            Arc::new(crate::wall_clock::tests::ManualWallClock::default()),
+        )
+        .in_context(&cx);
+        let echoed = "Bearer fresh-access-token; refresh_token=rotated-refresh-token";
+        assert_eq!(redactor.redact(echoed), echoed);
+        assert_eq!(session.token().await.unwrap(), "fresh-access-token");
+        assert_eq!(redactor.redact(echoed), "Bearer ***; refresh_token=***");
     }
 
     #[test]

@@ -17,6 +17,8 @@ use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::credential::Redactor;
+
 /// Whether an operation reads records from the system or sends records to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -76,16 +78,29 @@ pub struct ConnectorContext {
     /// Where credentials the vendor changes are kept: present for stored connections, absent
     /// for connections written inline in a flow file (whose values come from the file).
     pub credentials: Option<Arc<dyn CredentialKeeper>>,
+    /// The redactor of what Ferry writes about this connection. A connector that obtains a
+    /// secret while it runs (an OAuth2 access token from a refresh, a rotated refresh token)
+    /// reports it with [`Redactor::learn`], so errors and answers are redacted of it too.
+    pub redactor: Redactor,
 }
 
 impl ConnectorContext {
-    /// A context without a credential keeper.
+    /// A context without a credential keeper, with a redactor of its own (that nothing reads
+    /// unless it is given to [`RedactingInstance::wrap`](crate::credential::RedactingInstance::wrap)).
     pub fn new(http: reqwest::Client, base_dir: impl Into<PathBuf>) -> ConnectorContext {
         ConnectorContext {
             http,
             base_dir: base_dir.into(),
             credentials: None,
+            redactor: Redactor::default(),
         }
+    }
+
+    /// The same context, reporting learned secrets to `redactor` (the one that wraps the
+    /// instance built with it).
+    pub fn with_redactor(mut self, redactor: Redactor) -> ConnectorContext {
+        self.redactor = redactor;
+        self
     }
 
     /// The same context, keeping changed credentials in `keeper`.

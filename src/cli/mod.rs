@@ -543,6 +543,8 @@ pub async fn connect(
         secrets.extend(secret_strings(&split(&config, &spec.credentials).1));
     }
     let redactor = Redactor::new(secrets);
+    // Secrets the connector obtains while it runs (refreshed tokens) are redacted too.
+    let cx = cx.with_redactor(redactor.clone());
     let instance = connector
         .build(&config, &cx)
         .await

@@ -45,8 +45,7 @@ pub(crate) fn build(
     oauth2.check(super::KIND)?;
     let timeout = Duration::from_millis(config.timeout_ms.max(1));
     let http = cx.http.clone();
-    let session =
-        OAuth2Session::new(oauth2, http.clone(), timeout, clock).keeping(cx.credentials.clone());
+    let session = OAuth2Session::new(oauth2, http.clone(), timeout, clock).in_context(cx);
     let http_config = HttpConfig {
         base_url: base.to_string(),
         headers: BTreeMap::new(),

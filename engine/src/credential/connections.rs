@@ -330,7 +330,9 @@ impl Connections {
             }
         })?;
         let redactor = Redactor::new(resolved.secrets.iter().cloned());
-        let instance = connector.build(&resolved.config, cx).await.map_err(|e| {
+        // Secrets the connector obtains while it runs (refreshed tokens) are redacted too.
+        let cx = cx.clone().with_redactor(redactor.clone());
+        let instance = connector.build(&resolved.config, &cx).await.map_err(|e| {
             ConnectionError::InvalidConfig {
                 name: name.to_string(),
                 message: redactor.redact_error(e).to_string(),

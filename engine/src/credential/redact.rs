@@ -3,8 +3,14 @@
 //! inside the base64 of a Basic `Authorization` header), and replaces them with `***`.
 //! [`RedactingInstance`] applies it to everything a connector hands back that Ferry writes down:
 //! error messages, response bodies of errors and acknowledgements.
+//!
+//! The set grows while the connection is used: a connector that obtains a new secret (an
+//! OAuth2 access token from a refresh, a refresh token the vendor rotated) reports it with
+//! [`Redactor::learn`] through its context, and every clone of the redactor (the instance's
+//! wrapper included) redacts it from then on.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use async_trait::async_trait;
 use base64::Engine as _;
@@ -24,40 +30,108 @@ const REDACTED: &str = "***";
 const MIN_SECRET_LEN: usize = 6;
 /// Shortest base64 run looked for inside a longer base64 text.
 const MIN_BASE64_FRAGMENT: usize = 8;
+/// Secrets learned while a connection is used that are remembered, newest first. An OAuth2
+/// connection learns two per refresh (every ~10 minutes); the ones that fall off are expired
+/// access tokens and refresh tokens the vendor has replaced, and the bound keeps redaction
+/// cheap in a process that lives for days.
+const MAX_LEARNED: usize = 16;
 
-/// Replaces known secret values in text.
-#[derive(Debug, Clone, Default)]
+/// Replaces known secret values in text. Clones share their secrets: what one learns, all
+/// redact.
+#[derive(Clone, Default)]
 pub struct Redactor {
-    /// Longest first, so a secret that contains another is replaced whole.
-    needles: Vec<String>,
+    shared: Arc<Shared>,
+}
+
+/// How many secrets, never which.
+impl std::fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let learned = self
+            .shared
+            .learned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len();
+        f.debug_struct("Redactor")
+            .field("configured", &self.shared.configured.len())
+            .field("learned", &learned)
+            .finish()
+    }
+}
+
+#[derive(Default)]
+struct Shared {
+    /// The secrets the connection was configured with, long enough to redact.
+    configured: Vec<String>,
+    /// Secrets learned since, newest first, at most [`MAX_LEARNED`].
+    learned: Mutex<VecDeque<String>>,
+    /// Every form of every secret, longest first so a secret that contains another is replaced
+    /// whole. Read by every redaction (a shared lock, held only to clone the `Arc`); replaced
+    /// when a secret is learned.
+    needles: RwLock<Arc<[String]>>,
 }
 
 impl Redactor {
     /// A redactor for these secret values.
     pub fn new<I: IntoIterator<Item = String>>(secrets: I) -> Redactor {
-        let mut needles = Vec::new();
-        for secret in secrets {
-            if secret.len() < MIN_SECRET_LEN {
-                continue;
-            }
-            needles.extend(forms(&secret));
-            needles.push(secret);
+        let configured: Vec<String> = secrets
+            .into_iter()
+            .filter(|s| s.len() >= MIN_SECRET_LEN)
+            .collect();
+        let needles = needles_of(configured.iter());
+        Redactor {
+            shared: Arc::new(Shared {
+                configured,
+                learned: Mutex::default(),
+                needles: RwLock::new(needles),
+            }),
         }
-        needles.retain(|n| !n.is_empty());
-        needles.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
-        needles.dedup();
-        Redactor { needles }
     }
 
-    /// Whether there is nothing to redact.
+    /// Redacts `secret` from now on, here and in every clone: a connector reports a secret
+    /// it obtained while running (an access token from a refresh, a rotated refresh token).
+    /// A secret shorter than the minimum is ignored, as at construction.
+    pub fn learn(&self, secret: &str) {
+        if secret.len() < MIN_SECRET_LEN || self.shared.configured.iter().any(|s| s == secret) {
+            return;
+        }
+        let mut learned = self
+            .shared
+            .learned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if learned.front().map(String::as_str) == Some(secret) {
+            return;
+        }
+        learned.retain(|s| s != secret);
+        learned.push_front(secret.to_string());
+        learned.truncate(MAX_LEARNED);
+        let needles = needles_of(self.shared.configured.iter().chain(learned.iter()));
+        // Written while `learned` is held, so two learners cannot store their sets out of order.
+        *self
+            .shared
+            .needles
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = needles;
+    }
+
+    fn needles(&self) -> Arc<[String]> {
+        self.shared
+            .needles
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Whether there is nothing to redact (yet: a secret may still be learned).
     pub fn is_empty(&self) -> bool {
-        self.needles.is_empty()
+        self.needles().is_empty()
     }
 
     /// `text` with every known secret form replaced by `***`.
     pub fn redact(&self, text: &str) -> String {
         let mut out = text.to_string();
-        for needle in &self.needles {
+        for needle in self.needles().iter() {
             if out.contains(needle.as_str()) {
                 out = out.replace(needle.as_str(), REDACTED);
             }
@@ -105,6 +179,19 @@ impl Redactor {
     }
 }
 
+/// Every form of `secrets`, longest first, without duplicates.
+fn needles_of<'a>(secrets: impl Iterator<Item = &'a String>) -> Arc<[String]> {
+    let mut needles = Vec::new();
+    for secret in secrets {
+        needles.extend(forms(secret));
+        needles.push(secret.clone());
+    }
+    needles.retain(|n| !n.is_empty());
+    needles.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+    needles.dedup();
+    needles.into()
+}
+
 /// The forms a secret takes on the wire besides itself.
 fn forms(secret: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -136,22 +223,17 @@ fn forms(secret: &str) -> Vec<String> {
 /// A connector instance whose errors and answers pass through a [`Redactor`].
 pub struct RedactingInstance {
     inner: Arc<dyn ConnectorInstance>,
-    redactor: Arc<Redactor>,
+    redactor: Redactor,
 }
 
 impl RedactingInstance {
-    /// Wraps `inner`; with nothing to redact, returns it as it is.
+    /// Wraps `inner`. Even a redactor with nothing to redact yet wraps: the connector may learn
+    /// secrets while it runs (give it the same redactor in its context).
     pub fn wrap(
         inner: Arc<dyn ConnectorInstance>,
         redactor: Redactor,
     ) -> Arc<dyn ConnectorInstance> {
-        if redactor.is_empty() {
-            return inner;
-        }
-        Arc::new(RedactingInstance {
-            inner,
-            redactor: Arc::new(redactor),
-        })
+        Arc::new(RedactingInstance { inner, redactor })
     }
 
     fn ack(&self, mut ack: WriteAck) -> WriteAck {
@@ -221,7 +303,7 @@ impl ConnectorInstance for RedactingInstance {
 
 struct RedactingReader {
     inner: Box<dyn RecordReader>,
-    redactor: Arc<Redactor>,
+    redactor: Redactor,
 }
 
 #[async_trait]
@@ -274,5 +356,57 @@ mod tests {
         assert!(!e.to_string().contains(CANARY));
         assert_eq!(e.body(), Some("you sent ***"));
         assert!(!e.is_retryable());
+    }
+
+    #[test]
+    fn learned_secrets_are_redacted_by_every_clone_from_then_on() {
+        let configured = Redactor::new(["client-secret-1".to_string()]);
+        let wrapper = configured.clone();
+        let fresh = "access-token-7f3a9c+/";
+        assert_eq!(wrapper.redact(fresh), fresh, "not known yet");
+        configured.learn(fresh);
+        configured.learn("short");
+        let encoded: String = url::form_urlencoded::byte_serialize(fresh.as_bytes()).collect();
+        let echoed = format!(
+            "Authorization: Bearer {fresh}; form refresh_token={encoded}; json {}; short; client-secret-1",
+            serde_json::to_string(fresh).unwrap()
+        );
+        assert_eq!(
+            wrapper.redact(&echoed),
+            "Authorization: Bearer ***; form refresh_token=***; json \"***\"; short; ***"
+        );
+        // An empty redactor learns too (a connection whose configured values are all short).
+        let empty = Redactor::new(Vec::new());
+        assert!(empty.is_empty());
+        empty.clone().learn(fresh);
+        assert_eq!(empty.redact(fresh), "***");
+    }
+
+    #[test]
+    fn the_oldest_learned_secrets_are_forgotten_first_and_configured_ones_never() {
+        let r = Redactor::new([CANARY.to_string()]);
+        let token = |n: usize| format!("rotated-token-{n:04}");
+        for n in 0..=MAX_LEARNED {
+            r.learn(&token(n));
+        }
+        // Learning a known one again makes it the newest instead of adding it twice.
+        r.learn(&token(1));
+        r.learn(&token(MAX_LEARNED + 1));
+        let text = (0..=MAX_LEARNED + 1)
+            .map(token)
+            .chain([CANARY.to_string()])
+            .collect::<Vec<_>>()
+            .join(" ");
+        let out = r.redact(&text);
+        assert!(
+            out.starts_with(&format!("{} *** {} *** ", token(0), token(2))),
+            "{out}"
+        );
+        assert_eq!(out.matches("***").count(), MAX_LEARNED + 1, "{out}");
+        assert!(!out.contains("canary-7f3a9c"), "{out}");
+        assert_eq!(
+            format!("{r:?}"),
+            format!("Redactor {{ configured: 1, learned: {MAX_LEARNED} }}")
+        );
     }
 }
