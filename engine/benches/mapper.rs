@@ -12,6 +12,11 @@ use serde_json::Value;
 
 const ORDERS: usize = 1_000;
 
+/// The allocator the `ferry` binary ships (src/main.rs), so the figure is the one the binary gets.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// `gen_orders.py`: `FERRY_BENCH_GENERATOR` when set, else `shared/bench/gen_orders.py` in the
 /// nearest ancestor of the checkout that has one (a git worktree may sit deeper than `main`).
 fn generator() -> PathBuf {
