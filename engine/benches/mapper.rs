@@ -3,7 +3,7 @@
 //!
 //! `cargo bench -p ferry-engine --bench mapper`
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ferry_engine::flow::parse_flow;
@@ -12,9 +12,27 @@ use serde_json::Value;
 
 const ORDERS: usize = 1_000;
 
+/// The allocator the `ferry` binary ships (src/main.rs), so the figure is the one the binary gets.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// `gen_orders.py`: `FERRY_BENCH_GENERATOR` when set, else `shared/bench/gen_orders.py` in the
+/// nearest ancestor of the checkout that has one (a git worktree may sit deeper than `main`).
+fn generator() -> PathBuf {
+    if let Some(path) = std::env::var_os("FERRY_BENCH_GENERATOR") {
+        return PathBuf::from(path);
+    }
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .map(|dir| dir.join("shared/bench/gen_orders.py"))
+        .find(|candidate| candidate.is_file())
+        .expect("no shared/bench/gen_orders.py above the checkout; set FERRY_BENCH_GENERATOR")
+}
+
 fn orders() -> Vec<Value> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let generator = root.join("../shared/bench/gen_orders.py");
+    let generator = generator();
     let out = std::process::Command::new("python3")
         .arg(&generator)
         .arg(ORDERS.to_string())

@@ -58,6 +58,23 @@ pub fn key_text(value: &Value) -> String {
 
 /// Parses "12.50", "1,234.50", "1.234,50", "12,5", " 3 " into a float.
 pub fn parse_number(text: &str) -> Option<f64> {
+    // Plain "198.30": nothing to strip or swap, so parse it as it is, without copying.
+    if is_plain_number(text) {
+        return text.parse::<f64>().ok().filter(|f| f.is_finite());
+    }
+    parse_localized_number(text)
+}
+
+/// Digits, `.` and `-` only: what [`parse_localized_number`] would pass to `str::parse` unchanged.
+fn is_plain_number(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
+}
+
+/// The general case of [`parse_number`]: spaces removed, then `,`/`.` read by position.
+fn parse_localized_number(text: &str) -> Option<f64> {
     let t: String = text
         .trim()
         .chars()
@@ -257,6 +274,16 @@ mod tests {
             .eval(&engine, &mut scope, Duration::from_secs(1))
             .map_err(|e| e.to_string())
             .and_then(|d| to_json(d).map_err(|e| e.to_string()))
+    }
+
+    #[test]
+    fn plain_numbers_parse_as_the_general_rule_does() {
+        for text in [
+            "198.30", "-12.5", "0", "007", "1.2.3", "-", ".", "5.", ".5", "--1", "1e3", "12,5",
+            " 3 ", "",
+        ] {
+            assert_eq!(parse_number(text), parse_localized_number(text), "{text:?}");
+        }
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub struct JsonPath {
     source: String,
     query: JpQuery,
     simple: Option<Vec<SimpleStep>>,
+    /// `simple` without wildcards: at most one node, found by [`walk`].
+    singular: bool,
 }
 
 impl JsonPath {
@@ -45,10 +47,14 @@ impl JsonPath {
             reason: e.to_string().replace('\n', " "),
         })?;
         let simple = simple_steps(&parsed);
+        let singular = simple
+            .as_ref()
+            .is_some_and(|steps| !steps.iter().any(|s| matches!(s, SimpleStep::Wildcard)));
         Ok(JsonPath {
             source: query.to_string(),
             query: parsed,
             simple,
+            singular,
         })
     }
 
@@ -59,9 +65,7 @@ impl JsonPath {
 
     /// True when the query selects at most one node (names and indexes only).
     pub fn is_singular(&self) -> bool {
-        self.simple
-            .as_ref()
-            .is_some_and(|steps| !steps.iter().any(|s| matches!(s, SimpleStep::Wildcard)))
+        self.singular
     }
 
     /// Every node the query selects, in document order.
@@ -80,7 +84,7 @@ impl JsonPath {
 
     /// The first node the query selects, if any.
     pub fn first<'a>(&self, value: &'a Value) -> Option<&'a Value> {
-        if self.is_singular()
+        if self.singular
             && let Some(steps) = &self.simple
         {
             return walk(steps, value);

@@ -11,6 +11,8 @@
 //! the Rhai script, so errors and edge cases read exactly as Rhai reports them. The differential
 //! test `native_agrees_with_rhai` checks the two against each other.
 
+use std::borrow::Cow;
+
 use serde_json::{Number, Value};
 
 use super::helpers::{parse_number, round_to, strip_accents};
@@ -32,13 +34,17 @@ pub enum NativeExpr {
     Binary(char, Box<NativeExpr>, Box<NativeExpr>),
 }
 
-/// Intermediate values: only the scalar types the fast path handles.
+/// Intermediate values: only the scalar types the fast path handles. Strings borrow the field's
+/// value or the literal until a helper makes a new one.
 #[derive(Debug, Clone, PartialEq)]
-enum V {
+enum V<'a> {
     Int(i64),
     Float(f64),
-    Str(String),
+    Str(Cow<'a, str>),
 }
+
+/// The most arguments a helper of the subset takes (`pad_left(value, 9, "0")`).
+const MAX_ARGS: usize = 3;
 
 const HELPERS: &[&str] = &[
     "lower",
@@ -67,7 +73,7 @@ impl NativeExpr {
         match eval(self, value)? {
             V::Int(i) => Some(Value::from(i)),
             V::Float(f) => Number::from_f64(f).map(Value::Number),
-            V::Str(s) => Some(Value::String(s)),
+            V::Str(s) => Some(Value::String(s.into_owned())),
         }
     }
 }
@@ -219,7 +225,7 @@ impl Parser {
     }
 }
 
-fn number(v: &V) -> Option<f64> {
+fn number(v: &V<'_>) -> Option<f64> {
     match v {
         V::Int(i) => Some(*i as f64),
         V::Float(f) => Some(*f),
@@ -228,28 +234,28 @@ fn number(v: &V) -> Option<f64> {
 }
 
 /// Text of a value as Rhai's `to_string` gives it, for the types where we know it exactly.
-fn text(v: &V) -> Option<String> {
+fn text<'a>(v: &V<'a>) -> Option<Cow<'a, str>> {
     match v {
         V::Str(s) => Some(s.clone()),
-        V::Int(i) => Some(i.to_string()),
+        V::Int(i) => Some(Cow::Owned(i.to_string())),
         V::Float(_) => None,
     }
 }
 
-fn eval(expr: &NativeExpr, value: &Value) -> Option<V> {
+fn eval<'a>(expr: &'a NativeExpr, value: &'a Value) -> Option<V<'a>> {
     match expr {
         NativeExpr::Value => match value {
-            Value::String(s) => Some(V::Str(s.clone())),
+            Value::String(s) => Some(V::Str(Cow::Borrowed(s))),
             Value::Number(n) => n.as_i64().map(V::Int).or_else(|| n.as_f64().map(V::Float)),
             _ => None,
         },
         NativeExpr::Int(i) => Some(V::Int(*i)),
         NativeExpr::Float(f) => Some(V::Float(*f)),
-        NativeExpr::Str(s) => Some(V::Str(s.clone())),
+        NativeExpr::Str(s) => Some(V::Str(Cow::Borrowed(s))),
         NativeExpr::Binary(op, a, b) => {
             let (a, b) = (eval(a, value)?, eval(b, value)?);
             let result = match (op, a, b) {
-                ('+', V::Str(a), V::Str(b)) => return Some(V::Str(format!("{a}{b}"))),
+                ('+', V::Str(a), V::Str(b)) => return Some(V::Str(Cow::Owned(format!("{a}{b}")))),
                 ('+', V::Int(a), V::Int(b)) => return a.checked_add(b).map(V::Int),
                 ('-', V::Int(a), V::Int(b)) => return a.checked_sub(b).map(V::Int),
                 ('*', V::Int(a), V::Int(b)) => return a.checked_mul(b).map(V::Int),
@@ -268,31 +274,40 @@ fn eval(expr: &NativeExpr, value: &Value) -> Option<V> {
             result.is_finite().then_some(V::Float(result))
         }
         NativeExpr::Call(name, args) => {
-            let args: Vec<V> = args.iter().map(|a| eval(a, value)).collect::<Option<_>>()?;
-            let str_arg = |i: usize| match args.get(i) {
-                Some(V::Str(s)) => Some(s.as_str()),
+            // On the stack: a transform runs once per field of every record.
+            let mut slots: [Option<V<'a>>; MAX_ARGS] = [None, None, None];
+            if args.len() > MAX_ARGS {
+                return None;
+            }
+            for (slot, arg) in slots.iter_mut().zip(args) {
+                *slot = Some(eval(arg, value)?);
+            }
+            let arg = |i: usize| slots.get(i).and_then(Option::as_ref);
+            let str_arg = |i: usize| match arg(i) {
+                Some(V::Str(s)) => Some(s.as_ref()),
                 _ => None,
             };
-            let int_arg = |i: usize| match args.get(i) {
+            let int_arg = |i: usize| match arg(i) {
                 Some(V::Int(n)) => Some(*n),
                 _ => None,
             };
+            let owned = |s: String| Some(V::Str(Cow::Owned(s)));
             match (name.as_str(), args.len()) {
-                ("lower", 1) => Some(V::Str(str_arg(0)?.to_lowercase())),
-                ("upper", 1) => Some(V::Str(str_arg(0)?.to_uppercase())),
-                ("trimmed", 1) => Some(V::Str(str_arg(0)?.trim().to_string())),
-                ("strip_accents", 1) => Some(V::Str(strip_accents(str_arg(0)?))),
-                ("string", 1) => text(&args[0]).map(V::Str),
-                ("parse_number", 1) => number(&args[0]).map(V::Float),
-                ("round", 1) => Some(V::Float(round_to(number(&args[0])?, 0))),
-                ("round", 2) => Some(V::Float(round_to(number(&args[0])?, int_arg(1)?))),
-                ("format_number", 2) => Some(V::Str(format!(
+                ("lower", 1) => owned(str_arg(0)?.to_lowercase()),
+                ("upper", 1) => owned(str_arg(0)?.to_uppercase()),
+                ("trimmed", 1) => owned(str_arg(0)?.trim().to_string()),
+                ("strip_accents", 1) => owned(strip_accents(str_arg(0)?)),
+                ("string", 1) => text(arg(0)?).map(V::Str),
+                ("parse_number", 1) => number(arg(0)?).map(V::Float),
+                ("round", 1) => Some(V::Float(round_to(number(arg(0)?)?, 0))),
+                ("round", 2) => Some(V::Float(round_to(number(arg(0)?)?, int_arg(1)?))),
+                ("format_number", 2) => owned(format!(
                     "{:.*}",
                     int_arg(1)?.clamp(0, 12) as usize,
-                    number(&args[0])?
-                ))),
+                    number(arg(0)?)?
+                )),
                 ("pad_left" | "pad_right", 3) => {
-                    let s = text(&args[0])?;
+                    let s = text(arg(0)?)?;
                     let len = int_arg(1)?.clamp(0, 10_000) as usize;
                     let fill = str_arg(2)?.chars().next().unwrap_or(' ');
                     let have = s.chars().count();
@@ -300,11 +315,11 @@ fn eval(expr: &NativeExpr, value: &Value) -> Option<V> {
                         return Some(V::Str(s));
                     }
                     let padding: String = std::iter::repeat_n(fill, len - have).collect();
-                    Some(V::Str(if name == "pad_left" {
+                    owned(if name == "pad_left" {
                         format!("{padding}{s}")
                     } else {
                         format!("{s}{padding}")
-                    }))
+                    })
                 }
                 _ => None,
             }

@@ -325,3 +325,27 @@ fn key_of_reads_the_source_key() {
     );
     assert_eq!(compiled.key_of(&json!({})), None);
 }
+
+#[test]
+fn objects_with_more_fields_than_the_eager_lookups_map_every_field() {
+    let keys: Vec<String> = (0..40).map(|i| format!("k{i:02}")).collect();
+    let record: Value = keys
+        .iter()
+        .map(|k| (k.clone(), json!(k)))
+        .collect::<serde_json::Map<_, _>>()
+        .into();
+    let fields: Vec<Value> = keys
+        .iter()
+        .map(|k| json!({"target": format!("out_{k}"), "value": {"type": "jsonpath", "path": format!("$.{k}"), "cardinality": "required"}}))
+        .collect();
+    let mapped = out(&mapping(Value::Array(fields)), record);
+    for k in &keys {
+        assert_eq!(mapped[format!("out_{k}")], json!(k), "{k}");
+    }
+    let missing = failure(
+        &mapping(json!((0..20).map(|i| json!({"target": format!("f{i}"), "value": {"type": "jsonpath", "path": "$.nope", "cardinality": "required"}})).collect::<Vec<_>>())),
+        json!({}),
+    );
+    assert_eq!(missing.errors.len(), 20);
+    assert_eq!(missing.errors[19].field, "f19");
+}
