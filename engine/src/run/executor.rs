@@ -16,6 +16,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tracing::{info, instrument, warn};
 
 use super::cursor::{CursorTracker, params_with_cursor};
+use super::fence::{Fence, Fenced};
 use super::pause::{SharedPause, TargetKey};
 use super::progress::Progress;
 use super::send::{RateGate, Sender};
@@ -67,9 +68,14 @@ pub struct RunParams {
     pub trigger: String,
     /// Live counts for whoever watches.
     pub progress: Arc<Progress>,
-    /// Becomes `true` when the run must stop (Ctrl-C, shutdown): no new page is read, records
-    /// already read are still sent and logged, and the run ends with status `error`.
+    /// Becomes `true` when the run must stop reading (Ctrl-C, shutdown, a closed fence): no new
+    /// page is read, records already read are still sent (unless the fence closed) and logged,
+    /// and the run ends with status `error`.
     pub stop: tokio::sync::watch::Receiver<bool>,
+    /// Whether this process may still send for the run: [`Fence::none`] for a run in the
+    /// foreground, the lease's fence for a claimed run. Once it closes, nothing more is sent and
+    /// [`execute`] ends with [`RunError::Fenced`] without closing the run.
+    pub fence: Fence,
 }
 
 /// How a run ended.
@@ -93,6 +99,11 @@ pub enum RunError {
     /// The store failed.
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    /// The run's fence closed: the run may be another worker's now. What was answered is
+    /// logged; records not sent (or sent in an attempt cut off) keep their send intents for the
+    /// next owner, and the run's row is left as it is.
+    #[error("stopped: {0}")]
+    Fenced(Fenced),
 }
 
 /// One record on its way through the run.
@@ -216,6 +227,7 @@ pub async fn execute(params: RunParams) -> Result<RunSummary, RunError> {
             retry: flow.flow.target.retry.clone(),
             gate,
             pause: Some(pause),
+            fence: params.fence.clone(),
         },
         log_tx,
         held: HashSet::new(),
@@ -247,6 +259,12 @@ pub async fn execute(params: RunParams) -> Result<RunSummary, RunError> {
         Err(e) => error = Some(format!("activity log writer stopped: {e}")),
     }
 
+    // The run may be another worker's now: leave its row to the owner (a withheld record's
+    // intent is open, so closing the run here would lose it).
+    if let Err(fenced) = params.fence.check() {
+        warn!(run_id, reason = %fenced, "Run execution fenced off; the run is left to its next owner.");
+        return Err(RunError::Fenced(fenced));
+    }
     // A claimed run may have been started before (a crash): its log holds every attempt.
     let counts = match params.run_id {
         Some(id) => params.store.logged_counts(id).await?.0,
@@ -333,6 +351,10 @@ async fn read_and_dispatch(
             }
         };
         let Some(page) = page else { break };
+        if let Err(fenced) = params.fence.check() {
+            result = Err(format!("stopped: {fenced}"));
+            break;
+        }
         let records = match page {
             Ok(records) => records,
             Err(e) => {
@@ -696,6 +718,8 @@ async fn send_batch(scope: &RunScope, mut batch: Vec<Item>) {
         .collect();
     let results = scope.sender.send(&records).await;
     for (item, sent) in batch.into_iter().zip(results) {
+        // Withheld (the fence closed): nothing is logged, the send intent stays open.
+        let Some(sent) = sent else { continue };
         let ItemState::Send {
             output,
             hash,
