@@ -129,13 +129,15 @@ async fn a_stalled_worker_is_fenced_off_and_nothing_is_sent_twice() {
             .unwrap()
         };
         let mut answers = mock.answered.subscribe();
+        // `is_ok` drops the watch's guard at once: held, it would block the mock's counter.
         let sending = tokio::time::timeout(
             Duration::from_secs(120),
             answers.wait_for(|n| *n >= answered_before + 100),
         )
-        .await;
+        .await
+        .is_ok_and(|seen| seen.is_ok());
         assert!(
-            sending.is_ok(),
+            sending,
             "stall {stall}: run {run_id} does not send; workers' log ends:\n{}",
             log_tail(&log, 80)
         );

@@ -141,6 +141,9 @@ struct RunScope {
     log_tx: mpsc::Sender<(RecordEntry, Option<LedgerUpdate>)>,
     /// Keys whose earlier send has an unknown outcome: not sent until a person replays them.
     held: HashSet<String>,
+    /// Records withheld because the fence closed: their intents are open, so the run must not
+    /// be closed by this execution.
+    withheld: std::sync::atomic::AtomicU64,
 }
 
 impl RunScope {
@@ -231,6 +234,7 @@ pub async fn execute(params: RunParams) -> Result<RunSummary, RunError> {
         },
         log_tx,
         held: HashSet::new(),
+        withheld: 0.into(),
     };
     let mut error = None;
     if !intents.is_empty() {
@@ -251,6 +255,7 @@ pub async fn execute(params: RunParams) -> Result<RunSummary, RunError> {
             error.get_or_insert_with(|| format!("a send task stopped: {e}"));
         }
     }
+    let withheld = scope.withheld.load(std::sync::atomic::Ordering::Relaxed);
     // The writer ends when the last sender of outcomes is gone.
     drop(scope);
     match writer.await {
@@ -261,8 +266,13 @@ pub async fn execute(params: RunParams) -> Result<RunSummary, RunError> {
 
     // The run may be another worker's now: leave its row to the owner (a withheld record's
     // intent is open, so closing the run here would lose it).
-    if let Err(fenced) = params.fence.check() {
-        warn!(run_id, reason = %fenced, "Run execution fenced off; the run is left to its next owner.");
+    let fenced = params.fence.check().err().or_else(|| {
+        // Records are withheld only once the fence closed; checked all the same, since closing
+        // the run would lose them.
+        (withheld > 0).then_some(Fenced::RenewalsLate)
+    });
+    if let Some(fenced) = fenced {
+        warn!(run_id, withheld, reason = %fenced, "Run execution fenced off; the run is left to its next owner.");
         return Err(RunError::Fenced(fenced));
     }
     // A claimed run may have been started before (a crash): its log holds every attempt.
@@ -719,7 +729,12 @@ async fn send_batch(scope: &RunScope, mut batch: Vec<Item>) {
     let results = scope.sender.send(&records).await;
     for (item, sent) in batch.into_iter().zip(results) {
         // Withheld (the fence closed): nothing is logged, the send intent stays open.
-        let Some(sent) = sent else { continue };
+        let Some(sent) = sent else {
+            scope
+                .withheld
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            continue;
+        };
         let ItemState::Send {
             output,
             hash,

@@ -97,8 +97,8 @@ impl Fence {
 
     /// How much earlier than the lease the fence closes: a quarter of the lease.
     ///
-    /// Each send is also cut off at the fence's deadline (its timeout is capped by what is
-    /// left), so no request of this process is in flight once the fence closed; the margin is
+    /// Each send is also cut off when the fence closes (the request waits for its answer at
+    /// most until then), so no request of this process is in flight once the fence closed; the margin is
     /// therefore not there for requests but for clocks. The lease's end is written with this
     /// process's wall clock and compared by the reaper and claimers with theirs, so a claimer
     /// whose clock runs ahead sees the lease expire early. The margin is what may separate the
@@ -120,6 +120,18 @@ impl Fence {
         match self.deadline() {
             None => Ok(None),
             Some(mut deadline) => deadline.refresh().map(Some),
+        }
+    }
+
+    /// Resolves when the fence closes (never without a lease). Follows renewals: a deadline
+    /// extended meanwhile is waited for too.
+    pub async fn closed(&self) -> Fenced {
+        loop {
+            match self.check() {
+                Err(reason) => return reason,
+                Ok(None) => std::future::pending::<()>().await,
+                Ok(Some(left)) => tokio::time::sleep(left).await,
+            }
         }
     }
 
@@ -190,6 +202,25 @@ mod tests {
             Fence::lease_margin(Duration::from_secs(15)),
             Duration::from_millis(3750)
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn closed_resolves_at_the_extended_deadline() {
+        let fence = Fence::open_until(now(), Duration::from_secs(3));
+        let start = Instant::now();
+        let renewing = {
+            let fence = fence.clone();
+            async move {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                fence.extend(now(), Duration::from_secs(3));
+                std::future::pending::<()>().await
+            }
+        };
+        tokio::select! {
+            reason = fence.closed() => assert_eq!(reason, Fenced::RenewalsLate),
+            _ = renewing => unreachable!(),
+        }
+        assert_eq!(start.elapsed(), Duration::from_secs(5));
     }
 
     #[test]

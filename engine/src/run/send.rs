@@ -153,12 +153,16 @@ impl Sender {
             let write = self.target.write(&self.operation, &self.params, batch);
             let written = match left {
                 None => write.await,
-                Some(left) => match tokio::time::timeout(left, write).await {
-                    Ok(written) => written,
-                    Err(_) => {
+                // Cut off when the fence closes (renewals extend it meanwhile). An answer that
+                // arrived is taken even then: it is known.
+                Some(_) => tokio::select! {
+                    biased;
+                    written = write => written,
+                    reason = self.fence.closed() => {
                         warn!(
                             records = batch.len(),
-                            "Send cut off at the lease deadline; the next owner asks the target whether it arrived."
+                            %reason,
+                            "Send cut off: the lease's fence closed; the next owner asks the target whether it arrived."
                         );
                         return done; // The records still pending are withheld.
                     }
