@@ -123,16 +123,31 @@ impl Fence {
         }
     }
 
-    /// Resolves when the fence closes (never without a lease). Follows renewals: a deadline
-    /// extended meanwhile is waited for too.
-    pub async fn closed(&self) -> Fenced {
-        loop {
-            match self.check() {
-                Err(reason) => return reason,
-                Ok(None) => std::future::pending::<()>().await,
-                Ok(Some(left)) => tokio::time::sleep(left).await,
+    /// Runs `work` (a request) while the fence is open: `Err` as soon as it closes, and `work` is
+    /// dropped without being polled again. The fence is checked at every wake-up *before*
+    /// `work` is polled, so a process thawed after a stall does not let a request that was not
+    /// yet on the wire go out, whatever woke it (the timer, or the socket). Without a lease it
+    /// is just `work`.
+    pub async fn guard<F: std::future::Future>(&self, work: F) -> Result<F::Output, Fenced> {
+        let mut work = std::pin::pin!(work);
+        let mut alarm = std::pin::pin!(tokio::time::sleep_until(
+            self.closes_at().unwrap_or_else(Instant::now)
+        ));
+        std::future::poll_fn(|cx| {
+            if let Err(reason) = self.check() {
+                return std::task::Poll::Ready(Err(reason));
             }
-        }
+            if let std::task::Poll::Ready(done) = work.as_mut().poll(cx) {
+                return std::task::Poll::Ready(Ok(done));
+            }
+            // Wakes this future when the fence's deadline (extended meanwhile, maybe) comes.
+            if let Some(at) = self.closes_at() {
+                alarm.as_mut().reset(at);
+                let _ = alarm.as_mut().poll(cx);
+            }
+            std::task::Poll::Pending
+        })
+        .await
     }
 
     /// When the fence closes unless it is extended (`None` without a lease).
@@ -205,7 +220,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn closed_resolves_at_the_extended_deadline() {
+    async fn a_guarded_request_is_cut_off_at_the_extended_deadline() {
         let fence = Fence::open_until(now(), Duration::from_secs(3));
         let start = Instant::now();
         let renewing = {
@@ -217,9 +232,12 @@ mod tests {
             }
         };
         tokio::select! {
-            reason = fence.closed() => assert_eq!(reason, Fenced::RenewalsLate),
+            reason = fence.guard(std::future::pending::<()>()) => {
+                assert_eq!(reason, Err(Fenced::RenewalsLate));
+            }
             _ = renewing => unreachable!(),
         }
+        assert_eq!(Fence::none().guard(async { 7 }).await, Ok(7));
         assert_eq!(start.elapsed(), Duration::from_secs(5));
     }
 

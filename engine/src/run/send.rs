@@ -138,9 +138,9 @@ impl Sender {
             }
             // Checked last before the request: once the run may be another worker's, nothing
             // more goes out, and the request is cut off when what was left of the lease runs out.
-            let Ok(left) = self.fence.check() else {
+            if self.fence.check().is_err() {
                 return done; // The records still pending are withheld.
-            };
+            }
             attempt += 1;
             // The first attempt sends the records as given; retries send the ones still pending.
             let subset: Vec<WriteRecord>;
@@ -151,22 +151,19 @@ impl Sender {
                 &subset
             };
             let write = self.target.write(&self.operation, &self.params, batch);
-            let written = match left {
-                None => write.await,
-                // Cut off when the fence closes (renewals extend it meanwhile). An answer that
-                // arrived is taken even then: it is known.
-                Some(_) => tokio::select! {
-                    biased;
-                    written = write => written,
-                    reason = self.fence.closed() => {
-                        warn!(
-                            records = batch.len(),
-                            %reason,
-                            "Send cut off: the lease's fence closed; the next owner asks the target whether it arrived."
-                        );
-                        return done; // The records still pending are withheld.
-                    }
-                },
+            // Cut off when the fence closes (renewals extend it meanwhile): checked before the
+            // request is polled again, so a request not yet on the wire when the process stalled
+            // does not go out after it.
+            let written = match self.fence.guard(write).await {
+                Ok(written) => written,
+                Err(reason) => {
+                    warn!(
+                        records = batch.len(),
+                        %reason,
+                        "Send cut off: the lease's fence closed; the next owner asks the target whether it arrived."
+                    );
+                    return done; // The records still pending are withheld.
+                }
             };
             let results = match written {
                 Ok(results) if results.len() == batch.len() => results,
