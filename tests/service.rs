@@ -398,10 +398,9 @@ async fn two_worker_processes_share_one_postgres_queue_and_survive_a_kill() {
         runs.push(batch as i64 + 1);
     }
     let log = dir.path().join("workers.log");
-    // A lease of 4 s: with 2 s, a record once arrived twice on a loaded machine, most likely
-    // because a live worker missed its renewal and lost the run while still sending. That
-    // hazard is real (a stalled worker is not fenced off; see docs/runtime.md) but not what this
-    // test is about: killed workers.
+    // A lease of 4 s: on a loaded machine, 2 s made live workers' renewals late (their fence
+    // closes, the run waits for its lease to expire), which slows the test down. Stalled
+    // workers have their own test (tests/stalled_worker.rs); this one is about killed workers.
     let args = ["worker", "--lease-secs", "4", "--concurrency", "2"];
     let mut first = support::spawn_ferry(&schema.url, &args, &log);
     let mut second = support::spawn_ferry(&schema.url, &args, &log);

@@ -74,6 +74,7 @@ pub async fn run_file(
         trigger: trigger.to_string(),
         progress: progress.clone(),
         stop,
+        fence: ferry_engine::run::Fence::none(),
     };
     let bar = (!quiet && std::io::stderr().is_terminal()).then(|| live_bar(progress.clone()));
     let summary = execute(params).await;

@@ -16,6 +16,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use tracing::{info, instrument, warn};
 
 use super::cursor::{CursorTracker, params_with_cursor};
+use super::fence::{Fence, Fenced};
 use super::pause::{SharedPause, TargetKey};
 use super::progress::Progress;
 use super::send::{RateGate, Sender};
@@ -67,9 +68,14 @@ pub struct RunParams {
     pub trigger: String,
     /// Live counts for whoever watches.
     pub progress: Arc<Progress>,
-    /// Becomes `true` when the run must stop (Ctrl-C, shutdown): no new page is read, records
-    /// already read are still sent and logged, and the run ends with status `error`.
+    /// Becomes `true` when the run must stop reading (Ctrl-C, shutdown, a closed fence): no new
+    /// page is read, records already read are still sent (unless the fence closed) and logged,
+    /// and the run ends with status `error`.
     pub stop: tokio::sync::watch::Receiver<bool>,
+    /// Whether this process may still send for the run: [`Fence::none`] for a run in the
+    /// foreground, the lease's fence for a claimed run. Once it closes, nothing more is sent and
+    /// [`execute`] ends with [`RunError::Fenced`] without closing the run.
+    pub fence: Fence,
 }
 
 /// How a run ended.
@@ -93,6 +99,11 @@ pub enum RunError {
     /// The store failed.
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    /// The run's fence closed: the run may be another worker's now. What was answered is
+    /// logged; records not sent (or sent in an attempt cut off) keep their send intents for the
+    /// next owner, and the run's row is left as it is.
+    #[error("stopped: {0}")]
+    Fenced(Fenced),
 }
 
 /// One record on its way through the run.
@@ -130,6 +141,9 @@ struct RunScope {
     log_tx: mpsc::Sender<LogMessage>,
     /// Keys whose earlier send has an unknown outcome: not sent until a person replays them.
     held: HashSet<String>,
+    /// Records withheld because the fence closed: their intents are open, so the run must not
+    /// be closed by this execution.
+    withheld: std::sync::atomic::AtomicU64,
 }
 
 impl RunScope {
@@ -255,9 +269,11 @@ pub async fn execute(params: RunParams) -> Result<RunSummary, RunError> {
             retry: flow.flow.target.retry.clone(),
             gate,
             pause: Some(pause),
+            fence: params.fence.clone(),
         },
         log_tx,
         held: HashSet::new(),
+        withheld: 0.into(),
     };
     let mut error = None;
     if !intents.is_empty() {
@@ -278,6 +294,7 @@ pub async fn execute(params: RunParams) -> Result<RunSummary, RunError> {
             error.get_or_insert_with(|| format!("a send task stopped: {e}"));
         }
     }
+    let withheld = scope.withheld.load(std::sync::atomic::Ordering::Relaxed);
     // The writer ends when the last sender of outcomes is gone.
     drop(scope);
     match writer.await {
@@ -286,6 +303,17 @@ pub async fn execute(params: RunParams) -> Result<RunSummary, RunError> {
         Err(e) => error = Some(format!("activity log writer stopped: {e}")),
     }
 
+    // The run may be another worker's now: leave its row to the owner (a withheld record's
+    // intent is open, so closing the run here would lose it).
+    let fenced = params.fence.check().err().or_else(|| {
+        // Records are withheld only once the fence closed; checked all the same, since closing
+        // the run would lose them.
+        (withheld > 0).then_some(Fenced::RenewalsLate)
+    });
+    if let Some(fenced) = fenced {
+        warn!(run_id, withheld, reason = %fenced, "Run execution fenced off; the run is left to its next owner.");
+        return Err(RunError::Fenced(fenced));
+    }
     // A claimed run may have been started before (a crash): its log holds every attempt.
     let counts = match params.run_id {
         Some(id) => params.store.logged_counts(id).await?.0,
@@ -373,8 +401,13 @@ async fn read_and_dispatch(
     let batch_size = flow.flow.target.batch_size.max(1);
     let permits = Arc::new(Semaphore::new(flow.flow.target.concurrency.max(1)));
     let mut result = Ok(());
-    // Every prepared page is sent, also after a stop: its send intents are committed.
+    // Every prepared page is sent, also after a stop (its send intents are committed), unless
+    // the fence closed: then the intents are left to the run's next owner.
     while let Some(prepared) = prepared_rx.recv().await {
+        if let Err(fenced) = params.fence.check() {
+            result = Err(format!("stopped: {fenced}"));
+            break;
+        }
         let items = match prepared {
             Ok(items) => items,
             Err(e) => {
@@ -789,6 +822,13 @@ async fn send_batch(scope: &RunScope, mut batch: Vec<Item>) {
         .collect();
     let results = scope.sender.send(&records).await;
     for (item, sent) in batch.into_iter().zip(results) {
+        // Withheld (the fence closed): nothing is logged, the send intent stays open.
+        let Some(sent) = sent else {
+            scope
+                .withheld
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            continue;
+        };
         let ItemState::Send {
             output,
             hash,

@@ -4,14 +4,17 @@
 //! sends with the target's concurrency, batch size and retry policy, and writes every record's
 //! outcome to the activity log and the ledger as it happens. [`pause`] shares a target's
 //! `Retry-After` with every process through the database. [`progress`] holds the live counts a
-//! terminal or the API can show while a run goes.
+//! terminal or the API can show while a run goes. [`fence`] stops a claimed run's sends once
+//! its lease may be another worker's.
 
 pub mod cursor;
 pub mod executor;
+pub mod fence;
 pub mod pause;
 pub mod progress;
 mod send;
 
 pub use executor::{RunError, RunParams, RunSummary, execute};
+pub use fence::{Fence, Fenced};
 pub use pause::TargetKey;
 pub use progress::Progress;

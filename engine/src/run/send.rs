@@ -4,6 +4,9 @@
 //! backoff and jitter. A `Retry-After` closes a gate shared by every send to the target in this
 //! process, and is stored as the target's pause ([`SharedPause`]) so every other process holds
 //! its requests too: no request reaches the target until the wait is over.
+//!
+//! Every attempt first checks the run's [`Fence`]: once the lease may be another worker's,
+//! nothing more is sent, and an attempt in flight is cut off at the fence's deadline.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,7 +14,9 @@ use std::time::Duration;
 use rand::Rng;
 use serde_json::Value;
 use tokio::time::Instant;
+use tracing::warn;
 
+use super::fence::Fence;
 use super::pause::SharedPause;
 use crate::connector::{ConnectorError, ConnectorInstance, WriteAck, WriteRecord};
 use crate::flow::Retry;
@@ -85,6 +90,8 @@ pub(crate) struct Sender {
     /// The target's pause in the database, shared with other processes; `None` keeps pauses
     /// in this process only.
     pub(crate) pause: Option<SharedPause>,
+    /// Whether this process may still send for the run (its lease).
+    pub(crate) fence: Fence,
 }
 
 /// Waits longer than this are not slept in the worker: the record is parked (failed, with the
@@ -102,7 +109,11 @@ pub(crate) struct Sent {
 
 impl Sender {
     /// Sends `records` (one request, or one per retry round), retrying what may pass later.
-    pub(crate) async fn send(&self, records: &[WriteRecord]) -> Vec<Sent> {
+    ///
+    /// `None` for a record is *withheld*: not sent because the fence closed, or sent in an
+    /// attempt cut off at the fence's deadline, so whether it arrived is unknown. Such a record
+    /// must be left as it is (its send intent open): the run's next owner asks the target.
+    pub(crate) async fn send(&self, records: &[WriteRecord]) -> Vec<Option<Sent>> {
         let mut done: Vec<Option<Sent>> = records.iter().map(|_| None).collect();
         let mut pending: Vec<usize> = (0..records.len()).collect();
         let mut attempt = 0u32;
@@ -125,6 +136,11 @@ impl Sender {
                 }
                 break;
             }
+            // Checked last before the request: once the run may be another worker's, nothing
+            // more goes out, and the request is cut off when what was left of the lease runs out.
+            if self.fence.check().is_err() {
+                return done; // The records still pending are withheld.
+            }
             attempt += 1;
             // The first attempt sends the records as given; retries send the ones still pending.
             let subset: Vec<WriteRecord>;
@@ -134,11 +150,22 @@ impl Sender {
                 subset = pending.iter().map(|&i| records[i].clone()).collect();
                 &subset
             };
-            let results = match self
-                .target
-                .write(&self.operation, &self.params, batch)
-                .await
-            {
+            let write = self.target.write(&self.operation, &self.params, batch);
+            // Cut off when the fence closes (renewals extend it meanwhile): checked before the
+            // request is polled again, so a request not yet on the wire when the process stalled
+            // does not go out after it.
+            let written = match self.fence.guard(write).await {
+                Ok(written) => written,
+                Err(reason) => {
+                    warn!(
+                        records = batch.len(),
+                        %reason,
+                        "Send cut off: the lease's fence closed; the next owner asks the target whether it arrived."
+                    );
+                    return done; // The records still pending are withheld.
+                }
+            };
+            let results = match written {
                 Ok(results) if results.len() == batch.len() => results,
                 Ok(results) => {
                     let msg = format!(
@@ -217,7 +244,7 @@ impl Sender {
         }
         done.into_iter()
             .map(|s| {
-                s.unwrap_or(Sent {
+                Some(s.unwrap_or(Sent {
                     result: Err(ConnectorError::Transient {
                         message: "not sent".into(),
                         status: None,
@@ -225,7 +252,7 @@ impl Sender {
                     }),
                     attempts: attempt,
                     retry_in: None,
-                })
+                }))
             })
             .collect()
     }
@@ -313,7 +340,85 @@ mod tests {
             },
             gate: RateGate::new(),
             pause: None,
+            fence: Fence::none(),
         }
+    }
+
+    /// The answers of records that were not withheld (no fence here: all of them).
+    fn answered(sent: Vec<Option<Sent>>) -> Vec<Sent> {
+        sent.into_iter().map(|s| s.expect("not withheld")).collect()
+    }
+
+    /// Takes a request and never answers (a target slower than what is left of the lease).
+    struct Hanging;
+
+    #[async_trait]
+    impl ConnectorInstance for Hanging {
+        async fn health_check(&self) -> Result<(), ConnectorError> {
+            Ok(())
+        }
+        async fn read(
+            &self,
+            _: &str,
+            _: ReadRequest,
+        ) -> Result<Box<dyn RecordReader>, ConnectorError> {
+            Err(ConnectorError::Config("write only".into()))
+        }
+        async fn write(
+            &self,
+            _: &str,
+            _: &Value,
+            _: &[WriteRecord],
+        ) -> Result<Vec<Result<WriteAck, ConnectorError>>, ConnectorError> {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            Err(ConnectorError::Config("unreachable".into()))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn nothing_is_sent_once_the_fence_closed_and_the_record_is_withheld() {
+        let flaky = Arc::new(Flaky {
+            calls: 0.into(),
+            failures: 5,
+            error: ConnectorError::Transient {
+                message: "503".into(),
+                status: Some(503),
+                body: None,
+            },
+            times: Mutex::default(),
+        });
+        let mut target = sender(flaky.clone(), 4);
+        // The lease's fence closes during the first backoff (at least 1 s).
+        target.fence = Fence::open_until(crate::run::fence::now(), Duration::from_millis(500));
+        let sent = target.send(&record()).await;
+        assert!(sent[0].is_none(), "withheld, not logged as failed");
+        assert_eq!(
+            flaky.times.lock().unwrap().len(),
+            1,
+            "no retry after the fence closed"
+        );
+        // Closed for good: not even a first attempt.
+        assert!(target.send(&record()).await[0].is_none());
+        assert_eq!(flaky.times.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_in_flight_is_cut_off_at_the_fence_deadline() {
+        let mut target = sender(
+            Arc::new(Flaky {
+                calls: 0.into(),
+                failures: 0,
+                error: ConnectorError::Config("unused".into()),
+                times: Mutex::default(),
+            }),
+            4,
+        );
+        target.target = Arc::new(Hanging);
+        target.fence = Fence::open_until(crate::run::fence::now(), Duration::from_secs(2));
+        let started = Instant::now();
+        let sent = target.send(&record()).await;
+        assert!(sent[0].is_none(), "its outcome is unknown: withheld");
+        assert_eq!(started.elapsed(), Duration::from_secs(2));
     }
 
     fn record() -> Vec<WriteRecord> {
@@ -336,7 +441,7 @@ mod tests {
             },
             times: Mutex::default(),
         });
-        let sent = sender(flaky.clone(), 4).send(&record()).await;
+        let sent = answered(sender(flaky.clone(), 4).send(&record()).await);
         assert!(sent[0].result.is_ok());
         assert_eq!(sent[0].attempts, 3);
         let times = flaky.times.lock().unwrap().clone();
@@ -357,7 +462,7 @@ mod tests {
             error,
             times: Mutex::default(),
         });
-        let sent = sender(flaky.clone(), 3).send(&record()).await;
+        let sent = answered(sender(flaky.clone(), 3).send(&record()).await);
         assert!(matches!(
             sent[0].result,
             Err(ConnectorError::RateLimited { .. })
@@ -383,7 +488,7 @@ mod tests {
         });
         let started = Instant::now();
         let target = sender(flaky.clone(), 4);
-        let sent = target.send(&record()).await;
+        let sent = answered(target.send(&record()).await);
         assert_eq!(flaky.times.lock().unwrap().len(), 1, "no second request");
         assert!(
             started.elapsed() < PARK_AFTER,
@@ -391,7 +496,7 @@ mod tests {
         );
         assert_eq!(sent[0].retry_in, Some(Duration::from_secs(3600)));
         // Later records of the run: no request while the pause runs, parked as well.
-        let later = target.send(&record()).await;
+        let later = answered(target.send(&record()).await);
         assert_eq!(
             flaky.times.lock().unwrap().len(),
             1,
@@ -415,6 +520,8 @@ mod tests {
             )
             .send(&record())
             .await[0]
+                .as_ref()
+                .unwrap()
                 .retry_in
                 .is_some()
         );
@@ -444,7 +551,7 @@ mod tests {
             error,
             times: Mutex::default(),
         });
-        let sent = sender(flaky.clone(), 4).send(&record()).await;
+        let sent = answered(sender(flaky.clone(), 4).send(&record()).await);
         assert_eq!(sent[0].attempts, 1);
         assert_eq!(sent[0].result.as_ref().unwrap_err().status(), Some(422));
     }

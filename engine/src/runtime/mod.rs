@@ -31,7 +31,10 @@ use crate::connector::ConnectorInstance;
 use crate::flow::load::parse_flow;
 use crate::flow::model::{Flow, Trigger};
 use crate::plan::CompiledFlow;
-use crate::run::{Progress, RunParams, RunSummary, TargetKey, execute, executor::payload_hash};
+use crate::run::fence::{self, Fence, Fenced};
+use crate::run::{
+    Progress, RunError, RunParams, RunSummary, TargetKey, execute, executor::payload_hash,
+};
 use crate::store::{
     Database, FlowRecord, NewRun, RunId, RunStatus, RuntimeStore, ServiceStore, StoreError,
 };
@@ -313,19 +316,22 @@ impl Runtime {
     /// Executes (or resumes) a queued run if this worker can claim it; the job handler.
     /// `None` when another worker holds it or it already finished (a job delivered twice).
     pub async fn execute_run(&self, run_id: RunId) -> Result<Option<RunSummary>, RuntimeError> {
-        let now = Utc::now();
+        let lease = self.settings.lease;
+        // Taken before the claim: the lease written counts from here, and so does the fence.
+        let started = fence::now();
         let Some(run) = self
             .store
             .claim_run(
                 run_id,
                 &self.worker_id,
-                &stamp(now + self.settings.lease),
-                &stamp(now),
+                &stamp(started.1 + lease),
+                &stamp(started.1),
             )
             .await?
         else {
             return Ok(None);
         };
+        let fence = Fence::open_until(started, lease - Fence::lease_margin(lease));
         info!(run_id, flow_id = %run.flow_id, worker = %self.worker_id, "Run claimed.");
         let prepared = self.prepare(&run.flow_id, run_id).await;
         let (flow, source, target, records) = match prepared {
@@ -342,15 +348,16 @@ impl Runtime {
         let flow = Arc::new(flow);
         let flow_def = flow.flow.clone();
         let (stop_tx, stop) = watch::channel(false);
-        let keeper = tokio::spawn(keep_lease(
-            self.store.clone(),
+        let keeper = tokio::spawn(keep_lease(LeaseKeeper {
+            store: self.store.clone(),
             run_id,
-            self.worker_id.clone(),
-            self.settings.lease,
-            self.shutdown.clone(),
-            stop_tx,
-        ));
-        let summary = execute(RunParams {
+            owner: self.worker_id.clone(),
+            lease,
+            fence: fence.clone(),
+            shutdown: self.shutdown.clone(),
+            stop: stop_tx,
+        }));
+        let result = execute(RunParams {
             run_id: Some(run_id),
             records,
             store: self.store.clone(),
@@ -362,21 +369,67 @@ impl Runtime {
             trigger: run.trigger.clone(),
             progress: Arc::new(Progress::default()),
             stop,
+            fence,
         })
         .await;
         keeper.abort();
-        let summary = summary.map_err(|e| RuntimeError::InvalidFlow(e.to_string()))?;
-        // Stopped early by shutdown (a run that got to its end is left finished): give it back
-        // so another worker, or this one after a restart, goes on; the ledger skips what was
-        // sent already.
-        let interrupted = *self.shutdown.borrow() && summary.status == RunStatus::Error;
-        if !interrupted {
-            self.alert(&flow_def, &summary);
-        } else if self.store.release_run(run_id, &self.worker_id).await? {
-            info!(run_id, "Run given back to the queue at shutdown.");
-            let _ = self.queue.push(run_id).await;
+        let shutting_down = *self.shutdown.borrow();
+        match result {
+            // Not this process's run any more (or maybe not): the next owner resumes it.
+            Err(RunError::Fenced(_)) => Ok(None),
+            // Stopped early by shutdown, or failed on the way out (a store error while closing
+            // the run): give it back, so another worker, or this one after a restart, goes on
+            // at once instead of a lease later; the ledger skips what was sent already. A run
+            // that got to its end is left finished.
+            Ok(summary) if shutting_down && summary.status == RunStatus::Error => {
+                self.give_back(run_id).await;
+                Ok(Some(summary))
+            }
+            Err(e) if shutting_down => {
+                warn!(run_id, error = %e, "Run failed while stopping for shutdown.");
+                self.give_back(run_id).await;
+                Err(RuntimeError::InvalidFlow(e.to_string()))
+            }
+            Ok(summary) => {
+                self.alert(&flow_def, &summary);
+                Ok(Some(summary))
+            }
+            Err(e) => Err(RuntimeError::InvalidFlow(e.to_string())),
         }
-        Ok(Some(summary))
+    }
+
+    /// Gives a run stopped by shutdown back to the queue. Tried a few times: a store error here
+    /// would leave the run `running` under this process's lease until it expires.
+    async fn give_back(&self, run_id: RunId) {
+        const ATTEMPTS: u32 = 5;
+        for attempt in 1..=ATTEMPTS {
+            match self.store.release_run(run_id, &self.worker_id).await {
+                Ok(true) => {
+                    info!(run_id, "Run given back to the queue at shutdown.");
+                    // A lost push is found by the reaper (a stale queued run).
+                    if let Err(e) = self.queue.push(run_id).await {
+                        warn!(run_id, error = %e, "Run given back but its job was not pushed; the reaper will push it.");
+                    }
+                    return;
+                }
+                Ok(false) => {
+                    info!(
+                        run_id,
+                        "Run not given back at shutdown: another worker holds it."
+                    );
+                    return;
+                }
+                Err(e) if attempt < ATTEMPTS => {
+                    warn!(run_id, attempt, error = %e, "Giving the run back failed; trying again.");
+                    tokio::time::sleep(Duration::from_millis(250) * attempt).await;
+                }
+                Err(e) => warn!(
+                    run_id,
+                    error = %e,
+                    "Run could not be given back; its lease expires and another worker resumes it."
+                ),
+            }
+        }
     }
 
     /// Sends the run's alerts in the background: a slow mail server never holds a worker.
@@ -467,45 +520,95 @@ impl Runtime {
     }
 }
 
-/// Renews the run's lease every third of its length. Losing it (another worker took the run
-/// after this one stalled) or a shutdown stops the run's reading.
-async fn keep_lease(
+/// What the task renewing a run's lease needs.
+struct LeaseKeeper {
     store: Arc<dyn RuntimeStore>,
     run_id: RunId,
     owner: String,
     lease: Duration,
-    mut shutdown: watch::Receiver<bool>,
+    /// Extended by each renewal that succeeds, revoked when the lease is lost.
+    fence: Fence,
+    shutdown: watch::Receiver<bool>,
+    /// Stops the run's reading.
     stop: watch::Sender<bool>,
-) {
-    if *shutdown.borrow() {
-        let _ = stop.send(true);
-        return;
-    }
-    let mut every = tokio::time::interval(lease / 3);
+}
+
+/// Renews the run's lease every quarter of its length until the run's execution ends (the
+/// caller aborts this task then).
+///
+/// - Shutdown stops the run's *reading* only; renewals go on while the records already read are
+///   sent, so a slow drain is never taken for a dead worker.
+/// - The lease lost (another worker took the run after this one stalled) revokes the fence:
+///   sending stops too, and the run's execution ends without touching the run.
+/// - The fence's deadline passing without a renewal (renewals late, the store unreachable)
+///   closes it the same way; renewals stop, so the lease expires and the reaper re-queues the
+///   run.
+async fn keep_lease(keeper: LeaseKeeper) {
+    let LeaseKeeper {
+        store,
+        run_id,
+        owner,
+        lease,
+        fence,
+        mut shutdown,
+        stop,
+    } = keeper;
+    let valid_for = lease - Fence::lease_margin(lease);
+    let mut every = tokio::time::interval(lease / 4);
     every.tick().await;
+    // Until shutdown stops the run's reading (or the runtime is gone and no shutdown can come).
+    let mut watching_shutdown = true;
     loop {
-        let shutting_down = tokio::select! {
-            _ = every.tick() => false,
-            _ = shutdown.changed() => *shutdown.borrow(),
-        };
-        if shutting_down {
+        if watching_shutdown && *shutdown.borrow() {
+            info!(
+                run_id,
+                "Shutting down: the run stops reading, sends what it read and is given back."
+            );
             let _ = stop.send(true);
+            watching_shutdown = false;
+        }
+        let closes_at = fence.closes_at().unwrap_or_else(tokio::time::Instant::now);
+        tokio::select! {
+            _ = every.tick() => {}
+            changed = shutdown.changed(), if watching_shutdown => {
+                watching_shutdown = changed.is_ok();
+                continue;
+            }
+            _ = tokio::time::sleep_until(closes_at) => {}
+        }
+        if let Err(fenced) = fence.check() {
+            lease_ended(run_id, fenced, &stop);
             return;
         }
-        let until = stamp(Utc::now() + lease);
-        match store.renew_lease(run_id, &owner, &until).await {
-            Ok(true) => {}
+        let started = fence::now();
+        match store
+            .renew_lease(run_id, &owner, &stamp(started.1 + lease))
+            .await
+        {
+            Ok(true) => fence.extend(started, valid_for),
             Ok(false) => {
-                warn!(
-                    run_id,
-                    "Lease lost: another worker took the run; stopping here."
-                );
-                let _ = stop.send(true);
+                fence.revoke();
+                lease_ended(run_id, Fenced::LeaseLost, &stop);
                 return;
             }
             Err(e) => warn!(run_id, error = %e, "Lease renewal failed; retrying."),
         }
     }
+}
+
+/// The run's fence closed: logs why and stops the run's reading (its sends stop by the fence).
+fn lease_ended(run_id: RunId, fenced: Fenced, stop: &watch::Sender<bool>) {
+    match fenced {
+        Fenced::LeaseLost => warn!(
+            run_id,
+            "Lease lost: another worker took the run; this worker stops reading and sending."
+        ),
+        Fenced::RenewalsLate => warn!(
+            run_id,
+            "Lease renewals late: this worker stops reading and sending before the lease can expire; the run is resumed once it has."
+        ),
+    }
+    let _ = stop.send(true);
 }
 
 fn unique_worker_id() -> String {
