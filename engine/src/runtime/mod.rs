@@ -2,7 +2,7 @@
 //! that execute them under a lease, and the loops that keep it all moving (scheduler, reaper,
 //! retention).
 //!
-//! How a run survives a crash (see `docs/adr/0004-runs-survive-a-crash.md`):
+//! How a run survives a crash (see `docs/adr/0005-runs-survive-a-crash.md`):
 //! - a trigger writes the run row (`queued`, with its records when it was given some) and then
 //!   pushes a job `RunFlow { run_id }`; a job lost between the two is found by the reaper;
 //! - a worker claims the run with a lease it renews; a killed worker's lease expires and the
