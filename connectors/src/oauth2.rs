@@ -329,7 +329,8 @@ impl OAuth2Session {
             serde_json::from_slice(&body).map_err(|e| ConnectorError::Permanent {
                 message: format!("{shown}: the token answer is not JSON: {e}"),
                 status: Some(status.as_u16()),
-                body: Some(excerpt(&body)),
+                // A successful answer may hold fresh tokens not yet known to the redactor.
+                body: None,
             })?;
         let Some(access_token) = answer["access_token"].as_str().filter(|t| !t.is_empty()) else {
             return Err(ConnectorError::Permanent {

@@ -386,8 +386,8 @@ async fn read_and_dispatch(
         }
     };
 
-    // Pages are prepared (mapped, checked against the ledger, intents committed) one page ahead
-    // of the sends, so the target never waits for the next page's preparation.
+    // Pages are prepared (mapped, checked against the ledger) one page ahead of the sends, so
+    // the target never waits for the next page's mapping.
     let (prepared_tx, mut prepared_rx) = mpsc::channel::<PreparedPage>(1);
     let stage = PageStage {
         flow: flow.clone(),
@@ -398,23 +398,52 @@ async fn read_and_dispatch(
     };
     let prepare_task = tokio::spawn(stage.run(page_rx, prepared_tx, params.stop.clone(), next_seq));
 
+    let result = dispatch_pages(params, scope, sends, &mut prepared_rx).await;
+    // Also on an early return: the stage and the reader must not read or prepare any further.
+    prepare_task.abort();
+    read_task.abort();
+    // A stage or reader that panicked closed its channel as if the source had ended.
+    for (task, joined) in [
+        ("page stage", prepare_task.await),
+        ("source reader", read_task.await),
+    ] {
+        if let Err(e) = joined
+            && e.is_panic()
+        {
+            return Err(format!("{task} stopped: {e}"));
+        }
+    }
+    result
+}
+
+/// Sends prepared pages as they come. Every prepared page is sent, also after a stop, unless
+/// the fence closed: then nothing more is sent and the run is left to its next owner.
+async fn dispatch_pages(
+    params: &RunParams,
+    scope: &Arc<RunScope>,
+    sends: &mut tokio::task::JoinSet<()>,
+    prepared_rx: &mut mpsc::Receiver<PreparedPage>,
+) -> Result<(), String> {
+    let flow = &params.flow;
     let batch_size = flow.flow.target.batch_size.max(1);
     let permits = Arc::new(Semaphore::new(flow.flow.target.concurrency.max(1)));
-    let mut result = Ok(());
-    // Every prepared page is sent, also after a stop (its send intents are committed), unless
-    // the fence closed: then the intents are left to the run's next owner.
     while let Some(prepared) = prepared_rx.recv().await {
         if let Err(fenced) = params.fence.check() {
-            result = Err(format!("stopped: {fenced}"));
-            break;
+            return Err(format!("stopped: {fenced}"));
         }
-        let items = match prepared {
-            Ok(items) => items,
-            Err(e) => {
-                result = Err(e);
-                break;
-            }
-        };
+        let items = prepared?;
+        // Committed before the first request: a crash after the target answered is noticed.
+        // Only for the page about to be sent, so a crash leaves no intent of a record never sent.
+        let intents: Vec<(String, String)> = items
+            .iter()
+            .filter_map(|i| match (&i.state, &i.key) {
+                (ItemState::Send { hash, .. }, Some(key)) => Some((key.clone(), hash.clone())),
+                _ => None,
+            })
+            .collect();
+        if !intents.is_empty() {
+            scope.commit_intents(intents).await?;
+        }
         let mut to_send = Vec::new();
         for item in items {
             match item.state {
@@ -454,13 +483,11 @@ async fn read_and_dispatch(
             }
         }
     }
-    prepare_task.abort();
-    read_task.abort();
-    result
+    Ok(())
 }
 
-/// A page ready to send: its records mapped, checked against the ledger, and the send intents
-/// of those to send committed; or why no more pages come.
+/// A page ready to send: its records mapped and checked against the ledger; or why no more
+/// pages come.
 type PreparedPage = Result<Vec<Item>, String>;
 
 /// Turns source pages into prepared pages, in order.
@@ -521,22 +548,9 @@ impl PageStage {
             tokio::task::spawn_blocking(move || process_page(&compiled, records, first_seq))
                 .await
                 .map_err(|e| format!("mapping thread stopped: {e}"))?;
-        let scope = &self.scope;
-        let items = check_ledger(&*self.store, &self.flow, scope, items)
+        check_ledger(&*self.store, &self.flow, &self.scope, items)
             .await
-            .map_err(|e| format!("ledger: {e}"))?;
-        // Committed before the first request: a crash after the target answered is noticed.
-        let intents: Vec<(String, String)> = items
-            .iter()
-            .filter_map(|i| match (&i.state, &i.key) {
-                (ItemState::Send { hash, .. }, Some(key)) => Some((key.clone(), hash.clone())),
-                _ => None,
-            })
-            .collect();
-        if !intents.is_empty() {
-            scope.commit_intents(intents).await?;
-        }
-        Ok(items)
+            .map_err(|e| format!("ledger: {e}"))
     }
 }
 

@@ -118,6 +118,10 @@ impl Sender {
         let mut pending: Vec<usize> = (0..records.len()).collect();
         let mut attempt = 0u32;
         while !pending.is_empty() {
+            // A fenced-off worker parks nothing either: the run may be another worker's.
+            if self.fence.check().is_err() {
+                return done; // The records still pending are withheld.
+            }
             // The target asked for a long pause: no request until it ends; park the records.
             if let Some(closed) = self.wait_for_target().await {
                 for &i in &pending {

@@ -10,12 +10,14 @@ use super::sql::{RunDbRow, push_list};
 use super::{PgStore, SqliteStore};
 use super::{Result, RunId, RunRow, now};
 
-/// `text` for a SQL `like` pattern with `escape '\'`: its `%`, `_` and `\` match themselves.
+/// `text` for a SQL `like` pattern with `escape '!'`: its `%`, `_` and `!` match themselves.
+/// (`!` rather than a backslash, which Postgres reads differently without
+/// `standard_conforming_strings`.)
 fn like_escaped(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
+        if matches!(c, '%' | '_' | '!') {
+            out.push('!');
         }
         out.push(c);
     }
@@ -376,11 +378,11 @@ macro_rules! impl_account_store {
                 }
                 if let Some(user) = &filter.user {
                     let pattern = format!("%{}%", like_escaped(&user.to_ascii_lowercase()));
-                    q.push(" and lower(user_email) like ").push_bind(pattern).push(" escape '\\'");
+                    q.push(" and lower(user_email) like ").push_bind(pattern).push(" escape '!'");
                 }
                 if let Some(action) = &filter.action {
                     let pattern = format!("{}%", like_escaped(action));
-                    q.push(" and action like ").push_bind(pattern).push(" escape '\\'");
+                    q.push(" and action like ").push_bind(pattern).push(" escape '!'");
                 }
                 if let Some(object_id) = &filter.object_id {
                     q.push(" and object_id = ").push_bind(object_id);
