@@ -690,9 +690,12 @@ async function main() {
       const shownIds = () => page.$$eval('[data-testid=audit] tbody tr', (rs) => rs.map((r) => Number(r.dataset.id)));
       await filters.locator('input[name=action]').fill('alerts.');
       await filters.locator('button[type=submit]').click();
-      await page.waitForSelector('[data-testid=audit] tr[data-action="alerts.update"]');
-      const actions = await page.$$eval('[data-testid=audit] tbody tr', (rs) => rs.map((r) => r.dataset.action));
-      check(actions.length > 0 && actions.every((a) => a.startsWith('alerts.')), `filtered actions: ${actions}`);
+      // The unfiltered list holds alerts.update rows too: wait for the filtered answer itself.
+      const rowActions = () => page.$$eval('[data-testid=audit] tbody tr', (rs) => rs.map((r) => r.dataset.action));
+      await until('the action filter', async () => {
+        const actions = await rowActions();
+        return actions.length > 0 && actions.every((a) => a.startsWith('alerts.'));
+      });
       const { entries } = await api.get('/api/v1/audit?tenant=demo&action=alerts.&limit=50');
       check(JSON.stringify(await shownIds()) === JSON.stringify(entries.map((e) => e.id)), 'the UI and the API list different entries');
       await filters.locator('input[name=action]').fill('user.disable');
