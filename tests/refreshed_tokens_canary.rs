@@ -61,19 +61,8 @@ type Shared = Arc<Mutex<Vendor>>;
 
 /// An answer echoing the request as a careless API does: method, URL, headers, body.
 async fn echo(vendor: &Shared, status: StatusCode, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, 1 << 20)
-        .await
-        .unwrap_or_default();
-    let headers: serde_json::Map<String, Value> = parts
-        .headers
-        .iter()
-        .map(|(k, v)| (k.to_string(), json!(v.to_str().unwrap_or_default())))
-        .collect();
-    let answer = json!({"error": {"message": {"value": "refused"}}, "you_sent": {
-        "method": parts.method.to_string(), "url": parts.uri.to_string(),
-        "headers": headers, "body": String::from_utf8_lossy(&body),
-    }});
+    let answer = json!({"error": {"message": {"value": "refused"}},
+        "you_sent": support::echoed_request(request).await});
     vendor.lock().unwrap().echoed.push(answer.to_string());
     (status, axum::Json(answer)).into_response()
 }

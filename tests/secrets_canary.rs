@@ -78,27 +78,8 @@ struct Seen {
     alerts: Arc<Mutex<Vec<Value>>>,
 }
 
-/// The request as a careless API echoes it back: method, URL with query, every header, body.
-async fn echo(request: Request) -> Value {
-    let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, 1 << 20)
-        .await
-        .unwrap_or_default();
-    let headers: serde_json::Map<String, Value> = parts
-        .headers
-        .iter()
-        .map(|(k, v)| (k.to_string(), json!(v.to_str().unwrap_or_default())))
-        .collect();
-    json!({
-        "method": parts.method.to_string(),
-        "url": parts.uri.to_string(),
-        "headers": headers,
-        "body": String::from_utf8_lossy(&body),
-    })
-}
-
 async fn answer(status: StatusCode, request: Request) -> Response {
-    let echoed = echo(request).await;
+    let echoed = support::echoed_request(request).await;
     (
         status,
         axum::Json(json!({"error": "refused", "you_sent": echoed})),

@@ -369,3 +369,23 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// The request as a careless API echoes it back in an error: method, URL with query, every
+/// header, body. The canary tests plant secrets and check Ferry keeps such echoes clean.
+pub async fn echoed_request(request: axum::extract::Request) -> Value {
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .unwrap_or_default();
+    let headers: serde_json::Map<String, Value> = parts
+        .headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), json!(v.to_str().unwrap_or_default())))
+        .collect();
+    json!({
+        "method": parts.method.to_string(),
+        "url": parts.uri.to_string(),
+        "headers": headers,
+        "body": String::from_utf8_lossy(&body),
+    })
+}
