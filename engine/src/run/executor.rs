@@ -38,6 +38,8 @@ const LOG_INTERVAL: Duration = Duration::from_millis(200);
 const HELD_MESSAGE: &str = "not sent: an earlier run stopped after sending this record and before \
      recording the target's answer, and the target offers no lookup to tell whether it arrived. \
      Check the target, then replay the record (ferry replay) to send it again.";
+/// Why a record's outcome cannot be handed over: the log writer task ended.
+const WRITER_STOPPED: &str = "activity log writer stopped";
 /// Response bodies are cut to this many bytes in the activity log.
 const BODY_EXCERPT: usize = 2_000;
 
@@ -172,7 +174,7 @@ impl RunScope {
         self.log_tx
             .send(LogMessage::Outcome(entry, ledger))
             .await
-            .map_err(|_| "activity log writer stopped".to_string())
+            .map_err(|_| WRITER_STOPPED.to_string())
     }
 
     /// Commits the send intents of records about to be sent, through the log writer, and waits
@@ -188,10 +190,10 @@ impl RunScope {
                 done,
             })
             .await
-            .map_err(|_| "activity log writer stopped".to_string())?;
+            .map_err(|_| WRITER_STOPPED.to_string())?;
         match committed.await {
             Ok(result) => result.map_err(|e| format!("send intents: {e}")),
-            Err(_) => Err("activity log writer stopped".to_string()),
+            Err(_) => Err(WRITER_STOPPED.to_string()),
         }
     }
 }
@@ -300,7 +302,7 @@ pub async fn execute(params: RunParams) -> Result<RunSummary, RunError> {
     match writer.await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => error = Some(format!("activity log: {e}")),
-        Err(e) => error = Some(format!("activity log writer stopped: {e}")),
+        Err(e) => error = Some(format!("{WRITER_STOPPED}: {e}")),
     }
 
     // The run may be another worker's now: leave its row to the owner (a withheld record's
