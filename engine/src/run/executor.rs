@@ -1,10 +1,12 @@
 //! The run executor: source pages → steps → ledger check → target, every outcome logged.
 //!
 //! Shape of a run (each arrow a bounded channel, so memory does not grow with the source):
-//! the reader fetches pages; each page is mapped on a blocking thread (scripts cannot stall the
-//! async executor) and checked against the ledger with one query; batches are sent by tasks
-//! limited by a semaphore to the target's concurrency; one writer task commits outcomes and
-//! ledger updates in transactions of up to [`LOG_BATCH`] records.
+//! the reader fetches pages; a mapper task maps each page on a blocking thread (scripts cannot
+//! stall the async executor); a stage task checks it against the ledger with one query and
+//! commits its send intents once it is next in line; batches are sent by tasks limited by a
+//! semaphore to the target's concurrency; one writer task commits intents, outcomes and
+//! ledger updates (outcomes in transactions of up to [`LOG_BATCH`] records). Each step works
+//! one page ahead of the next.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -180,6 +182,9 @@ impl RunScope {
     /// Commits the send intents of records about to be sent, through the log writer, and waits
     /// until they are durable.
     async fn commit_intents(&self, keys_and_hashes: Vec<(String, String)>) -> Result<(), String> {
+        if keys_and_hashes.is_empty() {
+            return Ok(());
+        }
         let (done, committed) = oneshot::channel();
         self.log_tx
             .send(LogMessage::Intents {
@@ -206,7 +211,7 @@ impl RunScope {
 enum LogMessage {
     /// A record's outcome, and the ledger change it makes.
     Outcome(RecordEntry, Option<LedgerUpdate>),
-    /// Send intents, committed at once (with the outcomes gathered so far); `done` answers
+    /// Send intents, committed at once (before the outcomes gathered so far); `done` answers
     /// when they are durable.
     Intents {
         flow_id: String,
@@ -388,25 +393,32 @@ async fn read_and_dispatch(
         }
     };
 
-    // Pages are prepared (mapped, checked against the ledger) one page ahead of the sends, so
-    // the target never waits for the next page's mapping.
+    // Pages are mapped, then checked against the ledger, each one page ahead of the next step,
+    // so the target never waits for the next page's mapping and mapping overlaps the ledger.
+    let (mapped_tx, mapped_rx) = mpsc::channel::<PreparedPage>(1);
+    let mapper = PageMapper {
+        flow: flow.clone(),
+        progress: params.progress.clone(),
+        cursor,
+    };
+    let map_task = tokio::spawn(mapper.run(page_rx, mapped_tx, params.stop.clone(), next_seq));
     let (prepared_tx, mut prepared_rx) = mpsc::channel::<PreparedPage>(1);
     let stage = PageStage {
         flow: flow.clone(),
         store: params.store.clone(),
-        progress: params.progress.clone(),
         scope: scope.clone(),
-        cursor,
     };
-    let prepare_task = tokio::spawn(stage.run(page_rx, prepared_tx, params.stop.clone(), next_seq));
+    let prepare_task = tokio::spawn(stage.run(mapped_rx, prepared_tx));
 
     let result = dispatch_pages(params, scope, sends, &mut prepared_rx).await;
-    // Also on an early return: the stage and the reader must not read or prepare any further.
+    // Also on an early return: the stages and the reader must not read or prepare any further.
     prepare_task.abort();
+    map_task.abort();
     read_task.abort();
     // A stage or reader that panicked closed its channel as if the source had ended.
     for (task, joined) in [
         ("page stage", prepare_task.await),
+        ("page mapper", map_task.await),
         ("source reader", read_task.await),
     ] {
         if let Err(e) = joined
@@ -433,19 +445,8 @@ async fn dispatch_pages(
         if let Err(fenced) = params.fence.check() {
             return Err(format!("stopped: {fenced}"));
         }
+        // The page's send intents are already committed (by the stage).
         let items = prepared?;
-        // Committed before the first request: a crash after the target answered is noticed.
-        // Only for the page about to be sent, so a crash leaves no intent of a record never sent.
-        let intents: Vec<(String, String)> = items
-            .iter()
-            .filter_map(|i| match (&i.state, &i.key) {
-                (ItemState::Send { hash, .. }, Some(key)) => Some((key.clone(), hash.clone())),
-                _ => None,
-            })
-            .collect();
-        if !intents.is_empty() {
-            scope.commit_intents(intents).await?;
-        }
         let mut to_send = Vec::new();
         for item in items {
             match item.state {
@@ -492,18 +493,16 @@ async fn dispatch_pages(
 /// pages come.
 type PreparedPage = Result<Vec<Item>, String>;
 
-/// Turns source pages into prepared pages, in order.
-struct PageStage {
+/// Maps source pages, in order, on a blocking thread (scripts cannot stall the async executor).
+struct PageMapper {
     flow: Arc<CompiledFlow>,
-    store: Arc<dyn Store>,
     progress: Arc<Progress>,
-    scope: Arc<RunScope>,
     cursor: Option<Arc<Mutex<CursorTracker>>>,
 }
 
-impl PageStage {
-    /// Prepares pages until the source is exhausted, fails, or the run is stopped; the last
-    /// two end with an `Err` naming why.
+impl PageMapper {
+    /// Maps pages until the source is exhausted, fails, or the run is stopped; the last two end
+    /// with an `Err` naming why.
     async fn run(
         self,
         mut pages: mpsc::Receiver<Result<Vec<Value>, ConnectorError>>,
@@ -523,21 +522,21 @@ impl PageStage {
                 }
             };
             let Some(page) = page else { return };
-            let prepared = match page {
-                Ok(records) => self.prepare(records, &mut next_seq).await,
+            let mapped = match page {
+                Ok(records) => self.map(records, &mut next_seq).await,
                 Err(e) => Err(format!(
                     "source `{}`: {e}",
                     self.flow.flow.source.connection
                 )),
             };
-            let last = prepared.is_err();
-            if out.send(prepared).await.is_err() || last {
+            let last = mapped.is_err();
+            if out.send(mapped).await.is_err() || last {
                 return;
             }
         }
     }
 
-    async fn prepare(&self, records: Vec<Value>, next_seq: &mut i64) -> PreparedPage {
+    async fn map(&self, records: Vec<Value>, next_seq: &mut i64) -> PreparedPage {
         self.progress.add_read(records.len() as u64);
         let first_seq = *next_seq;
         *next_seq += records.len() as i64;
@@ -546,14 +545,59 @@ impl PageStage {
             lock(cursor).add_page(first_seq, records.len(), max);
         }
         let compiled = self.flow.clone();
-        let items =
-            tokio::task::spawn_blocking(move || process_page(&compiled, records, first_seq))
-                .await
-                .map_err(|e| format!("mapping thread stopped: {e}"))?;
-        check_ledger(&*self.store, &self.flow, &self.scope, items)
+        tokio::task::spawn_blocking(move || process_page(&compiled, records, first_seq))
             .await
-            .map_err(|e| format!("ledger: {e}"))
+            .map_err(|e| format!("mapping thread stopped: {e}"))
     }
+}
+
+/// Checks mapped pages against the ledger and commits their send intents, in order.
+struct PageStage {
+    flow: Arc<CompiledFlow>,
+    store: Arc<dyn Store>,
+    scope: Arc<RunScope>,
+}
+
+impl PageStage {
+    /// Prepares mapped pages until they end; an `Err` is passed on as the last page.
+    async fn run(self, mut mapped: mpsc::Receiver<PreparedPage>, out: mpsc::Sender<PreparedPage>) {
+        while let Some(page) = mapped.recv().await {
+            let mut prepared = match page {
+                Ok(items) => check_ledger(&*self.store, &self.flow, &self.scope, items)
+                    .await
+                    .map_err(|e| format!("ledger: {e}")),
+                Err(e) => Err(e),
+            };
+            // Room in the channel means the dispatch loop has taken the page before: this one
+            // is sent next. Its intents are committed only now, so at most the page being sent
+            // and the one waiting hold intents, and the commit overlaps the sends.
+            let Ok(slot) = out.reserve().await else {
+                return;
+            };
+            if let Ok(items) = &prepared
+                && let Err(e) = self.scope.commit_intents(send_intents(items)).await
+            {
+                prepared = Err(e);
+            }
+            let last = prepared.is_err();
+            slot.send(prepared);
+            if last {
+                return;
+            }
+        }
+    }
+}
+
+/// Keys and payload hashes of a page's records to send: committed before the first request,
+/// so a crash after the target answered is noticed.
+fn send_intents(items: &[Item]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .filter_map(|i| match (&i.state, &i.key) {
+            (ItemState::Send { hash, .. }, Some(key)) => Some((key.clone(), hash.clone())),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Opens the source, with the flow's cursor in its params when it reads incrementally.
@@ -919,7 +963,9 @@ fn excerpt(mut body: String, max: usize) -> String {
 }
 
 /// Commits outcomes in batches; counts each record once it is durable. Send intents are
-/// committed as soon as they come, after the outcomes gathered before them.
+/// committed as soon as they come, ahead of the outcomes gathered so far: the next page's sends
+/// wait for them, and nothing waits for the outcomes. (Outcomes clear the intents of their own
+/// keys only, and a key is not sent again while its earlier send is unanswered.)
 async fn write_log(
     store: Arc<dyn Store>,
     mut rx: mpsc::Receiver<LogMessage>,
@@ -931,16 +977,24 @@ async fn write_log(
     let mut open = true;
     while open {
         let deadline = tokio::time::Instant::now() + LOG_INTERVAL;
-        let mut intents = None;
         while records.len() < LOG_BATCH {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
                 Ok(Some(LogMessage::Outcome(entry, update))) => {
                     records.push(entry);
                     ledger.extend(update);
                 }
-                Ok(Some(message @ LogMessage::Intents { .. })) => {
-                    intents = Some(message);
-                    break;
+                Ok(Some(LogMessage::Intents {
+                    flow_id,
+                    target,
+                    run_id,
+                    keys_and_hashes,
+                    done,
+                })) => {
+                    let result = store
+                        .record_intents(&flow_id, &target, run_id, &keys_and_hashes)
+                        .await;
+                    // The page's stage reports a failure; nothing waits for the answer otherwise.
+                    let _ = done.send(result);
                 }
                 Ok(None) => {
                     open = false;
@@ -953,20 +1007,6 @@ async fn write_log(
             commit_outcomes(&*store, &records, &ledger, &progress, cursor.as_ref()).await?;
             records.clear();
             ledger.clear();
-        }
-        if let Some(LogMessage::Intents {
-            flow_id,
-            target,
-            run_id,
-            keys_and_hashes,
-            done,
-        }) = intents
-        {
-            let result = store
-                .record_intents(&flow_id, &target, run_id, &keys_and_hashes)
-                .await;
-            // The page's stage reports a failure; nothing waits for the answer otherwise.
-            let _ = done.send(result);
         }
     }
     Ok(())

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -43,6 +44,7 @@ pub fn sqlite_path(url: &str) -> PathBuf {
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pub(super) pool: SqlitePool,
+    _checkpoints: Arc<super::wal_checkpoint::Checkpointer>,
 }
 
 impl SqliteStore {
@@ -64,7 +66,9 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // Checkpoints run in the background (see `wal_checkpoint`), never inside a commit.
+            .pragma("wal_autocheckpoint", "0");
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -73,7 +77,11 @@ impl SqliteStore {
         let mut migrator = sqlx::migrate!("../migrations/sqlite");
         migrator.set_ignore_missing(true);
         migrator.run(&pool).await?;
-        Ok(SqliteStore { pool })
+        let checkpoints = Arc::new(super::wal_checkpoint::spawn(pool.clone()));
+        Ok(SqliteStore {
+            pool,
+            _checkpoints: checkpoints,
+        })
     }
 
     /// The pool, for tests and tools.
