@@ -4,7 +4,8 @@
 //! the reader fetches pages; each page is mapped on a blocking thread (scripts cannot stall the
 //! async executor) and checked against the ledger with one query; batches are sent by tasks
 //! limited by a semaphore to the target's concurrency; one writer task commits outcomes and
-//! ledger updates in transactions of up to [`LOG_BATCH`] records.
+//! ledger updates in transactions of up to [`LOG_BATCH`] records. A record whose key is still
+//! in flight (sent, outcome not committed) waits for that outcome before its ledger check.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -17,6 +18,7 @@ use tracing::{info, instrument, warn};
 
 use super::cursor::{CursorTracker, params_with_cursor};
 use super::fence::{Fence, Fenced};
+use super::in_flight::InFlight;
 use super::pause::{SharedPause, TargetKey};
 use super::progress::Progress;
 use super::send::{RateGate, Sender};
@@ -40,6 +42,8 @@ const HELD_MESSAGE: &str = "not sent: an earlier run stopped after sending this 
      Check the target, then replay the record (ferry replay) to send it again.";
 /// Why a record's outcome cannot be handed over: the log writer task ended.
 const WRITER_STOPPED: &str = "activity log writer stopped";
+/// Why records sent by a batch will never be logged: its task ended before logging them.
+const SEND_STOPPED: &str = "a send task stopped before logging its records";
 /// Response bodies are cut to this many bytes in the activity log.
 const BODY_EXCERPT: usize = 2_000;
 
@@ -146,6 +150,8 @@ struct RunScope {
     /// Records withheld because the fence closed: their intents are open, so the run must not
     /// be closed by this execution.
     withheld: std::sync::atomic::AtomicU64,
+    /// Keys handed to sending whose outcome is not committed yet.
+    in_flight: Arc<InFlight>,
 }
 
 impl RunScope {
@@ -252,12 +258,21 @@ pub async fn execute(params: RunParams) -> Result<RunSummary, RunError> {
     let cursor = incremental.map(|_| Arc::new(Mutex::new(CursorTracker::default())));
 
     let (log_tx, log_rx) = mpsc::channel::<LogMessage>(LOG_BATCH);
-    let writer = tokio::spawn(write_log(
-        params.store.clone(),
-        log_rx,
-        params.progress.clone(),
-        cursor.clone().map(|c| (flow.flow.id.clone(), c)),
-    ));
+    let in_flight = Arc::new(InFlight::default());
+    let writer = tokio::spawn({
+        let log = OutcomeLog {
+            store: params.store.clone(),
+            progress: params.progress.clone(),
+            cursor: cursor.clone().map(|c| (flow.flow.id.clone(), c)),
+            in_flight: in_flight.clone(),
+        };
+        async move {
+            let in_flight = log.in_flight.clone();
+            // Never disarmed: once the writer ends, however it ends, nothing more is committed.
+            let _ended = in_flight.abandon_unless_finished(WRITER_STOPPED);
+            write_log(&log, log_rx).await
+        }
+    });
     let gate = RateGate::shared(&params.target_key.to_string());
     let pause = SharedPause::new(params.store.clone(), params.target_key.clone());
     let mut scope = RunScope {
@@ -276,6 +291,7 @@ pub async fn execute(params: RunParams) -> Result<RunSummary, RunError> {
         log_tx,
         held: HashSet::new(),
         withheld: 0.into(),
+        in_flight,
     };
     let mut error = None;
     if !intents.is_empty() {
@@ -488,8 +504,8 @@ async fn dispatch_pages(
     Ok(())
 }
 
-/// A page ready to send: its records mapped and checked against the ledger; or why no more
-/// pages come.
+/// A page (or the part of one that is ready) to send: its records mapped and checked against
+/// the ledger; or why no more pages come.
 type PreparedPage = Result<Vec<Item>, String>;
 
 /// Turns source pages into prepared pages, in order.
@@ -524,20 +540,33 @@ impl PageStage {
             };
             let Some(page) = page else { return };
             let prepared = match page {
-                Ok(records) => self.prepare(records, &mut next_seq).await,
+                Ok(records) => self.prepare(records, &mut next_seq, &out).await,
                 Err(e) => Err(format!(
                     "source `{}`: {e}",
                     self.flow.flow.source.connection
                 )),
             };
-            let last = prepared.is_err();
-            if out.send(prepared).await.is_err() || last {
-                return;
+            match prepared {
+                Ok(true) => {}
+                // The dispatcher is gone.
+                Ok(false) => return,
+                Err(e) => {
+                    let _ = out.send(Err(e)).await;
+                    return;
+                }
             }
         }
     }
 
-    async fn prepare(&self, records: Vec<Value>, next_seq: &mut i64) -> PreparedPage {
+    /// Maps a page, checks it against the ledger and hands it on: at once what is ready, then,
+    /// each time the keys it waits for are committed, what waited. `Ok(false)`: the dispatcher
+    /// is gone.
+    async fn prepare(
+        &self,
+        records: Vec<Value>,
+        next_seq: &mut i64,
+        out: &mpsc::Sender<PreparedPage>,
+    ) -> Result<bool, String> {
         self.progress.add_read(records.len() as u64);
         let first_seq = *next_seq;
         *next_seq += records.len() as i64;
@@ -546,13 +575,27 @@ impl PageStage {
             lock(cursor).add_page(first_seq, records.len(), max);
         }
         let compiled = self.flow.clone();
-        let items =
+        let mut items =
             tokio::task::spawn_blocking(move || process_page(&compiled, records, first_seq))
                 .await
                 .map_err(|e| format!("mapping thread stopped: {e}"))?;
-        check_ledger(&*self.store, &self.flow, &self.scope, items)
-            .await
-            .map_err(|e| format!("ledger: {e}"))
+        loop {
+            let Checked { ready, waiting } =
+                check_ledger(&*self.store, &self.flow, &self.scope, items)
+                    .await
+                    .map_err(|e| format!("ledger: {e}"))?;
+            if !ready.is_empty() && out.send(Ok(ready)).await.is_err() {
+                return Ok(false);
+            }
+            if waiting.is_empty() {
+                return Ok(true);
+            }
+            // Rare (a key read twice while its first send is on its way): this stage pauses
+            // until those outcomes are committed; the pages already handed on keep going.
+            let keys: Vec<String> = waiting.iter().filter_map(|i| i.key.clone()).collect();
+            self.scope.in_flight.wait_settled(&keys).await?;
+            items = waiting;
+        }
     }
 }
 
@@ -747,29 +790,42 @@ pub fn payload_hash(serialized: &str) -> String {
     digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
+/// A page (or what is left of one) checked against the ledger.
+struct Checked {
+    /// Records to send or to log as they are.
+    ready: Vec<Item>,
+    /// Records whose key is in flight, or appears earlier in the page: checked again once that
+    /// key's outcome is committed.
+    waiting: Vec<Item>,
+}
+
 /// Decides create, update or skip for each record to send, with one ledger query per page.
+/// The records to send are noted as in flight.
 async fn check_ledger(
     store: &dyn Store,
     flow: &CompiledFlow,
     scope: &RunScope,
-    mut items: Vec<Item>,
-) -> Result<Vec<Item>, StoreError> {
-    let target_name = scope.target.as_str();
-    let keys: Vec<String> = items
+    items: Vec<Item>,
+) -> Result<Checked, StoreError> {
+    // Split before the ledger query: a key that is not in flight now either was never sent by
+    // this run or has its outcome committed already, so the query sees it.
+    let (mut ready, waiting) = scope.in_flight.split(items, |item| match item.state {
+        ItemState::Send { .. } => item.key.as_deref(),
+        ItemState::Final { .. } => None,
+    });
+    let keys: Vec<String> = ready
         .iter()
         .filter(|i| matches!(i.state, ItemState::Send { .. }))
         .filter_map(|i| i.key.clone())
         .collect();
     if keys.is_empty() {
-        return Ok(items);
+        return Ok(Checked { ready, waiting });
     }
     let ledger: HashMap<String, LedgerEntry> = store
-        .ledger_lookup(&flow.flow.id, target_name, &keys)
+        .ledger_lookup(&flow.flow.id, scope.target.as_str(), &keys)
         .await?;
     let on_existing = flow.flow.target.on_existing;
-    // Within a page the same key may appear twice (overlapping reads): send it once.
-    let mut seen_in_page: HashMap<String, String> = HashMap::new();
-    for item in &mut items {
+    for item in &mut ready {
         let (
             ItemState::Send {
                 hash,
@@ -782,12 +838,6 @@ async fn check_ledger(
         else {
             continue;
         };
-        let unchanged = |output: &mut String| ItemState::Final {
-            outcome: Outcome::SkippedUnchanged,
-            step_id: None,
-            output: Some(std::mem::take(output)),
-            error: None,
-        };
         if scope.held.contains(key) {
             item.state = ItemState::Final {
                 outcome: Outcome::Failed,
@@ -797,11 +847,6 @@ async fn check_ledger(
             };
             continue;
         }
-        if seen_in_page.get(key) == Some(hash) {
-            item.state = unchanged(output);
-            continue;
-        }
-        seen_in_page.insert(key.clone(), hash.clone());
         let Some(entry) = ledger.get(key) else {
             continue;
         };
@@ -810,18 +855,32 @@ async fn check_ledger(
             Outcome::Created | Outcome::Updated | Outcome::SkippedUnchanged
         );
         if succeeded_before && (entry.payload_hash == *hash || on_existing == OnExisting::Skip) {
-            item.state = unchanged(output);
+            item.state = ItemState::Final {
+                outcome: Outcome::SkippedUnchanged,
+                step_id: None,
+                output: Some(std::mem::take(output)),
+                error: None,
+            };
         } else if let Some(target_id) = &entry.target_id {
             *action = WriteAction::Update {
                 target_id: target_id.clone(),
             };
         }
     }
-    Ok(items)
+    scope
+        .in_flight
+        .add(ready.iter().filter_map(|i| match i.state {
+            ItemState::Send { .. } => i.key.clone(),
+            ItemState::Final { .. } => None,
+        }));
+    Ok(Checked { ready, waiting })
 }
 
 /// Sends one batch and logs each record's outcome.
 async fn send_batch(scope: &RunScope, mut batch: Vec<Item>) {
+    // Keys of this batch are in flight until their outcomes are committed; a task that never
+    // logs them must say so, or a later record of one of them would wait for ever.
+    let finished = scope.in_flight.abandon_unless_finished(SEND_STOPPED);
     // Payloads move into the write request; the item keeps their JSON text for the log.
     let records: Vec<WriteRecord> = batch
         .iter_mut()
@@ -843,6 +902,7 @@ async fn send_batch(scope: &RunScope, mut batch: Vec<Item>) {
             scope
                 .withheld
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            scope.in_flight.abandon("stopped: the fence closed");
             continue;
         };
         let ItemState::Send {
@@ -904,6 +964,7 @@ async fn send_batch(scope: &RunScope, mut batch: Vec<Item>) {
             );
         }
     }
+    finished.disarm();
 }
 
 fn excerpt(mut body: String, max: usize) -> String {
@@ -918,14 +979,18 @@ fn excerpt(mut body: String, max: usize) -> String {
     body
 }
 
+/// Where the log writer commits outcomes, and who learns that they are durable.
+struct OutcomeLog {
+    store: Arc<dyn Store>,
+    progress: Arc<Progress>,
+    /// The flow's id and its cursor tracker, when the run reads incrementally.
+    cursor: Option<(String, Arc<Mutex<CursorTracker>>)>,
+    in_flight: Arc<InFlight>,
+}
+
 /// Commits outcomes in batches; counts each record once it is durable. Send intents are
 /// committed as soon as they come, after the outcomes gathered before them.
-async fn write_log(
-    store: Arc<dyn Store>,
-    mut rx: mpsc::Receiver<LogMessage>,
-    progress: Arc<Progress>,
-    cursor: Option<(String, Arc<Mutex<CursorTracker>>)>,
-) -> Result<(), StoreError> {
+async fn write_log(log: &OutcomeLog, mut rx: mpsc::Receiver<LogMessage>) -> Result<(), StoreError> {
     let mut records = Vec::with_capacity(LOG_BATCH);
     let mut ledger = Vec::with_capacity(LOG_BATCH);
     let mut open = true;
@@ -950,7 +1015,7 @@ async fn write_log(
             }
         }
         if !records.is_empty() {
-            commit_outcomes(&*store, &records, &ledger, &progress, cursor.as_ref()).await?;
+            commit_outcomes(log, &records, &ledger).await?;
             records.clear();
             ledger.clear();
         }
@@ -962,7 +1027,8 @@ async fn write_log(
             done,
         }) = intents
         {
-            let result = store
+            let result = log
+                .store
                 .record_intents(&flow_id, &target, run_id, &keys_and_hashes)
                 .await;
             // The page's stage reports a failure; nothing waits for the answer otherwise.
@@ -974,24 +1040,25 @@ async fn write_log(
 
 /// Commits a batch of outcomes and their ledger changes, then moves the cursor past them.
 async fn commit_outcomes(
-    store: &dyn Store,
+    log: &OutcomeLog,
     records: &[RecordEntry],
     ledger: &[LedgerUpdate],
-    progress: &Progress,
-    cursor: Option<&(String, Arc<Mutex<CursorTracker>>)>,
 ) -> Result<(), StoreError> {
-    crate::store::record_outcomes_retrying(store, records, ledger).await?;
+    crate::store::record_outcomes_retrying(&*log.store, records, ledger).await?;
+    // Every ledger change the writer commits is a send's: those keys are no longer in flight.
+    log.in_flight
+        .settle(ledger.iter().map(|u| u.business_key.as_str()));
     for r in records {
-        progress.add_outcome(r.outcome);
+        log.progress.add_outcome(r.outcome);
     }
     // The cursor follows committed outcomes only, and is saved after them.
-    if let Some((flow_id, tracker)) = cursor {
+    if let Some((flow_id, tracker)) = &log.cursor {
         let moved = {
             let mut tracker = lock(tracker);
             records.iter().filter_map(|r| tracker.commit(r.seq)).last()
         };
         if let Some(value) = moved {
-            store.save_cursor(flow_id, &value.to_string()).await?;
+            log.store.save_cursor(flow_id, &value.to_string()).await?;
         }
     }
     Ok(())
