@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use ferry_engine::store::{
     FlowRecord, LedgerUpdate, NewRun, Outcome, PruneScope, RecordEntry, RunCounts, RunStatus,
-    ServiceStore,
+    SendIntent, ServiceStore,
 };
 #[path = "support/pg_schema.rs"]
 mod pg_schema;
@@ -123,7 +123,42 @@ both_databases! {
         let replay = store.create_run(&new_run()).await.unwrap();
         store.record_outcomes(&[entry(replay, 0, "k2", Outcome::Created)], &[ledger("k2", replay)]).await.unwrap();
         assert!(store.failed_records("orders", 10).await.unwrap().is_empty());
-        store.clear_intents("orders", "erp/write", &["k3".to_string()]).await.unwrap();
+        let k3 = SendIntent { business_key: "k3".into(), payload_hash: "h".into(), run_id: run };
+        store.clear_intents("orders", "erp/write", &[k3]).await.unwrap();
+        assert!(store.pending_intents("orders", "erp/write").await.unwrap().is_empty());
+    };
+
+    a_late_outcome_clears_only_the_intent_of_its_own_run_and_payload => |store: Arc<dyn ServiceStore>| async move {
+        let late = store.create_run(&new_run()).await.unwrap();
+        let owner = store.create_run(&new_run()).await.unwrap();
+        let intent = |key: &str, hash: &str| (key.to_string(), hash.to_string());
+        // `owner` now sends k1 and k2 (their intents replace any `late` wrote) and k3 with a
+        // payload `late` did not send.
+        store.record_intents("orders", "erp/write", owner, &[intent("k1", "h"), intent("k2", "h")]).await.unwrap();
+        store.record_intents("orders", "erp/write", owner, &[intent("k3", "h3")]).await.unwrap();
+        // `late`'s answers come in afterwards: k1 created, k2 refused with a 422.
+        store.record_outcomes(
+            &[entry(late, 0, "k1", Outcome::Created), entry(late, 1, "k2", Outcome::Failed)],
+            &[ledger("k1", late)],
+        ).await.unwrap();
+        // The same run commits an answer for k3 with another payload than the one it is sending now.
+        store.record_outcomes(&[entry(owner, 0, "k3", Outcome::Created)], &[ledger("k3", owner)]).await.unwrap();
+        let open = store.pending_intents("orders", "erp/write").await.unwrap();
+        let open: Vec<(&str, &str, i64)> = open.iter().map(|i| (i.business_key.as_str(), i.payload_hash.as_str(), i.run_id)).collect();
+        assert_eq!(open, vec![("k1", "h", owner), ("k2", "h", owner), ("k3", "h3", owner)]);
+        // The owner's own answers clear them.
+        store.record_outcomes(
+            &[entry(owner, 1, "k1", Outcome::Created), entry(owner, 2, "k2", Outcome::Failed)],
+            &[ledger("k1", owner)],
+        ).await.unwrap();
+        let open = store.pending_intents("orders", "erp/write").await.unwrap();
+        assert_eq!(open.iter().map(|i| i.business_key.as_str()).collect::<Vec<_>>(), vec!["k3"]);
+        // Clearing names the intent exactly: another run's, or another payload's, stays.
+        let k3 = open[0].clone();
+        store.clear_intents("orders", "erp/write", &[SendIntent { run_id: late, ..k3.clone() }]).await.unwrap();
+        store.clear_intents("orders", "erp/write", &[SendIntent { payload_hash: "h".into(), ..k3.clone() }]).await.unwrap();
+        assert_eq!(store.pending_intents("orders", "erp/write").await.unwrap(), vec![k3.clone()]);
+        store.clear_intents("orders", "erp/write", &[k3]).await.unwrap();
         assert!(store.pending_intents("orders", "erp/write").await.unwrap().is_empty());
     };
 

@@ -644,7 +644,8 @@ async fn resolve_intents(
 ) -> Result<HashSet<String>, String> {
     let target = &params.flow.flow.target;
     let mut held = HashSet::new();
-    let mut absent = Vec::new();
+    // Intents answered here (found or absent), cleared exactly once their outcome is recorded.
+    let mut resolved = Vec::new();
     let mut found = Vec::new();
     for intent in intents {
         let answer = params
@@ -652,9 +653,9 @@ async fn resolve_intents(
             .lookup(&target.operation, &target.params, &intent.business_key)
             .await
             .map_err(|e| format!("looking up `{}` in the target: {e}", intent.business_key))?;
-        let key = intent.business_key;
+        let key = intent.business_key.clone();
         match answer {
-            Lookup::Absent => absent.push(key),
+            Lookup::Absent => resolved.push(intent),
             Lookup::Found(ack) => {
                 let seq = *next_seq;
                 *next_seq += 1;
@@ -663,7 +664,7 @@ async fn resolve_intents(
                     target: scope.target.clone(),
                     business_key: key.clone(),
                     target_id: ack.target_id.clone(),
-                    payload_hash: intent.payload_hash,
+                    payload_hash: intent.payload_hash.clone(),
                     outcome: Outcome::Created,
                     run_id: scope.run_id,
                 };
@@ -678,6 +679,7 @@ async fn resolve_intents(
                     ..scope.entry(seq, Some(key), String::new(), Outcome::Created)
                 };
                 found.push((entry, ledger));
+                resolved.push(intent);
             }
             Lookup::Unsupported => {
                 held.insert(key);
@@ -695,10 +697,12 @@ async fn resolve_intents(
             params.progress.add_outcome(entry.outcome);
         }
     }
-    if !absent.is_empty() {
+    // Recording a found one cleared its intent when this run wrote it; an intent of another
+    // run (a crashed `ferry run`) is cleared here.
+    if !resolved.is_empty() {
         params
             .store
-            .clear_intents(&scope.flow_id, &scope.target, &absent)
+            .clear_intents(&scope.flow_id, &scope.target, &resolved)
             .await
             .map_err(|e| format!("send intents: {e}"))?;
     }

@@ -350,8 +350,15 @@ pub trait Store: PauseStore + Send + Sync {
     ) -> Result<()>;
     /// Sends whose outcome was never committed.
     async fn pending_intents(&self, flow_id: &str, target: &str) -> Result<Vec<SendIntent>>;
-    /// Forgets the intents of `keys`.
-    async fn clear_intents(&self, flow_id: &str, target: &str, keys: &[String]) -> Result<()>;
+    /// Forgets exactly these intents (key, run and payload hash): an intent another run wrote
+    /// for the same key since is kept. [`Store::record_outcomes`] clears the intent of each
+    /// ledger update the same way.
+    async fn clear_intents(
+        &self,
+        flow_id: &str,
+        target: &str,
+        intents: &[SendIntent],
+    ) -> Result<()>;
     /// A flow's incremental cursor (JSON text).
     async fn load_cursor(&self, flow_id: &str) -> Result<Option<String>>;
     /// Moves a flow's cursor; callers pass only values past committed records.

@@ -273,16 +273,55 @@ fn last_per_key(ledger: &[LedgerUpdate]) -> Vec<&LedgerUpdate> {
     out
 }
 
-/// Keys of ledger updates grouped by flow and target, for clearing their send intents.
-fn keys_by_target<'a>(updates: &[&'a LedgerUpdate]) -> HashMap<(&'a str, &'a str), Vec<&'a str>> {
-    let mut by_target: HashMap<(&str, &str), Vec<&str>> = HashMap::new();
+/// One send intent exactly: business key, run, payload hash.
+type IntentRef<'a> = (&'a str, RunId, &'a str);
+
+/// The intents ledger updates answer, grouped by flow and target: each update clears the intent
+/// of its own key, run and payload only, never one another run (or a later send of the same
+/// run, with another payload) wrote since.
+fn intents_by_target<'a>(
+    updates: &[&'a LedgerUpdate],
+) -> HashMap<(&'a str, &'a str), Vec<IntentRef<'a>>> {
+    let mut by_target: HashMap<(&str, &str), Vec<IntentRef<'a>>> = HashMap::new();
     for u in updates {
         by_target
             .entry((u.flow_id.as_str(), u.target.as_str()))
             .or_default()
-            .push(u.business_key.as_str());
+            .push((u.business_key.as_str(), u.run_id, u.payload_hash.as_str()));
     }
     by_target
+}
+
+/// `delete from send_intent` of exactly `intents` (not empty) of one flow and target.
+fn delete_intents<'a, DB>(
+    flow_id: &'a str,
+    target: &'a str,
+    intents: &[IntentRef<'a>],
+) -> QueryBuilder<DB>
+where
+    DB: sqlx::Database,
+    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    RunId: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    let mut q = QueryBuilder::<DB>::new(
+        "delete from send_intent where tenant_id = 'default' and flow_id = ",
+    );
+    q.push_bind(flow_id)
+        .push(" and target = ")
+        .push_bind(target)
+        .push(" and (business_key, run_id, payload_hash) in (values ");
+    let mut rows = q.separated(", ");
+    for &(key, run_id, hash) in intents {
+        rows.push("(");
+        rows.push_bind_unseparated(key)
+            .push_unseparated(", ")
+            .push_bind_unseparated(run_id)
+            .push_unseparated(", ")
+            .push_bind_unseparated(hash)
+            .push_unseparated(")");
+    }
+    q.push(")");
+    q
 }
 
 /// How many times one record is parked and retried automatically before it waits for a person.
@@ -403,24 +442,19 @@ macro_rules! impl_store {
                     q.build().persistent(false).execute(&mut *tx).await?;
                 }
                 // The target answered these: their intents are resolved.
-                for ((flow_id, target), keys) in keys_by_target(&updates) {
-                    for chunk in keys.chunks(INSERT_CHUNK) {
-                        let mut q = QueryBuilder::<$db>::new("delete from send_intent where tenant_id = 'default' and flow_id = ");
-                        q.push_bind(flow_id).push(" and target = ").push_bind(target).push(" and business_key in (");
-                        let mut list = q.separated(", ");
-                        for key in chunk {
-                            list.push_bind(*key);
-                        }
-                        q.push(")");
-                        q.build().persistent(false).execute(&mut *tx).await?;
+                for ((flow_id, target), intents) in intents_by_target(&updates) {
+                    for chunk in intents.chunks(INSERT_CHUNK) {
+                        delete_intents::<$db>(flow_id, target, chunk).build().persistent(false).execute(&mut *tx).await?;
                     }
                 }
                 // Refused with a definite 4xx: nothing was created, so the intent is resolved too
-                // (a flow has one target). Timeouts, 408, 429 and 5xx stay uncertain.
+                // (a flow has one target), if this run wrote it. Timeouts, 408, 429 and 5xx stay
+                // uncertain.
                 for r in records.iter().filter(|r| refused(r)) {
-                    sqlx::query("delete from send_intent where tenant_id = 'default' and flow_id = $1 and business_key = $2")
+                    sqlx::query("delete from send_intent where tenant_id = 'default' and flow_id = $1 and business_key = $2 and run_id = $3")
                         .bind(&r.flow_id)
                         .bind(&r.source_key)
+                        .bind(r.run_id)
                         .execute(&mut *tx)
                         .await?;
                 }
@@ -559,16 +593,11 @@ macro_rules! impl_store {
                     .collect())
             }
 
-            async fn clear_intents(&self, flow_id: &str, target: &str, keys: &[String]) -> Result<()> {
-                for chunk in keys.chunks(INSERT_CHUNK) {
-                    let mut q = QueryBuilder::<$db>::new("delete from send_intent where tenant_id = 'default' and flow_id = ");
-                    q.push_bind(flow_id).push(" and target = ").push_bind(target).push(" and business_key in (");
-                    let mut list = q.separated(", ");
-                    for key in chunk {
-                        list.push_bind(key);
-                    }
-                    q.push(")");
-                    q.build().persistent(false).execute(&self.pool).await?;
+            async fn clear_intents(&self, flow_id: &str, target: &str, intents: &[SendIntent]) -> Result<()> {
+                let intents: Vec<IntentRef<'_>> =
+                    intents.iter().map(|i| (i.business_key.as_str(), i.run_id, i.payload_hash.as_str())).collect();
+                for chunk in intents.chunks(INSERT_CHUNK) {
+                    delete_intents::<$db>(flow_id, target, chunk).build().persistent(false).execute(&self.pool).await?;
                 }
                 Ok(())
             }
