@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use ferry_engine::store::{
-    FlowRecord, LedgerUpdate, NewRun, Outcome, PruneScope, RecordEntry, RunCounts, RunStatus,
-    SendIntent, ServiceStore,
+    Claim, FlowRecord, LedgerUpdate, NewRun, Outcome, PruneScope, RecordEntry, RunCounts, RunRow,
+    RunStatus, SendIntent, ServiceStore,
 };
 #[path = "support/pg_schema.rs"]
 mod pg_schema;
@@ -79,6 +79,28 @@ both_databases! {
         store.finish_run(id, RunStatus::Succeeded, &RunCounts::default(), None).await.unwrap();
         assert!(store.claim_run(id, "c", T2, T1).await.unwrap().is_none());
         assert!(store.requeue_expired("2030-01-01T00:00:00.000Z").await.unwrap().is_empty());
+    };
+
+    only_the_claim_holding_the_lease_closes_a_run => |store: Arc<dyn ServiceStore>| async move {
+        let id = store.create_queued_run(&new_run(), &[]).await.unwrap();
+        let counts = RunCounts { read: 3, created: 3, ..RunCounts::default() };
+        let claim = |owner: &str, run: RunRow| Claim { owner: owner.into(), attempt: run.attempt };
+        let first = claim("a", store.claim_run(id, "a", T1, T0).await.unwrap().unwrap());
+        // a stalls past its lease: the reaper re-queues the run, and a itself claims it again.
+        assert_eq!(store.requeue_expired(T2).await.unwrap(), vec![id]);
+        assert!(!store.finish_claimed_run(id, &first, RunStatus::Succeeded, &counts, None).await.unwrap(), "re-queued: nobody's");
+        let second = claim("a", store.claim_run(id, "a", "2026-11-23T10:00:40.000Z", T2).await.unwrap().unwrap());
+        assert_ne!(first, second, "a's second claim is told apart from its first");
+        assert!(!store.finish_claimed_run(id, &first, RunStatus::Succeeded, &counts, None).await.unwrap());
+        assert_eq!(store.requeue_expired("2026-11-23T10:00:50.000Z").await.unwrap(), vec![id]);
+        let third = claim("b", store.claim_run(id, "b", "2026-11-23T10:01:40.000Z", "2026-11-23T10:00:50.000Z").await.unwrap().unwrap());
+        assert!(!store.finish_claimed_run(id, &second, RunStatus::Error, &counts, Some("late")).await.unwrap(), "b's now");
+        let run = store.get_run(id).await.unwrap().unwrap();
+        assert_eq!((run.status, run.error), (RunStatus::Running, None), "untouched by a");
+        assert!(store.finish_claimed_run(id, &third, RunStatus::Succeeded, &counts, None).await.unwrap());
+        let run = store.get_run(id).await.unwrap().unwrap();
+        assert_eq!((run.status, &run.counts), (RunStatus::Succeeded, &counts));
+        assert!(!store.finish_claimed_run(id, &third, RunStatus::Error, &counts, Some("twice")).await.unwrap(), "closed once");
     };
 
     a_schedule_firing_is_claimed_once => |store: Arc<dyn ServiceStore>| async move {

@@ -28,8 +28,8 @@ use crate::connector::{
 use crate::flow::OnExisting;
 use crate::plan::{CompiledFlow, Processed};
 use crate::store::{
-    LedgerEntry, LedgerUpdate, NewRun, Outcome, RecordEntry, RunCounts, RunId, RunStatus, Store,
-    StoreError,
+    Claim, LedgerEntry, LedgerUpdate, NewRun, Outcome, RecordEntry, RunCounts, RunId, RunStatus,
+    Store, StoreError,
 };
 
 /// Activity rows committed per transaction, at most.
@@ -82,6 +82,10 @@ pub struct RunParams {
     /// foreground, the lease's fence for a claimed run. Once it closes, nothing more is sent and
     /// [`execute`] ends with [`RunError::Fenced`] without closing the run.
     pub fence: Fence,
+    /// The worker's claim on the run (`None` for a run in the foreground). The run is closed
+    /// only while the claim still holds it; otherwise [`execute`] ends with
+    /// [`RunError::Fenced`].
+    pub claim: Option<Claim>,
 }
 
 /// How a run ended.
@@ -342,10 +346,29 @@ pub async fn execute(params: RunParams) -> Result<RunSummary, RunError> {
         (None, 0) => RunStatus::Succeeded,
         (None, _) => RunStatus::Failed,
     };
-    params
-        .store
-        .finish_run(run_id, status, &counts, error.as_deref())
-        .await?;
+    match &params.claim {
+        None => {
+            params
+                .store
+                .finish_run(run_id, status, &counts, error.as_deref())
+                .await?
+        }
+        // The fence was open a moment ago, but this process may have stalled since: the run is
+        // closed only if the lease is still this claim's.
+        Some(claim) => {
+            let closed = params
+                .store
+                .finish_claimed_run(run_id, claim, status, &counts, error.as_deref())
+                .await?;
+            if !closed {
+                warn!(
+                    run_id,
+                    "Run not closed: its lease is no longer this worker's; the run is left to its next owner."
+                );
+                return Err(RunError::Fenced(Fenced::LeaseLost));
+            }
+        }
+    }
     info!(
         run_id,
         status = status.as_str(),

@@ -214,6 +214,19 @@ pub struct RunRow {
     pub counts: RunCounts,
     /// Why the run stopped early, if it did.
     pub error: Option<String>,
+    /// How many times a worker claimed it; 0 for a run in the foreground.
+    pub attempt: i64,
+}
+
+/// A worker's hold on a claimed run: the lease's owner and which claim of the run it made.
+/// The same worker may claim a run again after its lease expired; the attempt tells the two
+/// executions apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    /// The worker holding the lease.
+    pub owner: String,
+    /// The run's claim count when this claim was made ([`RunRow::attempt`]).
+    pub attempt: i64,
 }
 
 /// One record's line in the activity log.
@@ -319,6 +332,17 @@ pub trait Store: PauseStore + Send + Sync {
         counts: &RunCounts,
         error: Option<&str>,
     ) -> Result<()>;
+    /// Records the end of a claimed run, only if `claim` still holds it: the run is `running`
+    /// under the same lease owner and attempt. `false`: it is not (the lease expired and the
+    /// run was re-queued, or another worker claimed it), and nothing was written.
+    async fn finish_claimed_run(
+        &self,
+        id: RunId,
+        claim: &Claim,
+        status: RunStatus,
+        counts: &RunCounts,
+        error: Option<&str>,
+    ) -> Result<bool>;
     /// Writes activity rows and ledger changes in one transaction: they are durable together.
     /// A failed send never erases the hash and target id of an earlier success, so the record
     /// is sent again next time.

@@ -17,8 +17,8 @@ use sqlx::sqlite::{
 use sqlx::{FromRow, QueryBuilder};
 
 use super::{
-    LedgerEntry, LedgerUpdate, NewRun, Outcome, RecordEntry, RecordFilter, Result, RunCounts,
-    RunId, RunRow, RunStatus, SendIntent, Store, StoreError, now,
+    Claim, LedgerEntry, LedgerUpdate, NewRun, Outcome, RecordEntry, RecordFilter, Result,
+    RunCounts, RunId, RunRow, RunStatus, SendIntent, Store, StoreError, now,
 };
 
 /// Rows per multi-row insert; keeps bind parameters well under SQLite's 32,766.
@@ -125,6 +125,7 @@ pub(super) struct RunDbRow {
     filtered_count: i64,
     failed_count: i64,
     error: Option<String>,
+    attempt: i64,
 }
 
 impl TryFrom<RunDbRow> for RunRow {
@@ -147,6 +148,7 @@ impl TryFrom<RunDbRow> for RunRow {
                 failed: r.failed_count,
             },
             error: r.error,
+            attempt: r.attempt,
         })
     }
 }
@@ -202,7 +204,7 @@ struct LedgerDbRow {
 macro_rules! run_columns {
     () => {
         "id, flow_id, flow_version, trigger, status, started_at, finished_at, read_count, created_count, \
-         updated_count, skipped_count, filtered_count, failed_count, error"
+         updated_count, skipped_count, filtered_count, failed_count, error, cast(attempt as bigint) as attempt"
     };
 }
 
@@ -210,6 +212,15 @@ macro_rules! record_columns {
     () => {
         "run_id, seq, flow_id, source_key, outcome, step_id, input, output, response_status, \
          response_body, target_id, error, attempts"
+    };
+}
+
+/// A run's end: status, counts ($3…$8), error; the run is `$10`. `finish_claimed_run` adds
+/// its condition on the lease after it.
+macro_rules! finish_run_sql {
+    () => {
+        "update run set status = $1, finished_at = $2, updated_at = $2, read_count = $3, created_count = $4, \
+         updated_count = $5, skipped_count = $6, filtered_count = $7, failed_count = $8, error = $9 where id = $10"
     };
 }
 
@@ -379,10 +390,7 @@ macro_rules! impl_store {
 
             async fn finish_run(&self, id: RunId, status: RunStatus, counts: &RunCounts, error: Option<&str>) -> Result<()> {
                 let at = now();
-                sqlx::query(
-                    "update run set status = $1, finished_at = $2, updated_at = $2, read_count = $3, created_count = $4, \
-                     updated_count = $5, skipped_count = $6, filtered_count = $7, failed_count = $8, error = $9 where id = $10",
-                )
+                sqlx::query(finish_run_sql!())
                 .bind(status.as_str())
                 .bind(&at)
                 .bind(counts.read)
@@ -396,6 +404,26 @@ macro_rules! impl_store {
                 .execute(&self.pool)
                 .await?;
                 Ok(())
+            }
+
+            async fn finish_claimed_run(&self, id: RunId, claim: &Claim, status: RunStatus, counts: &RunCounts, error: Option<&str>) -> Result<bool> {
+                let at = now();
+                let done = sqlx::query(concat!(finish_run_sql!(), " and status = 'running' and lease_owner = $11 and attempt = $12"))
+                    .bind(status.as_str())
+                    .bind(&at)
+                    .bind(counts.read)
+                    .bind(counts.created)
+                    .bind(counts.updated)
+                    .bind(counts.skipped)
+                    .bind(counts.filtered)
+                    .bind(counts.failed)
+                    .bind(error)
+                    .bind(id)
+                    .bind(&claim.owner)
+                    .bind(claim.attempt)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn record_outcomes(&self, records: &[RecordEntry], ledger: &[LedgerUpdate]) -> Result<()> {
