@@ -144,6 +144,9 @@ enum ItemState {
 /// What every part of one run shares: where outcomes go and how records are sent.
 struct RunScope {
     run_id: RunId,
+    /// Which claim of the run this execution is (0 in the foreground): its send intents and
+    /// ledger updates carry it, so its answers clear its own intents only.
+    attempt: i64,
     flow_id: String,
     /// Ledger name of the target: `connection/operation`.
     target: String,
@@ -196,6 +199,7 @@ impl RunScope {
                 flow_id: self.flow_id.clone(),
                 target: self.target.clone(),
                 run_id: self.run_id,
+                attempt: self.attempt,
                 keys_and_hashes,
                 done,
             })
@@ -222,6 +226,7 @@ enum LogMessage {
         flow_id: String,
         target: String,
         run_id: RunId,
+        attempt: i64,
         keys_and_hashes: Vec<(String, String)>,
         done: oneshot::Sender<Result<(), StoreError>>,
     },
@@ -281,6 +286,7 @@ pub async fn execute(params: RunParams) -> Result<RunSummary, RunError> {
     let pause = SharedPause::new(params.store.clone(), params.target_key.clone());
     let mut scope = RunScope {
         run_id,
+        attempt: params.claim.as_ref().map_or(0, |c| c.attempt),
         flow_id: flow.flow.id.clone(),
         target,
         sender: Sender {
@@ -690,6 +696,7 @@ async fn resolve_intents(
                     payload_hash: intent.payload_hash.clone(),
                     outcome: Outcome::Created,
                     run_id: scope.run_id,
+                    attempt: scope.attempt,
                 };
                 let entry = RecordEntry {
                     input: None,
@@ -971,6 +978,7 @@ async fn send_batch(scope: &RunScope, mut batch: Vec<Item>) {
             payload_hash: hash,
             outcome,
             run_id: scope.run_id,
+            attempt: scope.attempt,
         };
         let entry = RecordEntry {
             output: Some(output),
@@ -1050,13 +1058,14 @@ async fn write_log(log: &OutcomeLog, mut rx: mpsc::Receiver<LogMessage>) -> Resu
             flow_id,
             target,
             run_id,
+            attempt,
             keys_and_hashes,
             done,
         }) = intents
         {
             let result = log
                 .store
-                .record_intents(&flow_id, &target, run_id, &keys_and_hashes)
+                .record_intents(&flow_id, &target, run_id, attempt, &keys_and_hashes)
                 .await;
             // The page's stage reports a failure; nothing waits for the answer otherwise.
             let _ = done.send(result);

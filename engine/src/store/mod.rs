@@ -293,6 +293,9 @@ pub struct LedgerUpdate {
     pub outcome: Outcome,
     /// Run that sent it.
     pub run_id: RunId,
+    /// Which claim of the run sent it ([`Claim::attempt`], 0 in the foreground): with the run,
+    /// key and hash, it names the one send intent this update answers.
+    pub attempt: i64,
 }
 
 /// Which records of a run to list.
@@ -344,6 +347,7 @@ pub trait Store: PauseStore + Send + Sync {
         error: Option<&str>,
     ) -> Result<bool>;
     /// Writes activity rows and ledger changes in one transaction: they are durable together.
+    /// Each ledger update clears the send intent it answers, and that one only.
     /// A failed send never erases the hash and target id of an earlier success, so the record
     /// is sent again next time.
     async fn record_outcomes(&self, records: &[RecordEntry], ledger: &[LedgerUpdate])
@@ -362,21 +366,23 @@ pub trait Store: PauseStore + Send + Sync {
     /// A run's records, in source order.
     async fn run_records(&self, run_id: RunId, filter: &RecordFilter) -> Result<Vec<RecordEntry>>;
 
-    /// Notes that these records (business key, payload hash) are about to be sent by `run_id`.
-    /// Committed before the first request, and cleared with each record's outcome, so a crash
-    /// between a target's answer and its commit leaves a trace the next run resolves.
+    /// Notes that these records (business key, payload hash) are about to be sent by `run_id`
+    /// in its claim `attempt` (0 in the foreground). Committed before the first request, and
+    /// cleared with each record's outcome, so a crash between a target's answer and its commit
+    /// leaves a trace the next run resolves. A key has one intent: the newest replaces it.
     async fn record_intents(
         &self,
         flow_id: &str,
         target: &str,
         run_id: RunId,
+        attempt: i64,
         intents: &[(String, String)],
     ) -> Result<()>;
     /// Sends whose outcome was never committed.
     async fn pending_intents(&self, flow_id: &str, target: &str) -> Result<Vec<SendIntent>>;
-    /// Forgets exactly these intents (key, run and payload hash): an intent another run wrote
-    /// for the same key since is kept. [`Store::record_outcomes`] clears the intent of each
-    /// ledger update the same way.
+    /// Forgets exactly these intents (key, run, attempt and payload hash): an intent another
+    /// run or execution wrote for the same key since is kept. [`Store::record_outcomes`] clears
+    /// the intent of each ledger update the same way.
     async fn clear_intents(
         &self,
         flow_id: &str,

@@ -284,12 +284,13 @@ fn last_per_key(ledger: &[LedgerUpdate]) -> Vec<&LedgerUpdate> {
     out
 }
 
-/// One send intent exactly: business key, run, payload hash.
-type IntentRef<'a> = (&'a str, RunId, &'a str);
+/// One send intent exactly: business key, run, attempt, payload hash.
+type IntentRef<'a> = (&'a str, RunId, i64, &'a str);
 
 /// The intents ledger updates answer, grouped by flow and target: each update clears the intent
-/// of its own key, run and payload only, never one another run (or a later send of the same
-/// run, with another payload) wrote since.
+/// of its own key, run, claim and payload only, never one that another run, another execution
+/// of the run (a stalled worker's answer landing late) or a later send with another payload
+/// wrote since.
 fn intents_by_target<'a>(
     updates: &[&'a LedgerUpdate],
 ) -> HashMap<(&'a str, &'a str), Vec<IntentRef<'a>>> {
@@ -298,7 +299,12 @@ fn intents_by_target<'a>(
         by_target
             .entry((u.flow_id.as_str(), u.target.as_str()))
             .or_default()
-            .push((u.business_key.as_str(), u.run_id, u.payload_hash.as_str()));
+            .push((
+                u.business_key.as_str(),
+                u.run_id,
+                u.attempt,
+                u.payload_hash.as_str(),
+            ));
     }
     by_target
 }
@@ -320,13 +326,15 @@ where
     q.push_bind(flow_id)
         .push(" and target = ")
         .push_bind(target)
-        .push(" and (business_key, run_id, payload_hash) in (values ");
+        .push(" and (business_key, run_id, attempt, payload_hash) in (values ");
     let mut rows = q.separated(", ");
-    for &(key, run_id, hash) in intents {
+    for &(key, run_id, attempt, hash) in intents {
         rows.push("(");
         rows.push_bind_unseparated(key)
             .push_unseparated(", ")
             .push_bind_unseparated(run_id)
+            .push_unseparated(", ")
+            .push_bind_unseparated(attempt)
             .push_unseparated(", ")
             .push_bind_unseparated(hash)
             .push_unseparated(")");
@@ -337,14 +345,6 @@ where
 
 /// How many times one record is parked and retried automatically before it waits for a person.
 pub(super) const MAX_PARKED: i64 = 5;
-
-/// Whether the target answered a record with a definite refusal (4xx other than 408 and 429).
-fn refused(r: &RecordEntry) -> bool {
-    r.outcome == Outcome::Failed
-        && r.source_key.is_some()
-        && r.response_status
-            .is_some_and(|s| (400..500).contains(&s) && s != 408 && s != 429)
-}
 
 /// Error-queue changes of a batch of outcomes: failures to upsert (the last of each key), and
 /// keys of each flow that succeeded (their earlier failures are resolved).
@@ -475,17 +475,6 @@ macro_rules! impl_store {
                         delete_intents::<$db>(flow_id, target, chunk).build().persistent(false).execute(&mut *tx).await?;
                     }
                 }
-                // Refused with a definite 4xx: nothing was created, so the intent is resolved too
-                // (a flow has one target), if this run wrote it. Timeouts, 408, 429 and 5xx stay
-                // uncertain.
-                for r in records.iter().filter(|r| refused(r)) {
-                    sqlx::query("delete from send_intent where tenant_id = 'default' and flow_id = $1 and business_key = $2 and run_id = $3")
-                        .bind(&r.flow_id)
-                        .bind(&r.source_key)
-                        .bind(r.run_id)
-                        .execute(&mut *tx)
-                        .await?;
-                }
                 // The error queue: a failure enters it, a later success of the key resolves it.
                 let (failed, resolved) = error_queue_changes(records);
                 for r in failed {
@@ -588,18 +577,18 @@ macro_rules! impl_store {
                 rows.into_iter().map(RecordEntry::try_from).collect()
             }
 
-            async fn record_intents(&self, flow_id: &str, target: &str, run_id: RunId, intents: &[(String, String)]) -> Result<()> {
+            async fn record_intents(&self, flow_id: &str, target: &str, run_id: RunId, attempt: i64, intents: &[(String, String)]) -> Result<()> {
                 let at = now();
                 let mut tx = self.pool.begin().await?;
                 for chunk in intents.chunks(INSERT_CHUNK) {
                     let mut q = QueryBuilder::<$db>::new(
-                        "insert into send_intent (flow_id, target, business_key, payload_hash, run_id, created_at, updated_at) ",
+                        "insert into send_intent (flow_id, target, business_key, payload_hash, run_id, attempt, created_at, updated_at) ",
                     );
                     q.push_values(chunk, |mut b, (key, hash)| {
-                        b.push_bind(flow_id).push_bind(target).push_bind(key).push_bind(hash).push_bind(run_id).push_bind(&at).push_bind(&at);
+                        b.push_bind(flow_id).push_bind(target).push_bind(key).push_bind(hash).push_bind(run_id).push_bind(attempt).push_bind(&at).push_bind(&at);
                     });
                     q.push(" on conflict (tenant_id, flow_id, target, business_key) do update set \
-                            payload_hash = excluded.payload_hash, run_id = excluded.run_id, updated_at = excluded.updated_at");
+                            payload_hash = excluded.payload_hash, run_id = excluded.run_id, attempt = excluded.attempt, updated_at = excluded.updated_at");
                     q.build().persistent(false).execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
@@ -607,8 +596,8 @@ macro_rules! impl_store {
             }
 
             async fn pending_intents(&self, flow_id: &str, target: &str) -> Result<Vec<SendIntent>> {
-                let rows: Vec<(String, String, i64)> = sqlx::query_as(
-                    "select business_key, payload_hash, run_id from send_intent \
+                let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
+                    "select business_key, payload_hash, run_id, cast(attempt as bigint) from send_intent \
                      where tenant_id = 'default' and flow_id = $1 and target = $2 order by business_key",
                 )
                 .bind(flow_id)
@@ -617,13 +606,13 @@ macro_rules! impl_store {
                 .await?;
                 Ok(rows
                     .into_iter()
-                    .map(|(business_key, payload_hash, run_id)| SendIntent { business_key, payload_hash, run_id })
+                    .map(|(business_key, payload_hash, run_id, attempt)| SendIntent { business_key, payload_hash, run_id, attempt })
                     .collect())
             }
 
             async fn clear_intents(&self, flow_id: &str, target: &str, intents: &[SendIntent]) -> Result<()> {
                 let intents: Vec<IntentRef<'_>> =
-                    intents.iter().map(|i| (i.business_key.as_str(), i.run_id, i.payload_hash.as_str())).collect();
+                    intents.iter().map(|i| (i.business_key.as_str(), i.run_id, i.attempt, i.payload_hash.as_str())).collect();
                 for chunk in intents.chunks(INSERT_CHUNK) {
                     delete_intents::<$db>(flow_id, target, chunk).build().persistent(false).execute(&self.pool).await?;
                 }
