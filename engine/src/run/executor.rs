@@ -828,8 +828,8 @@ pub fn payload_hash(serialized: &str) -> String {
 struct Checked {
     /// Records to send or to log as they are.
     ready: Vec<Item>,
-    /// Records whose key is in flight, or appears earlier in the page: checked again once that
-    /// key's outcome is committed.
+    /// Records whose key is in flight, or is sent by an earlier record of the page: checked
+    /// again once that key's outcome is committed.
     waiting: Vec<Item>,
 }
 
@@ -843,23 +843,30 @@ async fn check_ledger(
 ) -> Result<Checked, StoreError> {
     // Split before the ledger query: a key that is not in flight now either was never sent by
     // this run or has its outcome committed already, so the query sees it.
-    let (mut ready, waiting) = scope.in_flight.split(items, |item| match item.state {
+    let (candidates, mut waiting) = scope.in_flight.split(items, |item| match item.state {
         ItemState::Send { .. } => item.key.as_deref(),
         ItemState::Final { .. } => None,
     });
-    let keys: Vec<String> = ready
+    let keys: Vec<String> = candidates
         .iter()
         .filter(|i| matches!(i.state, ItemState::Send { .. }))
         .filter_map(|i| i.key.clone())
         .collect();
     if keys.is_empty() {
-        return Ok(Checked { ready, waiting });
+        return Ok(Checked {
+            ready: candidates,
+            waiting,
+        });
     }
     let ledger: HashMap<String, LedgerEntry> = store
         .ledger_lookup(&flow.flow.id, scope.target.as_str(), &keys)
         .await?;
     let on_existing = flow.flow.target.on_existing;
-    for item in &mut ready {
+    // Keys this page sends: a later record of one of them waits for that outcome. Until a key
+    // is sent, its ledger entry holds for every record of it (a repeat is skipped at once).
+    let mut sending: HashSet<String> = HashSet::new();
+    let mut ready = Vec::with_capacity(candidates.len());
+    for mut item in candidates {
         let (
             ItemState::Send {
                 hash,
@@ -870,8 +877,13 @@ async fn check_ledger(
             Some(key),
         ) = (&mut item.state, &item.key)
         else {
+            ready.push(item);
             continue;
         };
+        if sending.contains(key) {
+            waiting.push(item);
+            continue;
+        }
         if scope.held.contains(key) {
             item.state = ItemState::Final {
                 outcome: Outcome::Failed,
@@ -879,34 +891,40 @@ async fn check_ledger(
                 output: Some(std::mem::take(output)),
                 error: Some(HELD_MESSAGE.to_string()),
             };
+            ready.push(item);
             continue;
         }
-        let Some(entry) = ledger.get(key) else {
-            continue;
-        };
-        let succeeded_before = matches!(
-            entry.last_outcome,
-            Outcome::Created | Outcome::Updated | Outcome::SkippedUnchanged
-        );
-        if succeeded_before && (entry.payload_hash == *hash || on_existing == OnExisting::Skip) {
-            item.state = ItemState::Final {
-                outcome: Outcome::SkippedUnchanged,
-                step_id: None,
-                output: Some(std::mem::take(output)),
-                error: None,
-            };
-        } else if let Some(target_id) = &entry.target_id {
-            *action = WriteAction::Update {
-                target_id: target_id.clone(),
-            };
+        let entry = ledger.get(key);
+        let succeeded_before = entry.is_some_and(|e| {
+            matches!(
+                e.last_outcome,
+                Outcome::Created | Outcome::Updated | Outcome::SkippedUnchanged
+            )
+        });
+        match entry {
+            Some(entry)
+                if succeeded_before
+                    && (entry.payload_hash == *hash || on_existing == OnExisting::Skip) =>
+            {
+                item.state = ItemState::Final {
+                    outcome: Outcome::SkippedUnchanged,
+                    step_id: None,
+                    output: Some(std::mem::take(output)),
+                    error: None,
+                };
+            }
+            _ => {
+                if let Some(target_id) = entry.and_then(|e| e.target_id.as_ref()) {
+                    *action = WriteAction::Update {
+                        target_id: target_id.clone(),
+                    };
+                }
+                sending.insert(key.clone());
+            }
         }
+        ready.push(item);
     }
-    scope
-        .in_flight
-        .add(ready.iter().filter_map(|i| match i.state {
-            ItemState::Send { .. } => i.key.clone(),
-            ItemState::Final { .. } => None,
-        }));
+    scope.in_flight.add(sending);
     Ok(Checked { ready, waiting })
 }
 

@@ -7,7 +7,9 @@
 //! skipped as unchanged, or is sent again after a failure, exactly as in a later run.
 //!
 //! Cost on the common path: the page stage takes the lock twice per page (to split, then to add
-//! what it hands to sending) and the log writer once per committed batch; no SQL is added.
+//! what it hands to sending) and the log writer once per committed batch; no SQL is added. A
+//! repeat of a key within one page is the executor's to notice (`check_ledger`): until the key
+//! is sent, the page's ledger answer holds for each record of it.
 //! Memory: a key is dropped as soon as its outcome is committed, so the set holds at most the
 //! records between the page stage and the log writer.
 
@@ -39,30 +41,20 @@ impl InFlight {
     }
 
     /// Splits a page's records, in order, into those that may be checked against the ledger now
-    /// and those that must wait: records whose key is in flight, and records whose key appears
-    /// earlier in `items` (the earlier one goes first; the later one is checked after it).
-    /// Records without a key (`key_of` gives `None`) never wait.
+    /// and those whose key is in flight, which must wait for its outcome. Records without a key
+    /// (`key_of` gives `None`) never wait.
     pub(super) fn split<T>(
         &self,
         items: Vec<T>,
         key_of: impl Fn(&T) -> Option<&str>,
     ) -> (Vec<T>, Vec<T>) {
-        let mut now = Vec::with_capacity(items.len());
-        let mut later = Vec::new();
-        let mut in_page: HashSet<String> = HashSet::with_capacity(items.len());
         let state = self.state();
-        for item in items {
-            let wait = match key_of(&item) {
-                None => false,
-                Some(key) => state.keys.contains(key) || !in_page.insert(key.to_string()),
-            };
-            if wait {
-                later.push(item);
-            } else {
-                now.push(item);
-            }
+        if state.keys.is_empty() {
+            return (items, Vec::new());
         }
-        (now, later)
+        items
+            .into_iter()
+            .partition(|item| key_of(item).is_none_or(|key| !state.keys.contains(key)))
     }
 
     /// Notes keys handed to sending.
@@ -153,16 +145,16 @@ mod tests {
     }
 
     #[test]
-    fn records_of_keys_in_flight_or_earlier_in_the_page_wait() {
+    fn records_of_keys_in_flight_wait_in_order() {
         let in_flight = InFlight::default();
-        in_flight.add(["a".to_string()]);
+        in_flight.add(["a".to_string(), "c".to_string()]);
         let page = vec![
             (0, Some("a")),
             (1, Some("b")),
             (2, None),
-            (3, Some("b")),
-            (4, Some("c")),
-            (5, Some("b")),
+            (3, Some("c")),
+            (4, Some("b")),
+            (5, Some("a")),
         ];
         let (now, later) = in_flight.split(page, |(_, key)| *key);
         assert_eq!(seqs(&now), vec![1, 2, 4]);
