@@ -423,3 +423,79 @@ async fn ctrl_c_stops_reading_logs_what_was_read_and_closes_the_run() {
     assert_eq!(read, created + filtered + failed, "{row}");
     assert_eq!(mock.lock().unwrap().received.len() as i64, created, "{row}");
 }
+
+/// Runs the flow over 15 orders (10 a page) where `#1001` comes again as `again`, in place of
+/// the paid order at index `at`; returns the run's output and what the ERP received.
+async fn run_with_first_order_again(
+    at: usize,
+    again: Value,
+) -> (String, Vec<(String, String, Value)>) {
+    let mock: Shared = Arc::default();
+    {
+        let mut m = mock.lock().unwrap();
+        m.orders = (1..=15).map(order).collect();
+        m.orders[at] = again;
+    }
+    let url = start_mock(mock.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let flow = write_flow(dir.path(), &url);
+    let (code, out) = ferry_async(dir.path(), &["run", flow.to_str().unwrap()]).await;
+    assert_eq!(code, 0, "{out}");
+    let received = mock.lock().unwrap().received.clone();
+    (out, received)
+}
+
+fn requests_for<'a>(
+    received: &'a [(String, String, Value)],
+    number: &str,
+) -> Vec<(&'a str, &'a str)> {
+    received
+        .iter()
+        .filter(|(_, _, body)| body["number"] == number)
+        .map(|(method, path, _)| (method.as_str(), path.as_str()))
+        .collect()
+}
+
+/// Where `#1001` comes again: on page 2, which is checked against the ledger while page 1 is
+/// still being sent (the ledger does not know #1001 yet, but the run does); and further down
+/// page 1 itself.
+const AGAIN_AT: [usize; 2] = [11, 5];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_read_twice_in_a_run_is_created_once_and_skipped_when_unchanged() {
+    for at in AGAIN_AT {
+        let (out, received) = run_with_first_order_again(at, order(1)).await;
+        assert_eq!(
+            requests_for(&received, "#1001"),
+            vec![("POST", "/salesorders")],
+            "at {at}: {out}"
+        );
+        assert!(
+            out.contains("read 15 · created 11 · updated 0 · skipped 1 · filtered 3 · failed 0"),
+            "at {at}: {out}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_read_twice_in_a_run_is_created_then_updated_when_changed() {
+    let mut changed = order(1);
+    changed["total_price"] = json!("555.00");
+    for at in AGAIN_AT {
+        let (out, received) = run_with_first_order_again(at, changed.clone()).await;
+        assert_eq!(
+            requests_for(&received, "#1001"),
+            vec![("POST", "/salesorders"), ("PUT", "/salesorders/SO-1001")],
+            "at {at}: {out}"
+        );
+        let update = received
+            .iter()
+            .find(|(method, _, _)| method == "PUT")
+            .unwrap();
+        assert_eq!(update.2["total"], 555.0);
+        assert!(
+            out.contains("read 15 · created 11 · updated 1 · skipped 0 · filtered 3 · failed 0"),
+            "at {at}: {out}"
+        );
+    }
+}

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use ferry_engine::store::{
-    FlowRecord, LedgerUpdate, NewRun, Outcome, PruneScope, RecordEntry, RunCounts, RunStatus,
-    ServiceStore,
+    Claim, FlowRecord, LedgerUpdate, NewRun, Outcome, PruneScope, RecordEntry, RunCounts, RunRow,
+    RunStatus, SendIntent, ServiceStore,
 };
 #[path = "support/pg_schema.rs"]
 mod pg_schema;
@@ -54,6 +54,7 @@ fn ledger(key: &str, run_id: i64) -> LedgerUpdate {
         payload_hash: "h".into(),
         outcome: Outcome::Created,
         run_id,
+        attempt: 0,
     }
 }
 
@@ -81,6 +82,28 @@ both_databases! {
         assert!(store.requeue_expired("2030-01-01T00:00:00.000Z").await.unwrap().is_empty());
     };
 
+    only_the_claim_holding_the_lease_closes_a_run => |store: Arc<dyn ServiceStore>| async move {
+        let id = store.create_queued_run(&new_run(), &[]).await.unwrap();
+        let counts = RunCounts { read: 3, created: 3, ..RunCounts::default() };
+        let claim = |owner: &str, run: RunRow| Claim { owner: owner.into(), attempt: run.attempt };
+        let first = claim("a", store.claim_run(id, "a", T1, T0).await.unwrap().unwrap());
+        // a stalls past its lease: the reaper re-queues the run, and a itself claims it again.
+        assert_eq!(store.requeue_expired(T2).await.unwrap(), vec![id]);
+        assert!(!store.finish_claimed_run(id, &first, RunStatus::Succeeded, &counts, None).await.unwrap(), "re-queued: nobody's");
+        let second = claim("a", store.claim_run(id, "a", "2026-11-23T10:00:40.000Z", T2).await.unwrap().unwrap());
+        assert_ne!(first, second, "a's second claim is told apart from its first");
+        assert!(!store.finish_claimed_run(id, &first, RunStatus::Succeeded, &counts, None).await.unwrap());
+        assert_eq!(store.requeue_expired("2026-11-23T10:00:50.000Z").await.unwrap(), vec![id]);
+        let third = claim("b", store.claim_run(id, "b", "2026-11-23T10:01:40.000Z", "2026-11-23T10:00:50.000Z").await.unwrap().unwrap());
+        assert!(!store.finish_claimed_run(id, &second, RunStatus::Error, &counts, Some("late")).await.unwrap(), "b's now");
+        let run = store.get_run(id).await.unwrap().unwrap();
+        assert_eq!((run.status, run.error), (RunStatus::Running, None), "untouched by a");
+        assert!(store.finish_claimed_run(id, &third, RunStatus::Succeeded, &counts, None).await.unwrap());
+        let run = store.get_run(id).await.unwrap().unwrap();
+        assert_eq!((run.status, &run.counts), (RunStatus::Succeeded, &counts));
+        assert!(!store.finish_claimed_run(id, &third, RunStatus::Error, &counts, Some("twice")).await.unwrap(), "closed once");
+    };
+
     a_schedule_firing_is_claimed_once => |store: Arc<dyn ServiceStore>| async move {
         store.upsert_flow(&FlowRecord {
             id: "orders".into(), name: "Orders".into(), definition: "{}".into(), version: "v1".into(),
@@ -106,11 +129,11 @@ both_databases! {
     answered_sends_clear_intents_and_a_later_success_resolves_the_error_queue => |store: Arc<dyn ServiceStore>| async move {
         let run = store.create_run(&new_run()).await.unwrap();
         let intents = vec![("k1".to_string(), "h".to_string()), ("k2".to_string(), "h".to_string()), ("k3".to_string(), "h".to_string())];
-        store.record_intents("orders", "erp/write", run, &intents).await.unwrap();
+        store.record_intents("orders", "erp/write", run, 0, &intents).await.unwrap();
         assert_eq!(store.pending_intents("orders", "erp/write").await.unwrap().len(), 3);
         store.record_outcomes(
             &[entry(run, 0, "k1", Outcome::Created), entry(run, 1, "k2", Outcome::Failed)],
-            &[ledger("k1", run)],
+            &[ledger("k1", run), LedgerUpdate { outcome: Outcome::Failed, target_id: None, ..ledger("k2", run) }],
         ).await.unwrap();
         let open: Vec<String> = store.pending_intents("orders", "erp/write").await.unwrap().into_iter().map(|i| i.business_key).collect();
         assert_eq!(open, vec!["k3"], "k3 was sent but never answered; k2 was refused");
@@ -123,7 +146,48 @@ both_databases! {
         let replay = store.create_run(&new_run()).await.unwrap();
         store.record_outcomes(&[entry(replay, 0, "k2", Outcome::Created)], &[ledger("k2", replay)]).await.unwrap();
         assert!(store.failed_records("orders", 10).await.unwrap().is_empty());
-        store.clear_intents("orders", "erp/write", &["k3".to_string()]).await.unwrap();
+        let k3 = SendIntent { business_key: "k3".into(), payload_hash: "h".into(), run_id: run, attempt: 0 };
+        store.clear_intents("orders", "erp/write", &[k3]).await.unwrap();
+        assert!(store.pending_intents("orders", "erp/write").await.unwrap().is_empty());
+    };
+
+    a_late_answer_clears_only_the_intent_of_its_own_execution_and_payload => |store: Arc<dyn ServiceStore>| async move {
+        let other = store.create_run(&new_run()).await.unwrap();
+        let run = store.create_run(&new_run()).await.unwrap();
+        let intent = |key: &str, hash: &str| (key.to_string(), hash.to_string());
+        let sent = |key: &str, run_id, attempt| LedgerUpdate { attempt, ..ledger(key, run_id) };
+        let refused = |key: &str, run_id, attempt| LedgerUpdate { outcome: Outcome::Failed, target_id: None, ..sent(key, run_id, attempt) };
+        // Claim 2 of `run` (the next owner) sends k1, k2 and k3, replacing any intent written
+        // before, and k4 with another payload than the one it sent before.
+        let intents = [intent("k1", "h"), intent("k2", "h"), intent("k3", "h"), intent("k4", "h4")];
+        store.record_intents("orders", "erp/write", run, 2, &intents).await.unwrap();
+        // Answers land afterwards: claim 1's (a stalled worker's) for k1 created and k2 refused,
+        // another run's for k3, and claim 2's own for the earlier payload of k4.
+        store.record_outcomes(
+            &[entry(run, 0, "k1", Outcome::Created), entry(run, 1, "k2", Outcome::Failed), entry(other, 0, "k3", Outcome::Created), entry(run, 2, "k4", Outcome::Created)],
+            &[sent("k1", run, 1), refused("k2", run, 1), sent("k3", other, 0), sent("k4", run, 2)],
+        ).await.unwrap();
+        let open = store.pending_intents("orders", "erp/write").await.unwrap();
+        let keys = |open: &[SendIntent]| open.iter().map(|i| i.business_key.clone()).collect::<Vec<_>>();
+        assert_eq!(keys(&open), vec!["k1", "k2", "k3", "k4"], "claim 2 has not been answered yet");
+        // Claim 2's own answers clear its intents.
+        store.record_outcomes(
+            &[entry(run, 3, "k1", Outcome::Created), entry(run, 4, "k2", Outcome::Failed), entry(run, 5, "k3", Outcome::Created)],
+            &[sent("k1", run, 2), refused("k2", run, 2), sent("k3", run, 2)],
+        ).await.unwrap();
+        let open = store.pending_intents("orders", "erp/write").await.unwrap();
+        assert_eq!(keys(&open), vec!["k4"]);
+        // Clearing names the intent exactly: another run's, claim's or payload's stays.
+        let k4 = open[0].clone();
+        assert_eq!((k4.run_id, k4.attempt, k4.payload_hash.as_str()), (run, 2, "h4"));
+        let others = [
+            SendIntent { run_id: other, ..k4.clone() },
+            SendIntent { attempt: 1, ..k4.clone() },
+            SendIntent { payload_hash: "h".into(), ..k4.clone() },
+        ];
+        store.clear_intents("orders", "erp/write", &others).await.unwrap();
+        assert_eq!(store.pending_intents("orders", "erp/write").await.unwrap(), vec![k4.clone()]);
+        store.clear_intents("orders", "erp/write", &[k4]).await.unwrap();
         assert!(store.pending_intents("orders", "erp/write").await.unwrap().is_empty());
     };
 

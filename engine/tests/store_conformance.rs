@@ -86,6 +86,7 @@ fn update(
         payload_hash: hash.into(),
         outcome,
         run_id,
+        attempt: 0,
     }
 }
 

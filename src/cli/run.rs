@@ -75,6 +75,7 @@ pub async fn run_file(
         progress: progress.clone(),
         stop,
         fence: ferry_engine::run::Fence::none(),
+        claim: None,
     };
     let bar = (!quiet && std::io::stderr().is_terminal()).then(|| live_bar(progress.clone()));
     let summary = execute(params).await;

@@ -271,7 +271,7 @@ impl HttpClient {
         if let Some(json) = json {
             request = request
                 .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-                .body(json);
+                .body(ferry_engine::outbound::request_body(json));
         }
         if let Some(throttle) = &self.throttle {
             throttle.before_request().await;

@@ -6,7 +6,8 @@
 //! commits its send intents once it is next in line; batches are sent by tasks limited by a
 //! semaphore to the target's concurrency; one writer task commits intents, outcomes and
 //! ledger updates (outcomes in transactions of up to [`LOG_BATCH`] records). Each step works
-//! one page ahead of the next.
+//! one page ahead of the next. A record whose key is still in flight (sent, outcome not
+//! committed) waits for that outcome before its ledger check.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -19,6 +20,7 @@ use tracing::{info, instrument, warn};
 
 use super::cursor::{CursorTracker, params_with_cursor};
 use super::fence::{Fence, Fenced};
+use super::in_flight::InFlight;
 use super::pause::{SharedPause, TargetKey};
 use super::progress::Progress;
 use super::send::{RateGate, Sender};
@@ -28,8 +30,8 @@ use crate::connector::{
 use crate::flow::OnExisting;
 use crate::plan::{CompiledFlow, Processed};
 use crate::store::{
-    LedgerEntry, LedgerUpdate, NewRun, Outcome, RecordEntry, RunCounts, RunId, RunStatus, Store,
-    StoreError,
+    Claim, LedgerEntry, LedgerUpdate, NewRun, Outcome, RecordEntry, RunCounts, RunId, RunStatus,
+    Store, StoreError,
 };
 
 /// Activity rows committed per transaction, at most.
@@ -42,6 +44,8 @@ const HELD_MESSAGE: &str = "not sent: an earlier run stopped after sending this 
      Check the target, then replay the record (ferry replay) to send it again.";
 /// Why a record's outcome cannot be handed over: the log writer task ended.
 const WRITER_STOPPED: &str = "activity log writer stopped";
+/// Why records sent by a batch will never be logged: its task ended before logging them.
+const SEND_STOPPED: &str = "a send task stopped before logging its records";
 /// Response bodies are cut to this many bytes in the activity log.
 const BODY_EXCERPT: usize = 2_000;
 
@@ -80,6 +84,10 @@ pub struct RunParams {
     /// foreground, the lease's fence for a claimed run. Once it closes, nothing more is sent and
     /// [`execute`] ends with [`RunError::Fenced`] without closing the run.
     pub fence: Fence,
+    /// The worker's claim on the run (`None` for a run in the foreground). The run is closed
+    /// only while the claim still holds it; otherwise [`execute`] ends with
+    /// [`RunError::Fenced`].
+    pub claim: Option<Claim>,
 }
 
 /// How a run ended.
@@ -138,6 +146,9 @@ enum ItemState {
 /// What every part of one run shares: where outcomes go and how records are sent.
 struct RunScope {
     run_id: RunId,
+    /// Which claim of the run this execution is (0 in the foreground): its send intents and
+    /// ledger updates carry it, so its answers clear its own intents only.
+    attempt: i64,
     flow_id: String,
     /// Ledger name of the target: `connection/operation`.
     target: String,
@@ -148,6 +159,8 @@ struct RunScope {
     /// Records withheld because the fence closed: their intents are open, so the run must not
     /// be closed by this execution.
     withheld: std::sync::atomic::AtomicU64,
+    /// Keys handed to sending whose outcome is not committed yet.
+    in_flight: Arc<InFlight>,
 }
 
 impl RunScope {
@@ -191,6 +204,7 @@ impl RunScope {
                 flow_id: self.flow_id.clone(),
                 target: self.target.clone(),
                 run_id: self.run_id,
+                attempt: self.attempt,
                 keys_and_hashes,
                 done,
             })
@@ -217,6 +231,7 @@ enum LogMessage {
         flow_id: String,
         target: String,
         run_id: RunId,
+        attempt: i64,
         keys_and_hashes: Vec<(String, String)>,
         done: oneshot::Sender<Result<(), StoreError>>,
     },
@@ -257,16 +272,26 @@ pub async fn execute(params: RunParams) -> Result<RunSummary, RunError> {
     let cursor = incremental.map(|_| Arc::new(Mutex::new(CursorTracker::default())));
 
     let (log_tx, log_rx) = mpsc::channel::<LogMessage>(LOG_BATCH);
-    let writer = tokio::spawn(write_log(
-        params.store.clone(),
-        log_rx,
-        params.progress.clone(),
-        cursor.clone().map(|c| (flow.flow.id.clone(), c)),
-    ));
+    let in_flight = Arc::new(InFlight::default());
+    let writer = tokio::spawn({
+        let log = OutcomeLog {
+            store: params.store.clone(),
+            progress: params.progress.clone(),
+            cursor: cursor.clone().map(|c| (flow.flow.id.clone(), c)),
+            in_flight: in_flight.clone(),
+        };
+        async move {
+            let in_flight = log.in_flight.clone();
+            // Never disarmed: once the writer ends, however it ends, nothing more is committed.
+            let _ended = in_flight.abandon_unless_finished(WRITER_STOPPED);
+            write_log(&log, log_rx).await
+        }
+    });
     let gate = RateGate::shared(&params.target_key.to_string());
     let pause = SharedPause::new(params.store.clone(), params.target_key.clone());
     let mut scope = RunScope {
         run_id,
+        attempt: params.claim.as_ref().map_or(0, |c| c.attempt),
         flow_id: flow.flow.id.clone(),
         target,
         sender: Sender {
@@ -281,6 +306,7 @@ pub async fn execute(params: RunParams) -> Result<RunSummary, RunError> {
         log_tx,
         held: HashSet::new(),
         withheld: 0.into(),
+        in_flight,
     };
     let mut error = None;
     if !intents.is_empty() {
@@ -331,10 +357,29 @@ pub async fn execute(params: RunParams) -> Result<RunSummary, RunError> {
         (None, 0) => RunStatus::Succeeded,
         (None, _) => RunStatus::Failed,
     };
-    params
-        .store
-        .finish_run(run_id, status, &counts, error.as_deref())
-        .await?;
+    match &params.claim {
+        None => {
+            params
+                .store
+                .finish_run(run_id, status, &counts, error.as_deref())
+                .await?
+        }
+        // The fence was open a moment ago, but this process may have stalled since: the run is
+        // closed only if the lease is still this claim's.
+        Some(claim) => {
+            let closed = params
+                .store
+                .finish_claimed_run(run_id, claim, status, &counts, error.as_deref())
+                .await?;
+            if !closed {
+                warn!(
+                    run_id,
+                    "Run not closed: its lease is no longer this worker's; the run is left to its next owner."
+                );
+                return Err(RunError::Fenced(Fenced::LeaseLost));
+            }
+        }
+    }
     info!(
         run_id,
         status = status.as_str(),
@@ -489,8 +534,8 @@ async fn dispatch_pages(
     Ok(())
 }
 
-/// A page ready to send: its records mapped and checked against the ledger; or why no more
-/// pages come.
+/// A page (or the part of one that is ready) to send: its records mapped and checked against
+/// the ledger; or why no more pages come.
 type PreparedPage = Result<Vec<Item>, String>;
 
 /// Maps source pages, in order, on a blocking thread (scripts cannot stall the async executor).
@@ -562,28 +607,53 @@ impl PageStage {
     /// Prepares mapped pages until they end; an `Err` is passed on as the last page.
     async fn run(self, mut mapped: mpsc::Receiver<PreparedPage>, out: mpsc::Sender<PreparedPage>) {
         while let Some(page) = mapped.recv().await {
-            let mut prepared = match page {
-                Ok(items) => check_ledger(&*self.store, &self.flow, &self.scope, items)
-                    .await
-                    .map_err(|e| format!("ledger: {e}")),
+            let result = match page {
+                Ok(items) => self.prepare(items, &out).await,
                 Err(e) => Err(e),
             };
-            // Room in the channel means the dispatch loop has taken the page before: this one
-            // is sent next. Its intents are committed only now, so at most the page being sent
-            // and the one waiting hold intents, and the commit overlaps the sends.
-            let Ok(slot) = out.reserve().await else {
-                return;
-            };
-            if let Ok(items) = &prepared
-                && let Err(e) = self.scope.commit_intents(send_intents(items)).await
-            {
-                prepared = Err(e);
+            match result {
+                Ok(true) => {}
+                // The dispatcher is gone.
+                Ok(false) => return,
+                Err(e) => {
+                    let _ = out.send(Err(e)).await;
+                    return;
+                }
             }
-            let last = prepared.is_err();
-            slot.send(prepared);
-            if last {
-                return;
+        }
+    }
+
+    /// Checks a mapped page against the ledger and hands it on: at once what is ready, then,
+    /// each time the keys it waits for are committed, what waited. `Ok(false)`: the dispatcher
+    /// is gone.
+    async fn prepare(
+        &self,
+        mut items: Vec<Item>,
+        out: &mpsc::Sender<PreparedPage>,
+    ) -> Result<bool, String> {
+        loop {
+            let Checked { ready, waiting } =
+                check_ledger(&*self.store, &self.flow, &self.scope, items)
+                    .await
+                    .map_err(|e| format!("ledger: {e}"))?;
+            if !ready.is_empty() {
+                // Room in the channel means the dispatch loop has taken the page before: this
+                // one is sent next. Its intents are committed only now, so at most the page
+                // being sent and the one waiting hold intents, and the commit overlaps the sends.
+                let Ok(slot) = out.reserve().await else {
+                    return Ok(false);
+                };
+                self.scope.commit_intents(send_intents(&ready)).await?;
+                slot.send(Ok(ready));
             }
+            if waiting.is_empty() {
+                return Ok(true);
+            }
+            // Rare (a key read twice while its first send is on its way): this stage pauses
+            // until those outcomes are committed; the pages already handed on keep going.
+            let keys: Vec<String> = waiting.iter().filter_map(|i| i.key.clone()).collect();
+            self.scope.in_flight.wait_settled(&keys).await?;
+            items = waiting;
         }
     }
 }
@@ -645,7 +715,8 @@ async fn resolve_intents(
 ) -> Result<HashSet<String>, String> {
     let target = &params.flow.flow.target;
     let mut held = HashSet::new();
-    let mut absent = Vec::new();
+    // Intents answered here (found or absent), cleared exactly once their outcome is recorded.
+    let mut resolved = Vec::new();
     let mut found = Vec::new();
     for intent in intents {
         let answer = params
@@ -653,9 +724,9 @@ async fn resolve_intents(
             .lookup(&target.operation, &target.params, &intent.business_key)
             .await
             .map_err(|e| format!("looking up `{}` in the target: {e}", intent.business_key))?;
-        let key = intent.business_key;
+        let key = intent.business_key.clone();
         match answer {
-            Lookup::Absent => absent.push(key),
+            Lookup::Absent => resolved.push(intent),
             Lookup::Found(ack) => {
                 let seq = *next_seq;
                 *next_seq += 1;
@@ -664,9 +735,10 @@ async fn resolve_intents(
                     target: scope.target.clone(),
                     business_key: key.clone(),
                     target_id: ack.target_id.clone(),
-                    payload_hash: intent.payload_hash,
+                    payload_hash: intent.payload_hash.clone(),
                     outcome: Outcome::Created,
                     run_id: scope.run_id,
+                    attempt: scope.attempt,
                 };
                 let entry = RecordEntry {
                     input: None,
@@ -679,6 +751,7 @@ async fn resolve_intents(
                     ..scope.entry(seq, Some(key), String::new(), Outcome::Created)
                 };
                 found.push((entry, ledger));
+                resolved.push(intent);
             }
             Lookup::Unsupported => {
                 held.insert(key);
@@ -696,10 +769,12 @@ async fn resolve_intents(
             params.progress.add_outcome(entry.outcome);
         }
     }
-    if !absent.is_empty() {
+    // Recording a found one cleared its intent when this run wrote it; an intent of another
+    // run (a crashed `ferry run`) is cleared here.
+    if !resolved.is_empty() {
         params
             .store
-            .clear_intents(&scope.flow_id, &scope.target, &absent)
+            .clear_intents(&scope.flow_id, &scope.target, &resolved)
             .await
             .map_err(|e| format!("send intents: {e}"))?;
     }
@@ -791,29 +866,49 @@ pub fn payload_hash(serialized: &str) -> String {
     digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
+/// A page (or what is left of one) checked against the ledger.
+struct Checked {
+    /// Records to send or to log as they are.
+    ready: Vec<Item>,
+    /// Records whose key is in flight, or is sent by an earlier record of the page: checked
+    /// again once that key's outcome is committed.
+    waiting: Vec<Item>,
+}
+
 /// Decides create, update or skip for each record to send, with one ledger query per page.
+/// The records to send are noted as in flight.
 async fn check_ledger(
     store: &dyn Store,
     flow: &CompiledFlow,
     scope: &RunScope,
-    mut items: Vec<Item>,
-) -> Result<Vec<Item>, StoreError> {
-    let target_name = scope.target.as_str();
-    let keys: Vec<String> = items
+    items: Vec<Item>,
+) -> Result<Checked, StoreError> {
+    // Split before the ledger query: a key that is not in flight now either was never sent by
+    // this run or has its outcome committed already, so the query sees it.
+    let (candidates, mut waiting) = scope.in_flight.split(items, |item| match item.state {
+        ItemState::Send { .. } => item.key.as_deref(),
+        ItemState::Final { .. } => None,
+    });
+    let keys: Vec<String> = candidates
         .iter()
         .filter(|i| matches!(i.state, ItemState::Send { .. }))
         .filter_map(|i| i.key.clone())
         .collect();
     if keys.is_empty() {
-        return Ok(items);
+        return Ok(Checked {
+            ready: candidates,
+            waiting,
+        });
     }
     let ledger: HashMap<String, LedgerEntry> = store
-        .ledger_lookup(&flow.flow.id, target_name, &keys)
+        .ledger_lookup(&flow.flow.id, scope.target.as_str(), &keys)
         .await?;
     let on_existing = flow.flow.target.on_existing;
-    // Within a page the same key may appear twice (overlapping reads): send it once.
-    let mut seen_in_page: HashMap<String, String> = HashMap::new();
-    for item in &mut items {
+    // Keys this page sends: a later record of one of them waits for that outcome. Until a key
+    // is sent, its ledger entry holds for every record of it (a repeat is skipped at once).
+    let mut sending: HashSet<String> = HashSet::new();
+    let mut ready = Vec::with_capacity(candidates.len());
+    for mut item in candidates {
         let (
             ItemState::Send {
                 hash,
@@ -824,14 +919,13 @@ async fn check_ledger(
             Some(key),
         ) = (&mut item.state, &item.key)
         else {
+            ready.push(item);
             continue;
         };
-        let unchanged = |output: &mut String| ItemState::Final {
-            outcome: Outcome::SkippedUnchanged,
-            step_id: None,
-            output: Some(std::mem::take(output)),
-            error: None,
-        };
+        if sending.contains(key) {
+            waiting.push(item);
+            continue;
+        }
         if scope.held.contains(key) {
             item.state = ItemState::Final {
                 outcome: Outcome::Failed,
@@ -839,33 +933,48 @@ async fn check_ledger(
                 output: Some(std::mem::take(output)),
                 error: Some(HELD_MESSAGE.to_string()),
             };
+            ready.push(item);
             continue;
         }
-        if seen_in_page.get(key) == Some(hash) {
-            item.state = unchanged(output);
-            continue;
+        let entry = ledger.get(key);
+        let succeeded_before = entry.is_some_and(|e| {
+            matches!(
+                e.last_outcome,
+                Outcome::Created | Outcome::Updated | Outcome::SkippedUnchanged
+            )
+        });
+        match entry {
+            Some(entry)
+                if succeeded_before
+                    && (entry.payload_hash == *hash || on_existing == OnExisting::Skip) =>
+            {
+                item.state = ItemState::Final {
+                    outcome: Outcome::SkippedUnchanged,
+                    step_id: None,
+                    output: Some(std::mem::take(output)),
+                    error: None,
+                };
+            }
+            _ => {
+                if let Some(target_id) = entry.and_then(|e| e.target_id.as_ref()) {
+                    *action = WriteAction::Update {
+                        target_id: target_id.clone(),
+                    };
+                }
+                sending.insert(key.clone());
+            }
         }
-        seen_in_page.insert(key.clone(), hash.clone());
-        let Some(entry) = ledger.get(key) else {
-            continue;
-        };
-        let succeeded_before = matches!(
-            entry.last_outcome,
-            Outcome::Created | Outcome::Updated | Outcome::SkippedUnchanged
-        );
-        if succeeded_before && (entry.payload_hash == *hash || on_existing == OnExisting::Skip) {
-            item.state = unchanged(output);
-        } else if let Some(target_id) = &entry.target_id {
-            *action = WriteAction::Update {
-                target_id: target_id.clone(),
-            };
-        }
+        ready.push(item);
     }
-    Ok(items)
+    scope.in_flight.add(sending);
+    Ok(Checked { ready, waiting })
 }
 
 /// Sends one batch and logs each record's outcome.
 async fn send_batch(scope: &RunScope, mut batch: Vec<Item>) {
+    // Keys of this batch are in flight until their outcomes are committed; a task that never
+    // logs them must say so, or a later record of one of them would wait for ever.
+    let finished = scope.in_flight.abandon_unless_finished(SEND_STOPPED);
     // Payloads move into the write request; the item keeps their JSON text for the log.
     let records: Vec<WriteRecord> = batch
         .iter_mut()
@@ -887,6 +996,7 @@ async fn send_batch(scope: &RunScope, mut batch: Vec<Item>) {
             scope
                 .withheld
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            scope.in_flight.abandon("stopped: the fence closed");
             continue;
         };
         let ItemState::Send {
@@ -928,6 +1038,7 @@ async fn send_batch(scope: &RunScope, mut batch: Vec<Item>) {
             payload_hash: hash,
             outcome,
             run_id: scope.run_id,
+            attempt: scope.attempt,
         };
         let entry = RecordEntry {
             output: Some(output),
@@ -948,6 +1059,7 @@ async fn send_batch(scope: &RunScope, mut batch: Vec<Item>) {
             );
         }
     }
+    finished.disarm();
 }
 
 fn excerpt(mut body: String, max: usize) -> String {
@@ -962,16 +1074,20 @@ fn excerpt(mut body: String, max: usize) -> String {
     body
 }
 
+/// Where the log writer commits outcomes, and who learns that they are durable.
+struct OutcomeLog {
+    store: Arc<dyn Store>,
+    progress: Arc<Progress>,
+    /// The flow's id and its cursor tracker, when the run reads incrementally.
+    cursor: Option<(String, Arc<Mutex<CursorTracker>>)>,
+    in_flight: Arc<InFlight>,
+}
+
 /// Commits outcomes in batches; counts each record once it is durable. Send intents are
 /// committed as soon as they come, ahead of the outcomes gathered so far: the next page's sends
-/// wait for them, and nothing waits for the outcomes. (Outcomes clear the intents of their own
-/// keys only, and a key is not sent again while its earlier send is unanswered.)
-async fn write_log(
-    store: Arc<dyn Store>,
-    mut rx: mpsc::Receiver<LogMessage>,
-    progress: Arc<Progress>,
-    cursor: Option<(String, Arc<Mutex<CursorTracker>>)>,
-) -> Result<(), StoreError> {
+/// wait for them, and nothing waits for the outcomes. (Outcomes clear only their own intents,
+/// and a key is not sent again while its earlier send is unanswered.)
+async fn write_log(log: &OutcomeLog, mut rx: mpsc::Receiver<LogMessage>) -> Result<(), StoreError> {
     let mut records = Vec::with_capacity(LOG_BATCH);
     let mut ledger = Vec::with_capacity(LOG_BATCH);
     let mut open = true;
@@ -987,11 +1103,13 @@ async fn write_log(
                     flow_id,
                     target,
                     run_id,
+                    attempt,
                     keys_and_hashes,
                     done,
                 })) => {
-                    let result = store
-                        .record_intents(&flow_id, &target, run_id, &keys_and_hashes)
+                    let result = log
+                        .store
+                        .record_intents(&flow_id, &target, run_id, attempt, &keys_and_hashes)
                         .await;
                     // The page's stage reports a failure; nothing waits for the answer otherwise.
                     let _ = done.send(result);
@@ -1004,7 +1122,7 @@ async fn write_log(
             }
         }
         if !records.is_empty() {
-            commit_outcomes(&*store, &records, &ledger, &progress, cursor.as_ref()).await?;
+            commit_outcomes(log, &records, &ledger).await?;
             records.clear();
             ledger.clear();
         }
@@ -1014,24 +1132,25 @@ async fn write_log(
 
 /// Commits a batch of outcomes and their ledger changes, then moves the cursor past them.
 async fn commit_outcomes(
-    store: &dyn Store,
+    log: &OutcomeLog,
     records: &[RecordEntry],
     ledger: &[LedgerUpdate],
-    progress: &Progress,
-    cursor: Option<&(String, Arc<Mutex<CursorTracker>>)>,
 ) -> Result<(), StoreError> {
-    crate::store::record_outcomes_retrying(store, records, ledger).await?;
+    crate::store::record_outcomes_retrying(&*log.store, records, ledger).await?;
+    // Every ledger change the writer commits is a send's: those keys are no longer in flight.
+    log.in_flight
+        .settle(ledger.iter().map(|u| u.business_key.as_str()));
     for r in records {
-        progress.add_outcome(r.outcome);
+        log.progress.add_outcome(r.outcome);
     }
     // The cursor follows committed outcomes only, and is saved after them.
-    if let Some((flow_id, tracker)) = cursor {
+    if let Some((flow_id, tracker)) = &log.cursor {
         let moved = {
             let mut tracker = lock(tracker);
             records.iter().filter_map(|r| tracker.commit(r.seq)).last()
         };
         if let Some(value) = moved {
-            store.save_cursor(flow_id, &value.to_string()).await?;
+            log.store.save_cursor(flow_id, &value.to_string()).await?;
         }
     }
     Ok(())

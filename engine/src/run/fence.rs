@@ -42,6 +42,13 @@ impl fmt::Display for Fenced {
     }
 }
 
+impl std::error::Error for Fenced {}
+
+tokio::task_local! {
+    /// The fence of the send this task is making (see [`Fence::sending`]).
+    static SENDING: Fence;
+}
+
 struct Deadline {
     monotonic: Instant,
     wall: DateTime<Utc>,
@@ -93,6 +100,21 @@ impl Fence {
             wall: started.1 + chrono::Duration::from_std(valid_for).unwrap_or_default(),
             closed: None,
         }))))
+    }
+
+    /// Runs `send` with this fence as the current send's: request bodies built inside it by
+    /// [`crate::outbound::request_body`] refuse to be written once the fence closed, also when
+    /// the HTTP client's connection task writes them later than `send` handed them over.
+    pub async fn sending<F: std::future::Future>(&self, send: F) -> F::Output {
+        SENDING.scope(self.clone(), send).await
+    }
+
+    /// The fence of the send this task is making, if it has a lease ([`Fence::sending`]).
+    pub fn current() -> Option<Fence> {
+        SENDING
+            .try_with(Fence::clone)
+            .ok()
+            .filter(|fence| fence.0.is_some())
     }
 
     /// How much earlier than the lease the fence closes: a quarter of the lease.

@@ -5,11 +5,13 @@
 //! outcome to the activity log and the ledger as it happens. [`pause`] shares a target's
 //! `Retry-After` with every process through the database. [`progress`] holds the live counts a
 //! terminal or the API can show while a run goes. [`fence`] stops a claimed run's sends once
-//! its lease may be another worker's.
+//! its lease may be another worker's. `in_flight` keeps a key sent by a run from being checked
+//! against the ledger again before its outcome is committed.
 
 pub mod cursor;
 pub mod executor;
 pub mod fence;
+mod in_flight;
 pub mod pause;
 pub mod progress;
 mod send;

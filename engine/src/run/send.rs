@@ -154,7 +154,9 @@ impl Sender {
                 subset = pending.iter().map(|&i| records[i].clone()).collect();
                 &subset
             };
-            let write = self.target.write(&self.operation, &self.params, batch);
+            let write = self
+                .fence
+                .sending(self.target.write(&self.operation, &self.params, batch));
             // Cut off when the fence closes (renewals extend it meanwhile): checked before the
             // request is polled again, so a request not yet on the wire when the process stalled
             // does not go out after it.

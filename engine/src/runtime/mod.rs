@@ -36,7 +36,7 @@ use crate::run::{
     Progress, RunError, RunParams, RunSummary, TargetKey, execute, executor::payload_hash,
 };
 use crate::store::{
-    Database, FlowRecord, NewRun, RunId, RunStatus, RuntimeStore, ServiceStore, StoreError,
+    Claim, Database, FlowRecord, NewRun, RunId, RunStatus, RuntimeStore, ServiceStore, StoreError,
 };
 
 pub use crate::store::stamp;
@@ -332,14 +332,19 @@ impl Runtime {
             return Ok(None);
         };
         let fence = Fence::open_until(started, lease - Fence::lease_margin(lease));
+        let claim = Claim {
+            owner: self.worker_id.clone(),
+            attempt: run.attempt,
+        };
         info!(run_id, flow_id = %run.flow_id, worker = %self.worker_id, "Run claimed.");
         let prepared = self.prepare(&run.flow_id, run_id).await;
         let (flow, source, target, records) = match prepared {
             Ok(p) => p,
             Err(e) => {
                 warn!(run_id, error = %e, "Run could not start.");
+                // Nothing was sent; if the lease is gone already, the next owner tries again.
                 self.store
-                    .finish_run(run_id, RunStatus::Error, &run.counts, Some(&e))
+                    .finish_claimed_run(run_id, &claim, RunStatus::Error, &run.counts, Some(&e))
                     .await?;
                 return Ok(None);
             }
@@ -370,6 +375,7 @@ impl Runtime {
             progress: Arc::new(Progress::default()),
             stop,
             fence,
+            claim: Some(claim),
         })
         .await;
         keeper.abort();

@@ -215,6 +215,19 @@ pub struct RunRow {
     pub counts: RunCounts,
     /// Why the run stopped early, if it did.
     pub error: Option<String>,
+    /// How many times a worker claimed it; 0 for a run in the foreground.
+    pub attempt: i64,
+}
+
+/// A worker's hold on a claimed run: the lease's owner and which claim of the run it made.
+/// The same worker may claim a run again after its lease expired; the attempt tells the two
+/// executions apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    /// The worker holding the lease.
+    pub owner: String,
+    /// The run's claim count when this claim was made ([`RunRow::attempt`]).
+    pub attempt: i64,
 }
 
 /// One record's line in the activity log.
@@ -281,6 +294,9 @@ pub struct LedgerUpdate {
     pub outcome: Outcome,
     /// Run that sent it.
     pub run_id: RunId,
+    /// Which claim of the run sent it ([`Claim::attempt`], 0 in the foreground): with the run,
+    /// key and hash, it names the one send intent this update answers.
+    pub attempt: i64,
 }
 
 /// Which records of a run to list.
@@ -320,7 +336,19 @@ pub trait Store: PauseStore + Send + Sync {
         counts: &RunCounts,
         error: Option<&str>,
     ) -> Result<()>;
+    /// Records the end of a claimed run, only if `claim` still holds it: the run is `running`
+    /// under the same lease owner and attempt. `false`: it is not (the lease expired and the
+    /// run was re-queued, or another worker claimed it), and nothing was written.
+    async fn finish_claimed_run(
+        &self,
+        id: RunId,
+        claim: &Claim,
+        status: RunStatus,
+        counts: &RunCounts,
+        error: Option<&str>,
+    ) -> Result<bool>;
     /// Writes activity rows and ledger changes in one transaction: they are durable together.
+    /// Each ledger update clears the send intent it answers, and that one only.
     /// A failed send never erases the hash and target id of an earlier success, so the record
     /// is sent again next time.
     async fn record_outcomes(&self, records: &[RecordEntry], ledger: &[LedgerUpdate])
@@ -339,20 +367,29 @@ pub trait Store: PauseStore + Send + Sync {
     /// A run's records, in source order.
     async fn run_records(&self, run_id: RunId, filter: &RecordFilter) -> Result<Vec<RecordEntry>>;
 
-    /// Notes that these records (business key, payload hash) are about to be sent by `run_id`.
-    /// Committed before the first request, and cleared with each record's outcome, so a crash
-    /// between a target's answer and its commit leaves a trace the next run resolves.
+    /// Notes that these records (business key, payload hash) are about to be sent by `run_id`
+    /// in its claim `attempt` (0 in the foreground). Committed before the first request, and
+    /// cleared with each record's outcome, so a crash between a target's answer and its commit
+    /// leaves a trace the next run resolves. A key has one intent: the newest replaces it.
     async fn record_intents(
         &self,
         flow_id: &str,
         target: &str,
         run_id: RunId,
+        attempt: i64,
         intents: &[(String, String)],
     ) -> Result<()>;
     /// Sends whose outcome was never committed.
     async fn pending_intents(&self, flow_id: &str, target: &str) -> Result<Vec<SendIntent>>;
-    /// Forgets the intents of `keys`.
-    async fn clear_intents(&self, flow_id: &str, target: &str, keys: &[String]) -> Result<()>;
+    /// Forgets exactly these intents (key, run, attempt and payload hash): an intent another
+    /// run or execution wrote for the same key since is kept. [`Store::record_outcomes`] clears
+    /// the intent of each ledger update the same way.
+    async fn clear_intents(
+        &self,
+        flow_id: &str,
+        target: &str,
+        intents: &[SendIntent],
+    ) -> Result<()>;
     /// A flow's incremental cursor (JSON text).
     async fn load_cursor(&self, flow_id: &str) -> Result<Option<String>>;
     /// Moves a flow's cursor; callers pass only values past committed records.

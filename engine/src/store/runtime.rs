@@ -77,6 +77,8 @@ pub struct SendIntent {
     pub payload_hash: String,
     /// Run that sent it.
     pub run_id: RunId,
+    /// Which claim of the run sent it (0 for a run in the foreground).
+    pub attempt: i64,
 }
 
 /// What payload pruning removed.

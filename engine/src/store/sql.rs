@@ -18,8 +18,8 @@ use sqlx::sqlite::{
 use sqlx::{FromRow, QueryBuilder};
 
 use super::{
-    LedgerEntry, LedgerUpdate, NewRun, Outcome, RecordEntry, RecordFilter, Result, RunCounts,
-    RunId, RunRow, RunStatus, SendIntent, Store, StoreError, now,
+    Claim, LedgerEntry, LedgerUpdate, NewRun, Outcome, RecordEntry, RecordFilter, Result,
+    RunCounts, RunId, RunRow, RunStatus, SendIntent, Store, StoreError, now,
 };
 
 /// Rows per multi-row insert; keeps bind parameters well under SQLite's 32,766.
@@ -133,6 +133,7 @@ pub(super) struct RunDbRow {
     filtered_count: i64,
     failed_count: i64,
     error: Option<String>,
+    attempt: i64,
 }
 
 impl TryFrom<RunDbRow> for RunRow {
@@ -155,6 +156,7 @@ impl TryFrom<RunDbRow> for RunRow {
                 failed: r.failed_count,
             },
             error: r.error,
+            attempt: r.attempt,
         })
     }
 }
@@ -210,7 +212,7 @@ struct LedgerDbRow {
 macro_rules! run_columns {
     () => {
         "id, flow_id, flow_version, trigger, status, started_at, finished_at, read_count, created_count, \
-         updated_count, skipped_count, filtered_count, failed_count, error"
+         updated_count, skipped_count, filtered_count, failed_count, error, cast(attempt as bigint) as attempt"
     };
 }
 
@@ -218,6 +220,15 @@ macro_rules! record_columns {
     () => {
         "run_id, seq, flow_id, source_key, outcome, step_id, input, output, response_status, \
          response_body, target_id, error, attempts"
+    };
+}
+
+/// A run's end: status, counts ($3…$8), error; the run is `$10`. `finish_claimed_run` adds
+/// its condition on the lease after it.
+macro_rules! finish_run_sql {
+    () => {
+        "update run set status = $1, finished_at = $2, updated_at = $2, read_count = $3, created_count = $4, \
+         updated_count = $5, skipped_count = $6, filtered_count = $7, failed_count = $8, error = $9 where id = $10"
     };
 }
 
@@ -281,28 +292,67 @@ fn last_per_key(ledger: &[LedgerUpdate]) -> Vec<&LedgerUpdate> {
     out
 }
 
-/// Keys of ledger updates grouped by flow and target, for clearing their send intents.
-fn keys_by_target<'a>(updates: &[&'a LedgerUpdate]) -> HashMap<(&'a str, &'a str), Vec<&'a str>> {
-    let mut by_target: HashMap<(&str, &str), Vec<&str>> = HashMap::new();
+/// One send intent exactly: business key, run, attempt, payload hash.
+type IntentRef<'a> = (&'a str, RunId, i64, &'a str);
+
+/// The intents ledger updates answer, grouped by flow and target: each update clears the intent
+/// of its own key, run, claim and payload only, never one that another run, another execution
+/// of the run (a stalled worker's answer landing late) or a later send with another payload
+/// wrote since.
+fn intents_by_target<'a>(
+    updates: &[&'a LedgerUpdate],
+) -> HashMap<(&'a str, &'a str), Vec<IntentRef<'a>>> {
+    let mut by_target: HashMap<(&str, &str), Vec<IntentRef<'a>>> = HashMap::new();
     for u in updates {
         by_target
             .entry((u.flow_id.as_str(), u.target.as_str()))
             .or_default()
-            .push(u.business_key.as_str());
+            .push((
+                u.business_key.as_str(),
+                u.run_id,
+                u.attempt,
+                u.payload_hash.as_str(),
+            ));
     }
     by_target
 }
 
+/// `delete from send_intent` of exactly `intents` (not empty) of one flow and target.
+fn delete_intents<'a, DB>(
+    flow_id: &'a str,
+    target: &'a str,
+    intents: &[IntentRef<'a>],
+) -> QueryBuilder<DB>
+where
+    DB: sqlx::Database,
+    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    RunId: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    let mut q = QueryBuilder::<DB>::new(
+        "delete from send_intent where tenant_id = 'default' and flow_id = ",
+    );
+    q.push_bind(flow_id)
+        .push(" and target = ")
+        .push_bind(target)
+        .push(" and (business_key, run_id, attempt, payload_hash) in (values ");
+    let mut rows = q.separated(", ");
+    for &(key, run_id, attempt, hash) in intents {
+        rows.push("(");
+        rows.push_bind_unseparated(key)
+            .push_unseparated(", ")
+            .push_bind_unseparated(run_id)
+            .push_unseparated(", ")
+            .push_bind_unseparated(attempt)
+            .push_unseparated(", ")
+            .push_bind_unseparated(hash)
+            .push_unseparated(")");
+    }
+    q.push(")");
+    q
+}
+
 /// How many times one record is parked and retried automatically before it waits for a person.
 pub(super) const MAX_PARKED: i64 = 5;
-
-/// Whether the target answered a record with a definite refusal (4xx other than 408 and 429).
-fn refused(r: &RecordEntry) -> bool {
-    r.outcome == Outcome::Failed
-        && r.source_key.is_some()
-        && r.response_status
-            .is_some_and(|s| (400..500).contains(&s) && s != 408 && s != 429)
-}
 
 /// Error-queue changes of a batch of outcomes: failures to upsert (the last of each key), and
 /// keys of each flow that succeeded (their earlier failures are resolved).
@@ -348,10 +398,7 @@ macro_rules! impl_store {
 
             async fn finish_run(&self, id: RunId, status: RunStatus, counts: &RunCounts, error: Option<&str>) -> Result<()> {
                 let at = now();
-                sqlx::query(
-                    "update run set status = $1, finished_at = $2, updated_at = $2, read_count = $3, created_count = $4, \
-                     updated_count = $5, skipped_count = $6, filtered_count = $7, failed_count = $8, error = $9 where id = $10",
-                )
+                sqlx::query(finish_run_sql!())
                 .bind(status.as_str())
                 .bind(&at)
                 .bind(counts.read)
@@ -365,6 +412,26 @@ macro_rules! impl_store {
                 .execute(&self.pool)
                 .await?;
                 Ok(())
+            }
+
+            async fn finish_claimed_run(&self, id: RunId, claim: &Claim, status: RunStatus, counts: &RunCounts, error: Option<&str>) -> Result<bool> {
+                let at = now();
+                let done = sqlx::query(concat!(finish_run_sql!(), " and status = 'running' and lease_owner = $11 and attempt = $12"))
+                    .bind(status.as_str())
+                    .bind(&at)
+                    .bind(counts.read)
+                    .bind(counts.created)
+                    .bind(counts.updated)
+                    .bind(counts.skipped)
+                    .bind(counts.filtered)
+                    .bind(counts.failed)
+                    .bind(error)
+                    .bind(id)
+                    .bind(&claim.owner)
+                    .bind(claim.attempt)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn record_outcomes(&self, records: &[RecordEntry], ledger: &[LedgerUpdate]) -> Result<()> {
@@ -411,26 +478,10 @@ macro_rules! impl_store {
                     q.build().persistent(false).execute(&mut *tx).await?;
                 }
                 // The target answered these: their intents are resolved.
-                for ((flow_id, target), keys) in keys_by_target(&updates) {
-                    for chunk in keys.chunks(INSERT_CHUNK) {
-                        let mut q = QueryBuilder::<$db>::new("delete from send_intent where tenant_id = 'default' and flow_id = ");
-                        q.push_bind(flow_id).push(" and target = ").push_bind(target).push(" and business_key in (");
-                        let mut list = q.separated(", ");
-                        for key in chunk {
-                            list.push_bind(*key);
-                        }
-                        q.push(")");
-                        q.build().persistent(false).execute(&mut *tx).await?;
+                for ((flow_id, target), intents) in intents_by_target(&updates) {
+                    for chunk in intents.chunks(INSERT_CHUNK) {
+                        delete_intents::<$db>(flow_id, target, chunk).build().persistent(false).execute(&mut *tx).await?;
                     }
-                }
-                // Refused with a definite 4xx: nothing was created, so the intent is resolved too
-                // (a flow has one target). Timeouts, 408, 429 and 5xx stay uncertain.
-                for r in records.iter().filter(|r| refused(r)) {
-                    sqlx::query("delete from send_intent where tenant_id = 'default' and flow_id = $1 and business_key = $2")
-                        .bind(&r.flow_id)
-                        .bind(&r.source_key)
-                        .execute(&mut *tx)
-                        .await?;
                 }
                 // The error queue: a failure enters it, a later success of the key resolves it.
                 let (failed, resolved) = error_queue_changes(records);
@@ -534,18 +585,18 @@ macro_rules! impl_store {
                 rows.into_iter().map(RecordEntry::try_from).collect()
             }
 
-            async fn record_intents(&self, flow_id: &str, target: &str, run_id: RunId, intents: &[(String, String)]) -> Result<()> {
+            async fn record_intents(&self, flow_id: &str, target: &str, run_id: RunId, attempt: i64, intents: &[(String, String)]) -> Result<()> {
                 let at = now();
                 let mut tx = self.pool.begin().await?;
                 for chunk in intents.chunks(INSERT_CHUNK) {
                     let mut q = QueryBuilder::<$db>::new(
-                        "insert into send_intent (flow_id, target, business_key, payload_hash, run_id, created_at, updated_at) ",
+                        "insert into send_intent (flow_id, target, business_key, payload_hash, run_id, attempt, created_at, updated_at) ",
                     );
                     q.push_values(chunk, |mut b, (key, hash)| {
-                        b.push_bind(flow_id).push_bind(target).push_bind(key).push_bind(hash).push_bind(run_id).push_bind(&at).push_bind(&at);
+                        b.push_bind(flow_id).push_bind(target).push_bind(key).push_bind(hash).push_bind(run_id).push_bind(attempt).push_bind(&at).push_bind(&at);
                     });
                     q.push(" on conflict (tenant_id, flow_id, target, business_key) do update set \
-                            payload_hash = excluded.payload_hash, run_id = excluded.run_id, updated_at = excluded.updated_at");
+                            payload_hash = excluded.payload_hash, run_id = excluded.run_id, attempt = excluded.attempt, updated_at = excluded.updated_at");
                     q.build().persistent(false).execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
@@ -553,8 +604,8 @@ macro_rules! impl_store {
             }
 
             async fn pending_intents(&self, flow_id: &str, target: &str) -> Result<Vec<SendIntent>> {
-                let rows: Vec<(String, String, i64)> = sqlx::query_as(
-                    "select business_key, payload_hash, run_id from send_intent \
+                let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
+                    "select business_key, payload_hash, run_id, cast(attempt as bigint) from send_intent \
                      where tenant_id = 'default' and flow_id = $1 and target = $2 order by business_key",
                 )
                 .bind(flow_id)
@@ -563,20 +614,15 @@ macro_rules! impl_store {
                 .await?;
                 Ok(rows
                     .into_iter()
-                    .map(|(business_key, payload_hash, run_id)| SendIntent { business_key, payload_hash, run_id })
+                    .map(|(business_key, payload_hash, run_id, attempt)| SendIntent { business_key, payload_hash, run_id, attempt })
                     .collect())
             }
 
-            async fn clear_intents(&self, flow_id: &str, target: &str, keys: &[String]) -> Result<()> {
-                for chunk in keys.chunks(INSERT_CHUNK) {
-                    let mut q = QueryBuilder::<$db>::new("delete from send_intent where tenant_id = 'default' and flow_id = ");
-                    q.push_bind(flow_id).push(" and target = ").push_bind(target).push(" and business_key in (");
-                    let mut list = q.separated(", ");
-                    for key in chunk {
-                        list.push_bind(key);
-                    }
-                    q.push(")");
-                    q.build().persistent(false).execute(&self.pool).await?;
+            async fn clear_intents(&self, flow_id: &str, target: &str, intents: &[SendIntent]) -> Result<()> {
+                let intents: Vec<IntentRef<'_>> =
+                    intents.iter().map(|i| (i.business_key.as_str(), i.run_id, i.attempt, i.payload_hash.as_str())).collect();
+                for chunk in intents.chunks(INSERT_CHUNK) {
+                    delete_intents::<$db>(flow_id, target, chunk).build().persistent(false).execute(&self.pool).await?;
                 }
                 Ok(())
             }
