@@ -191,6 +191,21 @@ both_databases! {
         assert!(store.pending_intents("orders", "erp/write").await.unwrap().is_empty());
     };
 
+    a_late_intent_of_an_earlier_claim_does_not_replace_the_next_owners => |store: Arc<dyn ServiceStore>| async move {
+        let run = store.create_run(&new_run()).await.unwrap();
+        let later = store.create_run(&new_run()).await.unwrap();
+        let intents = |hash: &str| [("k1".to_string(), hash.to_string())];
+        store.record_intents("orders", "erp/write", run, 2, &intents("next-owner")).await.unwrap();
+        // The stalled worker (claim 1 of the same run) writes its intent after thawing: ignored.
+        store.record_intents("orders", "erp/write", run, 1, &intents("stale")).await.unwrap();
+        let open = store.pending_intents("orders", "erp/write").await.unwrap();
+        assert_eq!((open[0].attempt, open[0].payload_hash.as_str()), (2, "next-owner"));
+        // A later run's intent for the key replaces it, whatever its claim number.
+        store.record_intents("orders", "erp/write", later, 1, &intents("later-run")).await.unwrap();
+        let open = store.pending_intents("orders", "erp/write").await.unwrap();
+        assert_eq!((open.len(), open[0].run_id, open[0].payload_hash.as_str()), (1, later, "later-run"));
+    };
+
     parked_records_are_handed_out_once_when_due_and_only_a_few_times => |store: Arc<dyn ServiceStore>| async move {
         let parked = |run, at: &str| RecordEntry { retry_at: Some(at.to_string()), ..entry(run, 0, "k1", Outcome::Failed) };
         let run = store.create_run(&new_run()).await.unwrap();

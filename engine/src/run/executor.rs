@@ -233,7 +233,7 @@ enum LogMessage {
         run_id: RunId,
         attempt: i64,
         keys_and_hashes: Vec<(String, String)>,
-        done: oneshot::Sender<Result<(), StoreError>>,
+        done: oneshot::Sender<Result<(), String>>,
     },
 }
 
@@ -279,6 +279,7 @@ pub async fn execute(params: RunParams) -> Result<RunSummary, RunError> {
             progress: params.progress.clone(),
             cursor: cursor.clone().map(|c| (flow.flow.id.clone(), c)),
             in_flight: in_flight.clone(),
+            fence: params.fence.clone(),
         };
         async move {
             let in_flight = log.in_flight.clone();
@@ -460,6 +461,9 @@ async fn read_and_dispatch(
     prepare_task.abort();
     map_task.abort();
     read_task.abort();
+    if result.is_err() {
+        forget_unsent_intents(params, scope, prepared_rx).await;
+    }
     // A stage or reader that panicked closed its channel as if the source had ended.
     for (task, joined) in [
         ("page stage", prepare_task.await),
@@ -655,6 +659,42 @@ impl PageStage {
             self.scope.in_flight.wait_settled(&keys).await?;
             items = waiting;
         }
+    }
+}
+
+/// Forgets the send intents of a page the stage handed on that was never sent (the run stopped
+/// early): the next run would take them for sends with an unknown outcome. Only while the run
+/// is still this execution's; the writer may be gone, so this goes to the store directly.
+async fn forget_unsent_intents(
+    params: &RunParams,
+    scope: &RunScope,
+    mut prepared_rx: mpsc::Receiver<PreparedPage>,
+) {
+    if params.fence.check().is_err() {
+        return;
+    }
+    let mut unsent = Vec::new();
+    while let Ok(Ok(items)) = prepared_rx.try_recv() {
+        unsent.extend(
+            send_intents(&items)
+                .into_iter()
+                .map(|(business_key, payload_hash)| crate::store::SendIntent {
+                    business_key,
+                    payload_hash,
+                    run_id: scope.run_id,
+                    attempt: scope.attempt,
+                }),
+        );
+    }
+    if unsent.is_empty() {
+        return;
+    }
+    if let Err(e) = params
+        .store
+        .clear_intents(&scope.flow_id, &scope.target, &unsent)
+        .await
+    {
+        warn!(run_id = scope.run_id, error = %e, "Could not forget the send intents of a page that was not sent; the next run looks them up.");
     }
 }
 
@@ -1081,6 +1121,9 @@ struct OutcomeLog {
     /// The flow's id and its cursor tracker, when the run reads incrementally.
     cursor: Option<(String, Arc<Mutex<CursorTracker>>)>,
     in_flight: Arc<InFlight>,
+    /// Send intents are written only while the run is still this execution's: a stale one
+    /// would replace the next owner's intent for the same key.
+    fence: Fence,
 }
 
 /// Commits outcomes in batches; counts each record once it is durable. Send intents are
@@ -1107,10 +1150,14 @@ async fn write_log(log: &OutcomeLog, mut rx: mpsc::Receiver<LogMessage>) -> Resu
                     keys_and_hashes,
                     done,
                 })) => {
-                    let result = log
-                        .store
-                        .record_intents(&flow_id, &target, run_id, attempt, &keys_and_hashes)
-                        .await;
+                    let result = match log.fence.check() {
+                        Ok(_) => log
+                            .store
+                            .record_intents(&flow_id, &target, run_id, attempt, &keys_and_hashes)
+                            .await
+                            .map_err(|e| e.to_string()),
+                        Err(fenced) => Err(format!("stopped: {fenced}")),
+                    };
                     // The page's stage reports a failure; nothing waits for the answer otherwise.
                     let _ = done.send(result);
                 }

@@ -67,8 +67,10 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true)
-            // Checkpoints run in the background (see `wal_checkpoint`), never inside a commit.
-            .pragma("wal_autocheckpoint", "0");
+            // Checkpoints run in the background (see `wal_checkpoint`), never inside a commit;
+            // the WAL file is cut back to 64 MiB after each one that empties it.
+            .pragma("wal_autocheckpoint", "0")
+            .pragma("journal_size_limit", "67108864");
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -595,8 +597,11 @@ macro_rules! impl_store {
                     q.push_values(chunk, |mut b, (key, hash)| {
                         b.push_bind(flow_id).push_bind(target).push_bind(key).push_bind(hash).push_bind(run_id).push_bind(attempt).push_bind(&at).push_bind(&at);
                     });
+                    // An intent of an earlier claim of the same run (a stalled worker's, late) does not
+                    // replace the one its next owner wrote.
                     q.push(" on conflict (tenant_id, flow_id, target, business_key) do update set \
-                            payload_hash = excluded.payload_hash, run_id = excluded.run_id, attempt = excluded.attempt, updated_at = excluded.updated_at");
+                            payload_hash = excluded.payload_hash, run_id = excluded.run_id, attempt = excluded.attempt, updated_at = excluded.updated_at \
+                            where send_intent.run_id <> excluded.run_id or send_intent.attempt <= excluded.attempt");
                     q.build().persistent(false).execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
