@@ -1,13 +1,13 @@
 //! The run executor: source pages → steps → ledger check → target, every outcome logged.
 //!
 //! Shape of a run (each arrow a bounded channel, so memory does not grow with the source):
-//! the reader fetches pages; a mapper task maps each page on a blocking thread (scripts cannot
-//! stall the async executor); a stage task checks it against the ledger with one query and
-//! commits its send intents once it is next in line; batches are sent by tasks limited by a
-//! semaphore to the target's concurrency; one writer task commits intents, outcomes and
-//! ledger updates (outcomes in transactions of up to [`LOG_BATCH`] records). Each step works
-//! one page ahead of the next. A record whose key is still in flight (sent, outcome not
-//! committed) waits for that outcome before its ledger check.
+//! the reader fetches pages; a stage task maps each page on a blocking thread (scripts cannot
+//! stall the async executor), checks it against the ledger with one query and commits its send
+//! intents once it is next in line; batches are sent by tasks limited by a semaphore to the
+//! target's concurrency; one writer task commits intents, outcomes and ledger updates (outcomes
+//! in transactions of up to [`LOG_BATCH`] records). Each step works one page ahead of the
+//! next. A record whose key is still in flight (sent, outcome not committed) waits for that
+//! outcome before its ledger check.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -439,27 +439,21 @@ async fn read_and_dispatch(
         }
     };
 
-    // Pages are mapped, then checked against the ledger, each one page ahead of the next step,
-    // so the target never waits for the next page's mapping and mapping overlaps the ledger.
-    let (mapped_tx, mapped_rx) = mpsc::channel::<PreparedPage>(1);
-    let mapper = PageMapper {
-        flow: flow.clone(),
-        progress: params.progress.clone(),
-        cursor,
-    };
-    let map_task = tokio::spawn(mapper.run(page_rx, mapped_tx, params.stop.clone(), next_seq));
+    // Pages are prepared (mapped, checked against the ledger) one page ahead of the sends, so
+    // the target never waits for the next page's mapping.
     let (prepared_tx, mut prepared_rx) = mpsc::channel::<PreparedPage>(1);
     let stage = PageStage {
         flow: flow.clone(),
         store: params.store.clone(),
+        progress: params.progress.clone(),
         scope: scope.clone(),
+        cursor,
     };
-    let prepare_task = tokio::spawn(stage.run(mapped_rx, prepared_tx));
+    let prepare_task = tokio::spawn(stage.run(page_rx, prepared_tx, params.stop.clone(), next_seq));
 
     let result = dispatch_pages(params, scope, sends, &mut prepared_rx).await;
-    // Also on an early return: the stages and the reader must not read or prepare any further.
+    // Also on an early return: the stage and the reader must not read or prepare any further.
     prepare_task.abort();
-    map_task.abort();
     read_task.abort();
     if result.is_err() {
         forget_unsent_intents(params, scope, prepared_rx).await;
@@ -467,7 +461,6 @@ async fn read_and_dispatch(
     // A stage or reader that panicked closed its channel as if the source had ended.
     for (task, joined) in [
         ("page stage", prepare_task.await),
-        ("page mapper", map_task.await),
         ("source reader", read_task.await),
     ] {
         if let Err(e) = joined
@@ -542,16 +535,18 @@ async fn dispatch_pages(
 /// the ledger; or why no more pages come.
 type PreparedPage = Result<Vec<Item>, String>;
 
-/// Maps source pages, in order, on a blocking thread (scripts cannot stall the async executor).
-struct PageMapper {
+/// Turns source pages into prepared pages, in order.
+struct PageStage {
     flow: Arc<CompiledFlow>,
+    store: Arc<dyn Store>,
     progress: Arc<Progress>,
+    scope: Arc<RunScope>,
     cursor: Option<Arc<Mutex<CursorTracker>>>,
 }
 
-impl PageMapper {
-    /// Maps pages until the source is exhausted, fails, or the run is stopped; the last two end
-    /// with an `Err` naming why.
+impl PageStage {
+    /// Prepares pages until the source is exhausted, fails, or the run is stopped; the last
+    /// two end with an `Err` naming why.
     async fn run(
         self,
         mut pages: mpsc::Receiver<Result<Vec<Value>, ConnectorError>>,
@@ -571,20 +566,29 @@ impl PageMapper {
                 }
             };
             let Some(page) = page else { return };
-            let mapped = match page {
-                Ok(records) => self.map(records, &mut next_seq).await,
+            let prepared = match page {
+                Ok(records) => match self.map(records, &mut next_seq).await {
+                    Ok(items) => self.prepare(items, &out).await,
+                    Err(e) => Err(e),
+                },
                 Err(e) => Err(format!(
                     "source `{}`: {e}",
                     self.flow.flow.source.connection
                 )),
             };
-            let last = mapped.is_err();
-            if out.send(mapped).await.is_err() || last {
-                return;
+            match prepared {
+                Ok(true) => {}
+                // The dispatcher is gone.
+                Ok(false) => return,
+                Err(e) => {
+                    let _ = out.send(Err(e)).await;
+                    return;
+                }
             }
         }
     }
 
+    /// Maps a page on a blocking thread (scripts cannot stall the async executor).
     async fn map(&self, records: Vec<Value>, next_seq: &mut i64) -> PreparedPage {
         self.progress.add_read(records.len() as u64);
         let first_seq = *next_seq;
@@ -597,34 +601,6 @@ impl PageMapper {
         tokio::task::spawn_blocking(move || process_page(&compiled, records, first_seq))
             .await
             .map_err(|e| format!("mapping thread stopped: {e}"))
-    }
-}
-
-/// Checks mapped pages against the ledger and commits their send intents, in order.
-struct PageStage {
-    flow: Arc<CompiledFlow>,
-    store: Arc<dyn Store>,
-    scope: Arc<RunScope>,
-}
-
-impl PageStage {
-    /// Prepares mapped pages until they end; an `Err` is passed on as the last page.
-    async fn run(self, mut mapped: mpsc::Receiver<PreparedPage>, out: mpsc::Sender<PreparedPage>) {
-        while let Some(page) = mapped.recv().await {
-            let result = match page {
-                Ok(items) => self.prepare(items, &out).await,
-                Err(e) => Err(e),
-            };
-            match result {
-                Ok(true) => {}
-                // The dispatcher is gone.
-                Ok(false) => return,
-                Err(e) => {
-                    let _ = out.send(Err(e)).await;
-                    return;
-                }
-            }
-        }
     }
 
     /// Checks a mapped page against the ledger and hands it on: at once what is ready, then,

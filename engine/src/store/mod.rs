@@ -10,7 +10,6 @@ mod sql;
 mod runtime;
 mod runtime_sql;
 mod target_pause_sql;
-mod wal_checkpoint;
 
 use std::collections::HashMap;
 use std::fmt;

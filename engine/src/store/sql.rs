@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -44,7 +43,6 @@ pub fn sqlite_path(url: &str) -> PathBuf {
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pub(super) pool: SqlitePool,
-    _checkpoints: Arc<super::wal_checkpoint::Checkpointer>,
 }
 
 impl SqliteStore {
@@ -66,11 +64,7 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true)
-            // Checkpoints run in the background (see `wal_checkpoint`), never inside a commit;
-            // the WAL file is cut back to 64 MiB after each one that empties it.
-            .pragma("wal_autocheckpoint", "0")
-            .pragma("journal_size_limit", "67108864");
+            .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -79,11 +73,7 @@ impl SqliteStore {
         let mut migrator = sqlx::migrate!("../migrations/sqlite");
         migrator.set_ignore_missing(true);
         migrator.run(&pool).await?;
-        let checkpoints = Arc::new(super::wal_checkpoint::spawn(pool.clone()));
-        Ok(SqliteStore {
-            pool,
-            _checkpoints: checkpoints,
-        })
+        Ok(SqliteStore { pool })
     }
 
     /// The pool, for tests and tools.
