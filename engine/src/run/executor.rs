@@ -455,14 +455,13 @@ async fn read_and_dispatch(
     // Also on an early return: the stage and the reader must not read or prepare any further.
     prepare_task.abort();
     read_task.abort();
+    let (stage_ended, reader_ended) = (prepare_task.await, read_task.await);
+    // The stage has ended: what is left in the channel was lined up and never sent.
     if result.is_err() {
         forget_unsent_intents(params, scope, prepared_rx).await;
     }
     // A stage or reader that panicked closed its channel as if the source had ended.
-    for (task, joined) in [
-        ("page stage", prepare_task.await),
-        ("source reader", read_task.await),
-    ] {
+    for (task, joined) in [("page stage", stage_ended), ("source reader", reader_ended)] {
         if let Err(e) = joined
             && e.is_panic()
         {
