@@ -201,10 +201,6 @@ impl RunScope {
         let (done, committed) = oneshot::channel();
         self.log_tx
             .send(LogMessage::Intents {
-                flow_id: self.flow_id.clone(),
-                target: self.target.clone(),
-                run_id: self.run_id,
-                attempt: self.attempt,
                 keys_and_hashes,
                 done,
             })
@@ -228,10 +224,6 @@ enum LogMessage {
     /// Send intents, committed at once (before the outcomes gathered so far); `done` answers
     /// when they are durable.
     Intents {
-        flow_id: String,
-        target: String,
-        run_id: RunId,
-        attempt: i64,
         keys_and_hashes: Vec<(String, String)>,
         done: oneshot::Sender<Result<(), String>>,
     },
@@ -273,11 +265,16 @@ pub async fn execute(params: RunParams) -> Result<RunSummary, RunError> {
 
     let (log_tx, log_rx) = mpsc::channel::<LogMessage>(LOG_BATCH);
     let in_flight = Arc::new(InFlight::default());
+    let attempt = params.claim.as_ref().map_or(0, |c| c.attempt);
     let writer = tokio::spawn({
         let log = OutcomeLog {
             store: params.store.clone(),
             progress: params.progress.clone(),
-            cursor: cursor.clone().map(|c| (flow.flow.id.clone(), c)),
+            flow_id: flow.flow.id.clone(),
+            target: target.clone(),
+            run_id,
+            attempt,
+            cursor: cursor.clone(),
             in_flight: in_flight.clone(),
             fence: params.fence.clone(),
         };
@@ -292,7 +289,7 @@ pub async fn execute(params: RunParams) -> Result<RunSummary, RunError> {
     let pause = SharedPause::new(params.store.clone(), params.target_key.clone());
     let mut scope = RunScope {
         run_id,
-        attempt: params.claim.as_ref().map_or(0, |c| c.attempt),
+        attempt,
         flow_id: flow.flow.id.clone(),
         target,
         sender: Sender {
@@ -1093,8 +1090,14 @@ fn excerpt(mut body: String, max: usize) -> String {
 struct OutcomeLog {
     store: Arc<dyn Store>,
     progress: Arc<Progress>,
-    /// The flow's id and its cursor tracker, when the run reads incrementally.
-    cursor: Option<(String, Arc<Mutex<CursorTracker>>)>,
+    /// Whose send intents these are: the run's flow, target (`connection/operation`), id and
+    /// claim.
+    flow_id: String,
+    target: String,
+    run_id: RunId,
+    attempt: i64,
+    /// The cursor tracker, when the run reads incrementally.
+    cursor: Option<Arc<Mutex<CursorTracker>>>,
     in_flight: Arc<InFlight>,
     /// Send intents are written only while the run is still this execution's: a stale one
     /// would replace the next owner's intent for the same key.
@@ -1118,17 +1121,19 @@ async fn write_log(log: &OutcomeLog, mut rx: mpsc::Receiver<LogMessage>) -> Resu
                     ledger.extend(update);
                 }
                 Ok(Some(LogMessage::Intents {
-                    flow_id,
-                    target,
-                    run_id,
-                    attempt,
                     keys_and_hashes,
                     done,
                 })) => {
                     let result = match log.fence.check() {
                         Ok(_) => log
                             .store
-                            .record_intents(&flow_id, &target, run_id, attempt, &keys_and_hashes)
+                            .record_intents(
+                                &log.flow_id,
+                                &log.target,
+                                log.run_id,
+                                log.attempt,
+                                &keys_and_hashes,
+                            )
                             .await
                             .map_err(|e| e.to_string()),
                         Err(fenced) => Err(format!("stopped: {fenced}")),
@@ -1166,13 +1171,15 @@ async fn commit_outcomes(
         log.progress.add_outcome(r.outcome);
     }
     // The cursor follows committed outcomes only, and is saved after them.
-    if let Some((flow_id, tracker)) = &log.cursor {
+    if let Some(tracker) = &log.cursor {
         let moved = {
             let mut tracker = lock(tracker);
             records.iter().filter_map(|r| tracker.commit(r.seq)).last()
         };
         if let Some(value) = moved {
-            log.store.save_cursor(flow_id, &value.to_string()).await?;
+            log.store
+                .save_cursor(&log.flow_id, &value.to_string())
+                .await?;
         }
     }
     Ok(())

@@ -224,6 +224,23 @@ macro_rules! finish_run_sql {
     };
 }
 
+/// Binds `$1`…`$10` of [`finish_run_sql`] to a query: one list for both ways of finishing.
+macro_rules! bind_finish_run {
+    ($query:expr, $id:expr, $status:expr, $at:expr, $counts:expr, $error:expr) => {
+        $query
+            .bind($status.as_str())
+            .bind($at)
+            .bind($counts.read)
+            .bind($counts.created)
+            .bind($counts.updated)
+            .bind($counts.skipped)
+            .bind($counts.filtered)
+            .bind($counts.failed)
+            .bind($error)
+            .bind($id)
+    };
+}
+
 /// Ledger upsert. A failed send keeps the hash and target id of an earlier success.
 const LEDGER_CONFLICT: &str = " on conflict (tenant_id, flow_id, target, business_key) do update set \
      target_id = case when excluded.last_outcome = 'failed' then ledger.target_id \
@@ -390,35 +407,16 @@ macro_rules! impl_store {
 
             async fn finish_run(&self, id: RunId, status: RunStatus, counts: &RunCounts, error: Option<&str>) -> Result<()> {
                 let at = now();
-                sqlx::query(finish_run_sql!())
-                .bind(status.as_str())
-                .bind(&at)
-                .bind(counts.read)
-                .bind(counts.created)
-                .bind(counts.updated)
-                .bind(counts.skipped)
-                .bind(counts.filtered)
-                .bind(counts.failed)
-                .bind(error)
-                .bind(id)
-                .execute(&self.pool)
-                .await?;
+                bind_finish_run!(sqlx::query(finish_run_sql!()), id, status, &at, counts, error)
+                    .execute(&self.pool)
+                    .await?;
                 Ok(())
             }
 
             async fn finish_claimed_run(&self, id: RunId, claim: &Claim, status: RunStatus, counts: &RunCounts, error: Option<&str>) -> Result<bool> {
                 let at = now();
-                let done = sqlx::query(concat!(finish_run_sql!(), " and status = 'running' and lease_owner = $11 and attempt = $12"))
-                    .bind(status.as_str())
-                    .bind(&at)
-                    .bind(counts.read)
-                    .bind(counts.created)
-                    .bind(counts.updated)
-                    .bind(counts.skipped)
-                    .bind(counts.filtered)
-                    .bind(counts.failed)
-                    .bind(error)
-                    .bind(id)
+                let finish = sqlx::query(concat!(finish_run_sql!(), " and status = 'running' and lease_owner = $11 and attempt = $12"));
+                let done = bind_finish_run!(finish, id, status, &at, counts, error)
                     .bind(&claim.owner)
                     .bind(claim.attempt)
                     .execute(&self.pool)
