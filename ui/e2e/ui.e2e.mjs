@@ -633,6 +633,12 @@ async function main() {
       await filters.locator('button[type=submit]').click();
       const email = page.locator('[data-testid=deliveries] tr[data-channel=email][data-kind=test][data-status=failed]');
       await email.first().waitFor();
+      // The unfiltered list already holds that row: wait until the filtered answer replaced it.
+      await page.waitForFunction(() =>
+        [...document.querySelectorAll('[data-testid=deliveries] tbody tr')].every(
+          (r) => r.dataset.kind === 'test' && r.dataset.status === 'failed',
+        ),
+      );
       check((await email.first().textContent()).includes('no SMTP server configured'), 'the email delivery shows no error');
       const { deliveries } = await api.get('/api/v1/alert-deliveries?tenant=demo&kind=test&status=failed');
       const rows = await page.$$eval('[data-testid=deliveries] tbody tr', (rs) => rs.map((r) => Number(r.dataset.id)));
