@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use ferry_engine::store::{
-    Claim, FlowRecord, LedgerUpdate, NewRun, Outcome, PruneScope, RecordEntry, RunCounts, RunRow,
-    RunStatus, SendIntent, ServiceStore,
+    Claim, FlowRecord, InputSlice, LedgerUpdate, NewRun, Outcome, PruneScope, RecordEntry,
+    RunCounts, RunPage, RunRow, RunStatus, SendIntent, ServiceStore, StoreError, compress_page,
 };
 #[path = "support/pg_schema.rs"]
 mod pg_schema;
@@ -35,6 +35,7 @@ fn entry(run_id: i64, seq: i64, key: &str, outcome: Outcome) -> RecordEntry {
         outcome,
         step_id: None,
         input: Some(format!("{{\"id\":\"{key}\"}}")),
+        input_at: None,
         output: Some("{}".into()),
         response_status: Some(if outcome == Outcome::Failed { 422 } else { 201 }),
         response_body: Some("{}".into()),
@@ -240,6 +241,41 @@ both_databases! {
         assert_eq!((records[0].outcome, records[0].input.as_deref()), (Outcome::Created, None));
         assert!(store.get_run(run).await.unwrap().is_some());
         assert!(store.run_inputs(run).await.unwrap().is_empty());
+    };
+
+    inputs_kept_in_their_page_read_back_per_record_replay_and_prune => |store: Arc<dyn ServiceStore>| async move {
+        let run = store.create_run(&new_run()).await.unwrap();
+        // Two records of one page, the second with non-ASCII text; rows point into the page.
+        let text = r#"[{"id":"k1"},{"id":"k2","name":"Chloé"}]"#;
+        let at = |first: &str| {
+            let start = text.find(first).unwrap() as i64;
+            let len = if first.contains("k1") { 11 } else { text.len() as i64 - 1 - start };
+            Some(InputSlice { page: 0, start, len })
+        };
+        let in_page = |seq, key, outcome, slice| RecordEntry { input: None, input_at: slice, ..entry(run, seq, key, outcome) };
+        let page = RunPage { run_id: run, first_seq: 0, body: compress_page(text.as_bytes()) };
+        store.record_page_outcomes(
+            std::slice::from_ref(&page),
+            &[in_page(0, "k1", Outcome::Created, at(r#"{"id":"k1"}"#)), in_page(1, "k2", Outcome::Failed, at(r#"{"id":"k2""#))],
+            &[ledger("k1", run)],
+        ).await.unwrap();
+        let inputs: Vec<Option<String>> = store.run_records(run, &Default::default()).await.unwrap().into_iter().map(|r| r.input).collect();
+        assert_eq!(inputs, vec![Some(r#"{"id":"k1"}"#.to_string()), Some(r#"{"id":"k2","name":"Chloé"}"#.to_string())]);
+        assert_eq!(store.failed_inputs("orders", None).await.unwrap(), vec![("k2".to_string(), r#"{"id":"k2","name":"Chloé"}"#.to_string())]);
+        // A resumed run may write a page from the same seq again: it replaces the first.
+        store.record_page_outcomes(&[page], &[], &[]).await.unwrap();
+        // A row pointing outside its page is reported, naming the run.
+        store.record_page_outcomes(&[], &[in_page(2, "k3", Outcome::Created, Some(InputSlice { page: 0, start: 30, len: 40 }))], &[]).await.unwrap();
+        match store.run_records(run, &Default::default()).await {
+            Err(StoreError::Corrupt(message)) => assert!(message.contains(&format!("run {run}")), "{message}"),
+            other => panic!("expected a corrupt-row error, got {other:?}"),
+        }
+        // Pruning takes the page with it: the rows stay, without input, and nothing is replayable.
+        let pruned = store.prune_payloads("2100-01-01T00:00:00.000Z", &PruneScope::DefaultRetention).await.unwrap();
+        assert_eq!(pruned.records, 3);
+        let records = store.run_records(run, &Default::default()).await.unwrap();
+        assert!(records.iter().all(|r| r.input.is_none()), "{records:?}");
+        assert!(store.failed_inputs("orders", None).await.unwrap().is_empty());
     };
 
     a_tenant_with_its_own_retention_is_pruned_by_it_alone => |store: Arc<dyn ServiceStore>| async move {

@@ -30,8 +30,8 @@ use crate::connector::{
 use crate::flow::OnExisting;
 use crate::plan::{CompiledFlow, Processed};
 use crate::store::{
-    Claim, LedgerEntry, LedgerUpdate, NewRun, Outcome, RecordEntry, RunCounts, RunId, RunStatus,
-    Store, StoreError,
+    Claim, InputSlice, LedgerEntry, LedgerUpdate, NewRun, Outcome, RecordEntry, RunCounts, RunId,
+    RunPage, RunStatus, Store, StoreError, compress_page,
 };
 
 /// Activity rows committed per transaction, at most.
@@ -122,7 +122,8 @@ pub enum RunError {
 struct Item {
     seq: i64,
     key: Option<String>,
-    input: String,
+    /// Where the record's text sits in its page's (the log stores the page once).
+    input: InputSlice,
     state: ItemState,
 }
 
@@ -165,7 +166,13 @@ struct RunScope {
 
 impl RunScope {
     /// An activity row for a record; callers fill in what they know beyond the outcome.
-    fn entry(&self, seq: i64, key: Option<String>, input: String, outcome: Outcome) -> RecordEntry {
+    fn entry(
+        &self,
+        seq: i64,
+        key: Option<String>,
+        input: Option<InputSlice>,
+        outcome: Outcome,
+    ) -> RecordEntry {
         RecordEntry {
             run_id: self.run_id,
             seq,
@@ -173,7 +180,8 @@ impl RunScope {
             source_key: key,
             outcome,
             step_id: None,
-            input: Some(input),
+            input: None,
+            input_at: input,
             output: None,
             response_status: None,
             response_body: None,
@@ -182,6 +190,14 @@ impl RunScope {
             attempts: 0,
             retry_at: None,
         }
+    }
+
+    /// Hands a page's text to the log writer, ahead of its records' outcomes.
+    async fn log_page(&self, page: RunPage) -> Result<(), String> {
+        self.log_tx
+            .send(LogMessage::Page(page))
+            .await
+            .map_err(|_| WRITER_STOPPED.to_string())
     }
 
     /// Hands an outcome to the log writer.
@@ -221,6 +237,9 @@ impl RunScope {
 enum LogMessage {
     /// A record's outcome, and the ledger change it makes.
     Outcome(RecordEntry, Option<LedgerUpdate>),
+    /// A page's records as read, which its outcomes point into: committed with the next
+    /// outcomes (it comes before all of its own).
+    Page(RunPage),
     /// Send intents, committed at once (before the outcomes gathered so far); `done` answers
     /// when they are durable.
     Intents {
@@ -498,7 +517,7 @@ async fn dispatch_pages(
                         step_id,
                         output,
                         error,
-                        ..scope.entry(item.seq, item.key, item.input, outcome)
+                        ..scope.entry(item.seq, item.key, Some(item.input), outcome)
                     };
                     scope.log(entry, None).await?;
                 }
@@ -564,7 +583,10 @@ impl PageStage {
             let Some(page) = page else { return };
             let prepared = match page {
                 Ok(records) => match self.map(records, &mut next_seq).await {
-                    Ok(items) => self.prepare(items, &out).await,
+                    Ok((items, page)) => match self.scope.log_page(page).await {
+                        Ok(()) => self.prepare(items, &out).await,
+                        Err(e) => Err(e),
+                    },
                     Err(e) => Err(e),
                 },
                 Err(e) => Err(format!(
@@ -585,7 +607,11 @@ impl PageStage {
     }
 
     /// Maps a page on a blocking thread (scripts cannot stall the async executor).
-    async fn map(&self, records: Vec<Value>, next_seq: &mut i64) -> PreparedPage {
+    async fn map(
+        &self,
+        records: Vec<Value>,
+        next_seq: &mut i64,
+    ) -> Result<(Vec<Item>, RunPage), String> {
         self.progress.add_read(records.len() as u64);
         let first_seq = *next_seq;
         *next_seq += records.len() as i64;
@@ -594,7 +620,8 @@ impl PageStage {
             lock(cursor).add_page(first_seq, records.len(), max);
         }
         let compiled = self.flow.clone();
-        tokio::task::spawn_blocking(move || process_page(&compiled, records, first_seq))
+        let run_id = self.scope.run_id;
+        tokio::task::spawn_blocking(move || process_page(&compiled, records, run_id, first_seq))
             .await
             .map_err(|e| format!("mapping thread stopped: {e}"))
     }
@@ -760,7 +787,7 @@ async fn resolve_intents(
                         "recovered: run {} stopped before recording the target's answer; the target has this record",
                         intent.run_id
                     )),
-                    ..scope.entry(seq, Some(key), String::new(), Outcome::Created)
+                    ..scope.entry(seq, Some(key), None, Outcome::Created)
                 };
                 found.push((entry, ledger));
                 resolved.push(intent);
@@ -774,7 +801,7 @@ async fn resolve_intents(
     // check must already see these records as sent.
     if !found.is_empty() {
         let (entries, ledger): (Vec<_>, Vec<_>) = found.into_iter().unzip();
-        crate::store::record_outcomes_retrying(&*params.store, &entries, &ledger)
+        crate::store::record_outcomes_retrying(&*params.store, &[], &entries, &ledger)
             .await
             .map_err(|e| format!("recording recovered sends: {e}"))?;
         for entry in &entries {
@@ -808,15 +835,36 @@ fn lock(cursor: &Mutex<CursorTracker>) -> std::sync::MutexGuard<'_, CursorTracke
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Runs the steps on a page of records. Runs on a blocking thread.
-fn process_page(flow: &CompiledFlow, records: Vec<Value>, first_seq: i64) -> Vec<Item> {
-    records
+/// Runs the steps on a page of records, and writes the page's text for the log (one JSON
+/// array; each item knows its record's place in it). Runs on a blocking thread.
+fn process_page(
+    flow: &CompiledFlow,
+    records: Vec<Value>,
+    run_id: RunId,
+    first_seq: i64,
+) -> (Vec<Item>, RunPage) {
+    let mut text = Vec::with_capacity(records.len() * TYPICAL_RECORD + 2);
+    text.push(b'[');
+    let items = records
         .into_iter()
         .enumerate()
         .map(|(i, record)| {
             let seq = first_seq + i as i64;
             let key = flow.key_of(&record);
-            let input = to_json_text(&record);
+            if i > 0 {
+                text.push(b',');
+            }
+            let start = text.len();
+            // A `Value` always serializes (its keys are strings).
+            if serde_json::to_writer(&mut text, &record).is_err() {
+                text.truncate(start);
+                text.extend_from_slice(b"null");
+            }
+            let input = InputSlice {
+                page: first_seq,
+                start: start as i64,
+                len: (text.len() - start) as i64,
+            };
             let state = match (&key, flow.process(&record)) {
                 (None, _) => ItemState::Final {
                     outcome: Outcome::Failed,
@@ -857,14 +905,23 @@ fn process_page(flow: &CompiledFlow, records: Vec<Value>, first_seq: i64) -> Vec
                 state,
             }
         })
-        .collect()
+        .collect();
+    text.push(b']');
+    let page = RunPage {
+        run_id,
+        first_seq,
+        body: compress_page(&text),
+    };
+    (items, page)
 }
 
+/// Bytes of a typical record's JSON text: serialization buffers start there (growing them from
+/// empty cost a fifth of the time spent serializing).
+const TYPICAL_RECORD: usize = 2048;
+
 /// JSON text of a value (serde_json's writer; `Display` goes through the slower fmt machinery).
-/// The buffer starts at a typical record's size: growing it from empty cost a fifth of the time
-/// spent serializing.
 fn to_json_text(value: &Value) -> String {
-    let mut text = Vec::with_capacity(2048);
+    let mut text = Vec::with_capacity(TYPICAL_RECORD);
     match serde_json::to_writer(&mut text, value) {
         // serde_json writes valid UTF-8 only.
         Ok(()) => String::from_utf8(text).unwrap_or_default(),
@@ -1062,7 +1119,7 @@ async fn send_batch(scope: &RunScope, mut batch: Vec<Item>) {
             retry_at: sent
                 .retry_in
                 .map(|d| crate::runtime::stamp(chrono::Utc::now() + d)),
-            ..scope.entry(item.seq, item.key, item.input, outcome)
+            ..scope.entry(item.seq, item.key, Some(item.input), outcome)
         };
         if scope.log(entry, Some(ledger)).await.is_err() {
             warn!(
@@ -1111,6 +1168,7 @@ struct OutcomeLog {
 async fn write_log(log: &OutcomeLog, mut rx: mpsc::Receiver<LogMessage>) -> Result<(), StoreError> {
     let mut records = Vec::with_capacity(LOG_BATCH);
     let mut ledger = Vec::with_capacity(LOG_BATCH);
+    let mut pages = Vec::new();
     let mut open = true;
     while open {
         let deadline = tokio::time::Instant::now() + LOG_INTERVAL;
@@ -1120,6 +1178,7 @@ async fn write_log(log: &OutcomeLog, mut rx: mpsc::Receiver<LogMessage>) -> Resu
                     records.push(entry);
                     ledger.extend(update);
                 }
+                Ok(Some(LogMessage::Page(page))) => pages.push(page),
                 Ok(Some(LogMessage::Intents {
                     keys_and_hashes,
                     done,
@@ -1148,10 +1207,13 @@ async fn write_log(log: &OutcomeLog, mut rx: mpsc::Receiver<LogMessage>) -> Resu
                 Err(_) => break,
             }
         }
+        // Pages wait for outcomes: a page no outcome points into (the run stopped before
+        // logging any of its records) is never written.
         if !records.is_empty() {
-            commit_outcomes(log, &records, &ledger).await?;
+            commit_outcomes(log, &pages, &records, &ledger).await?;
             records.clear();
             ledger.clear();
+            pages.clear();
         }
     }
     Ok(())
@@ -1160,10 +1222,11 @@ async fn write_log(log: &OutcomeLog, mut rx: mpsc::Receiver<LogMessage>) -> Resu
 /// Commits a batch of outcomes and their ledger changes, then moves the cursor past them.
 async fn commit_outcomes(
     log: &OutcomeLog,
+    pages: &[RunPage],
     records: &[RecordEntry],
     ledger: &[LedgerUpdate],
 ) -> Result<(), StoreError> {
-    crate::store::record_outcomes_retrying(&*log.store, records, ledger).await?;
+    crate::store::record_outcomes_retrying(&*log.store, pages, records, ledger).await?;
     // Every ledger change the writer commits is a send's: those keys are no longer in flight.
     log.in_flight
         .settle(ledger.iter().map(|u| u.business_key.as_str()));

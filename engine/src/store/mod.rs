@@ -46,12 +46,13 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// leaves nothing written, so the same batch is simply written again).
 pub async fn record_outcomes_retrying(
     store: &(impl Store + ?Sized),
+    pages: &[RunPage],
     records: &[RecordEntry],
     ledger: &[LedgerUpdate],
 ) -> Result<()> {
     let mut attempt = 0u32;
     loop {
-        match store.record_outcomes(records, ledger).await {
+        match store.record_page_outcomes(pages, records, ledger).await {
             Err(StoreError::Database(sqlx::Error::Database(db)))
                 if matches!(db.code().as_deref(), Some("40P01" | "40001")) && attempt < 5 =>
             {
@@ -244,8 +245,12 @@ pub struct RecordEntry {
     pub outcome: Outcome,
     /// Step that filtered or failed the record.
     pub step_id: Option<String>,
-    /// The record as read (JSON text).
+    /// The record as read (JSON text). Read back from the store, this holds the input wherever
+    /// it was kept (in the row, or in its page).
     pub input: Option<String>,
+    /// Written by a run: where the input sits in its page's text, the page being written with
+    /// the row ([`Store::record_page_outcomes`]) instead of the input itself.
+    pub input_at: Option<InputSlice>,
     /// What was sent, or the partial mapping of a failed record (JSON text).
     pub output: Option<String>,
     /// The target's status code.
@@ -261,6 +266,34 @@ pub struct RecordEntry {
     /// For a failed record parked after a retryable failure: when a retry run picks it up
     /// again (RFC 3339 UTC). Kept in the error queue, not in the activity log.
     pub retry_at: Option<String>,
+}
+
+/// Where a record's input sits in the text of the page it was read in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InputSlice {
+    /// The page: the `seq` of its first record.
+    pub page: i64,
+    /// Byte offset of the record's JSON text in the page's text.
+    pub start: i64,
+    /// Length of that text in bytes.
+    pub len: i64,
+}
+
+/// The records of one source page as read: a JSON array's text, LZ4-compressed. Stored once;
+/// activity rows point into it ([`InputSlice`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunPage {
+    /// Run it belongs to.
+    pub run_id: RunId,
+    /// `seq` of the page's first record.
+    pub first_seq: i64,
+    /// The page's text, compressed ([`compress_page`]).
+    pub body: Vec<u8>,
+}
+
+/// Compresses a page's text for [`RunPage::body`] (done on the mapping thread, not the writer's).
+pub fn compress_page(text: &[u8]) -> Vec<u8> {
+    sql::compress(text)
 }
 
 /// What the ledger knows of one business key.
@@ -350,8 +383,21 @@ pub trait Store: PauseStore + Send + Sync {
     /// Each ledger update clears the send intent it answers, and that one only.
     /// A failed send never erases the hash and target id of an earlier success, so the record
     /// is sent again next time.
-    async fn record_outcomes(&self, records: &[RecordEntry], ledger: &[LedgerUpdate])
-    -> Result<()>;
+    async fn record_outcomes(
+        &self,
+        records: &[RecordEntry],
+        ledger: &[LedgerUpdate],
+    ) -> Result<()> {
+        self.record_page_outcomes(&[], records, ledger).await
+    }
+    /// [`Store::record_outcomes`], writing in the same transaction the source pages that the
+    /// rows' [`RecordEntry::input_at`] point into (a page may come before its rows, never after).
+    async fn record_page_outcomes(
+        &self,
+        pages: &[RunPage],
+        records: &[RecordEntry],
+        ledger: &[LedgerUpdate],
+    ) -> Result<()>;
     /// Ledger entries of `keys` for one flow and target.
     async fn ledger_lookup(
         &self,

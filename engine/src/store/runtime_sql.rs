@@ -319,8 +319,9 @@ macro_rules! impl_runtime_store {
 
             async fn failed_inputs(&self, flow_id: &str, keys: Option<&[String]>) -> Result<Vec<(String, String)>> {
                 let mut q = QueryBuilder::<$db>::new(
-                    "select f.business_key, r.input from failed_record f join run_record r on r.run_id = f.run_id and r.seq = f.seq \
-                     where f.tenant_id = 'default' and r.input is not null and f.flow_id = ",
+                    "select f.business_key, r.run_id, r.input, r.input_page, r.input_start, r.input_len \
+                     from failed_record f join run_record r on r.run_id = f.run_id and r.seq = f.seq \
+                     where f.tenant_id = 'default' and (r.input is not null or r.input_page is not null) and f.flow_id = ",
                 );
                 q.push_bind(flow_id);
                 if let Some(keys) = keys {
@@ -335,10 +336,21 @@ macro_rules! impl_runtime_store {
                     q.push(")");
                 }
                 q.push(" order by f.run_id, f.seq");
-                let rows: Vec<(String, Vec<u8>)> = q.build_query_as().fetch_all(&self.pool).await?;
-                rows.into_iter()
-                    .map(|(key, input)| Ok((key, super::sql::decompress(&input)?)))
-                    .collect()
+                type Row = (String, RunId, Option<Vec<u8>>, Option<i64>, Option<i64>, Option<i64>);
+                let rows: Vec<Row> = q.build_query_as().fetch_all(&self.pool).await?;
+                let wanted: Vec<_> = rows
+                    .iter()
+                    .filter_map(|(_, run_id, input, page, _, _)| super::sql::page_of(*run_id, input.as_deref(), *page))
+                    .collect();
+                let pages = self.page_texts(&wanted).await?;
+                let mut inputs = Vec::with_capacity(rows.len());
+                for (key, run_id, input, page, start, len) in rows {
+                    // A page pruned by retention takes its records' inputs with it.
+                    if let Some(input) = super::sql::row_input(run_id, input.as_deref(), (page, start, len), &pages)? {
+                        inputs.push((key, input));
+                    }
+                }
+                Ok(inputs)
             }
 
             async fn prune_payloads(&self, before: &str, tenants: &PruneScope) -> Result<Pruned> {
@@ -352,20 +364,23 @@ macro_rules! impl_runtime_store {
                     ),
                 };
                 let records_sql = format!(
-                    "update run_record set input = null, output = null, response_body = null \
-                     where created_at < $1 and (input is not null or output is not null or response_body is not null) \
-                     and run_id in ({runs})"
+                    "update run_record set input = null, output = null, response_body = null, \
+                     input_page = null, input_start = null, input_len = null \
+                     where created_at < $1 and (input is not null or output is not null or response_body is not null \
+                     or input_page is not null) and run_id in ({runs})"
                 );
                 let inputs_sql = format!("delete from run_input where created_at < $1 and run_id in ({runs})");
-                let mut counts = [0u64; 2];
-                for (sql, count) in [records_sql, inputs_sql].into_iter().zip(counts.iter_mut()) {
+                // A page goes with the rows read from it (they are as old as it, or older).
+                let pages_sql = format!("delete from run_page where created_at < $1 and run_id in ({runs})");
+                let mut counts = [0u64; 3];
+                for (sql, count) in [records_sql, inputs_sql, pages_sql].into_iter().zip(counts.iter_mut()) {
                     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(before);
                     if let Some(tenant) = tenant {
                         query = query.bind(tenant);
                     }
                     *count = query.execute(&self.pool).await?.rows_affected();
                 }
-                let [records, inputs] = counts;
+                let [records, inputs, _pages] = counts;
                 Ok(Pruned { records, inputs })
             }
 

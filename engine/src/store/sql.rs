@@ -18,7 +18,7 @@ use sqlx::{FromRow, QueryBuilder};
 
 use super::{
     Claim, LedgerEntry, LedgerUpdate, NewRun, Outcome, RecordEntry, RecordFilter, Result,
-    RunCounts, RunId, RunRow, RunStatus, SendIntent, Store, StoreError, now,
+    RunCounts, RunId, RunPage, RunRow, RunStatus, SendIntent, Store, StoreError, now,
 };
 
 /// Rows per multi-row insert; keeps bind parameters well under SQLite's 32,766.
@@ -168,19 +168,70 @@ struct RecordDbRow {
     target_id: Option<String>,
     error: Option<String>,
     attempts: i64,
+    input_page: Option<i64>,
+    input_start: Option<i64>,
+    input_len: Option<i64>,
 }
 
-impl TryFrom<RecordDbRow> for RecordEntry {
-    type Error = StoreError;
-    fn try_from(r: RecordDbRow) -> Result<Self> {
+/// Texts of stored pages by (run, first seq).
+pub(super) type PageTexts = HashMap<(RunId, i64), String>;
+
+/// The page a row without its own input points into, if any.
+pub(super) fn page_of(
+    run_id: RunId,
+    input: Option<&[u8]>,
+    input_page: Option<i64>,
+) -> Option<(RunId, i64)> {
+    input
+        .is_none()
+        .then_some(input_page)
+        .flatten()
+        .map(|page| (run_id, page))
+}
+
+/// A row's input: its own, or its slice of its page's text (`None` once the page is pruned).
+pub(super) fn row_input(
+    run_id: RunId,
+    input: Option<&[u8]>,
+    slice: (Option<i64>, Option<i64>, Option<i64>),
+    pages: &PageTexts,
+) -> Result<Option<String>> {
+    if let Some(bytes) = input {
+        return decompress(bytes).map(Some);
+    }
+    let (Some(page), Some(start), Some(len)) = slice else {
+        return Ok(None);
+    };
+    let Some(text) = pages.get(&(run_id, page)) else {
+        return Ok(None);
+    };
+    let range = usize::try_from(start)
+        .ok()
+        .zip(usize::try_from(start + len).ok());
+    range
+        .and_then(|(from, to)| text.get(from..to))
+        .map(|input| Some(input.to_string()))
+        .ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "run {run_id}: input at {start}+{len} is outside page {page} ({} bytes)",
+                text.len()
+            ))
+        })
+}
+
+impl RecordDbRow {
+    fn into_entry(self, pages: &PageTexts) -> Result<RecordEntry> {
+        let r = self;
+        let slice = (r.input_page, r.input_start, r.input_len);
         Ok(RecordEntry {
+            input: row_input(r.run_id, r.input.as_deref(), slice, pages)?,
+            input_at: None,
             run_id: r.run_id,
             seq: r.seq,
             flow_id: r.flow_id,
             source_key: r.source_key,
             outcome: Outcome::from_str(&r.outcome)?,
             step_id: r.step_id,
-            input: r.input.as_deref().map(decompress).transpose()?,
             output: r.output.as_deref().map(decompress).transpose()?,
             response_status: r.response_status,
             response_body: r.response_body,
@@ -211,7 +262,7 @@ macro_rules! run_columns {
 macro_rules! record_columns {
     () => {
         "run_id, seq, flow_id, source_key, outcome, step_id, input, output, response_status, \
-         response_body, target_id, error, attempts"
+         response_body, target_id, error, attempts, input_page, input_start, input_len"
     };
 }
 
@@ -270,8 +321,8 @@ pub(super) fn push_list<'a, DB>(
 
 /// Payloads are stored LZ4-compressed: JSON shrinks about threefold, and writing fewer bytes is
 /// most of the cost of the activity log (see docs/benchmarks.md).
-pub(super) fn compress(json: &str) -> Vec<u8> {
-    lz4_flex::compress_prepend_size(json.as_bytes())
+pub(super) fn compress(json: impl AsRef<[u8]>) -> Vec<u8> {
+    lz4_flex::compress_prepend_size(json.as_ref())
 }
 
 pub(super) fn decompress(bytes: &[u8]) -> Result<String> {
@@ -388,6 +439,28 @@ fn error_queue_changes(records: &[RecordEntry]) -> (Vec<&RecordEntry>, HashMap<&
 
 macro_rules! impl_store {
     ($store:ty, $db:ty) => {
+        impl $store {
+            /// The texts of the stored pages among `wanted` (run, first seq), each read once.
+            pub(super) async fn page_texts(&self, wanted: &[(RunId, i64)]) -> Result<PageTexts> {
+                let mut texts = PageTexts::new();
+                for &(run_id, first_seq) in wanted {
+                    if texts.contains_key(&(run_id, first_seq)) {
+                        continue;
+                    }
+                    let body: Option<Vec<u8>> =
+                        sqlx::query_scalar("select body from run_page where run_id = $1 and first_seq = $2")
+                            .bind(run_id)
+                            .bind(first_seq)
+                            .fetch_optional(&self.pool)
+                            .await?;
+                    if let Some(body) = body {
+                        texts.insert((run_id, first_seq), decompress(&body)?);
+                    }
+                }
+                Ok(texts)
+            }
+        }
+
         #[async_trait]
         impl Store for $store {
             async fn create_run(&self, new: &NewRun) -> Result<RunId> {
@@ -424,9 +497,23 @@ macro_rules! impl_store {
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn record_outcomes(&self, records: &[RecordEntry], ledger: &[LedgerUpdate]) -> Result<()> {
+            async fn record_page_outcomes(&self, pages: &[RunPage], records: &[RecordEntry], ledger: &[LedgerUpdate]) -> Result<()> {
                 let at = now();
                 let mut tx = self.pool.begin().await?;
+                for page in pages {
+                    // A resumed run may read a page again from the same seq; no row points into
+                    // the earlier one (rows after it would have moved the seq on).
+                    sqlx::query(
+                        "insert into run_page (run_id, first_seq, body, created_at) values ($1, $2, $3, $4) \
+                         on conflict (run_id, first_seq) do update set body = excluded.body, created_at = excluded.created_at",
+                    )
+                    .bind(page.run_id)
+                    .bind(page.first_seq)
+                    .bind(&page.body)
+                    .bind(&at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
                 for chunk in records.chunks(INSERT_CHUNK) {
                     let mut q = QueryBuilder::<$db>::new(concat!("insert into run_record (", record_columns!(), ", created_at, updated_at) "));
                     q.push_values(chunk, |mut b, r| {
@@ -443,6 +530,9 @@ macro_rules! impl_store {
                             .push_bind(&r.target_id)
                             .push_bind(&r.error)
                             .push_bind(r.attempts)
+                            .push_bind(r.input_at.map(|i| i.page))
+                            .push_bind(r.input_at.map(|i| i.start))
+                            .push_bind(r.input_at.map(|i| i.len))
                             .push_bind(&at)
                             .push_bind(&at);
                     });
@@ -572,7 +662,9 @@ macro_rules! impl_store {
                 .bind(filter.offset)
                 .fetch_all(&self.pool)
                 .await?;
-                rows.into_iter().map(RecordEntry::try_from).collect()
+                let wanted: Vec<_> = rows.iter().filter_map(|r| page_of(r.run_id, r.input.as_deref(), r.input_page)).collect();
+                let pages = self.page_texts(&wanted).await?;
+                rows.into_iter().map(|r| r.into_entry(&pages)).collect()
             }
 
             async fn record_intents(&self, flow_id: &str, target: &str, run_id: RunId, attempt: i64, intents: &[(String, String)]) -> Result<()> {

@@ -1,0 +1,14 @@
+-- A page's records as read, stored once for the page (JSON array text, LZ4) instead of once per
+-- record: 250 similar records compress about three times better together than one by one, and
+-- are one row instead of 250. An activity row points into its page's text by byte range;
+-- rows logged without a page (recovered sends, rows written before this table) keep `input`.
+create table run_page (
+    run_id integer not null references run (id) on delete cascade,
+    first_seq integer not null,
+    body blob not null,
+    created_at text not null,
+    primary key (run_id, first_seq)
+);
+alter table run_record add column input_page integer;
+alter table run_record add column input_start integer;
+alter table run_record add column input_len integer;
