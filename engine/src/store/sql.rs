@@ -22,11 +22,17 @@ use super::{
 };
 
 /// Rows per multi-row insert; keeps bind parameters well under SQLite's 32,766.
-///
-/// Statements built for a number of rows or keys (`QueryBuilder`) run with `persistent(false)`:
-/// every count is new SQL text, and sqlx's per-connection statement cache kept each of these
-/// large statements prepared, which cost memory and never saved a prepare.
 pub(super) const INSERT_CHUNK: usize = 500;
+
+/// Whether a statement built for `rows` rows or keys (`QueryBuilder`) stays prepared in sqlx's
+/// per-connection statement cache. Every count is new SQL text: caching them all kept hundreds
+/// of large statements prepared for nothing, but the counts of a busy run repeat (full chunks
+/// of the log writer, pages of 250, batches of 100), and parsing a 500-row statement again each
+/// time was a quarter of the SQLite thread's work. Multiples of 50 bound the cache to ten texts
+/// per statement.
+pub(super) fn worth_caching(rows: usize) -> bool {
+    rows % 50 == 0
+}
 /// How long a query waits for a pooled connection.
 pub(super) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -536,7 +542,7 @@ macro_rules! impl_store {
                             .push_bind(&at)
                             .push_bind(&at);
                     });
-                    q.build().persistent(false).execute(&mut *tx).await?;
+                    q.build().persistent(worth_caching(chunk.len())).execute(&mut *tx).await?;
                 }
                 let updates = last_per_key(ledger);
                 for chunk in updates.chunks(INSERT_CHUNK) {
@@ -555,12 +561,12 @@ macro_rules! impl_store {
                             .push_bind(&at);
                     });
                     q.push(LEDGER_CONFLICT);
-                    q.build().persistent(false).execute(&mut *tx).await?;
+                    q.build().persistent(worth_caching(chunk.len())).execute(&mut *tx).await?;
                 }
                 // The target answered these: their intents are resolved.
                 for ((flow_id, target), intents) in intents_by_target(&updates) {
                     for chunk in intents.chunks(INSERT_CHUNK) {
-                        delete_intents::<$db>(flow_id, target, chunk).build().persistent(false).execute(&mut *tx).await?;
+                        delete_intents::<$db>(flow_id, target, chunk).build().persistent(worth_caching(chunk.len())).execute(&mut *tx).await?;
                     }
                 }
                 // The error queue: a failure enters it, a later success of the key resolves it.
@@ -616,7 +622,7 @@ macro_rules! impl_store {
                         keys_list.push_bind(key);
                     }
                     q.push(")");
-                    let rows: Vec<LedgerDbRow> = q.build_query_as().persistent(false).fetch_all(&self.pool).await?;
+                    let rows: Vec<LedgerDbRow> = q.build_query_as().persistent(worth_caching(chunk.len())).fetch_all(&self.pool).await?;
                     for row in rows {
                         let entry = LedgerEntry {
                             last_outcome: Outcome::from_str(&row.last_outcome)?,
@@ -682,7 +688,7 @@ macro_rules! impl_store {
                     q.push(" on conflict (tenant_id, flow_id, target, business_key) do update set \
                             payload_hash = excluded.payload_hash, run_id = excluded.run_id, attempt = excluded.attempt, updated_at = excluded.updated_at \
                             where send_intent.run_id <> excluded.run_id or send_intent.attempt <= excluded.attempt");
-                    q.build().persistent(false).execute(&mut *tx).await?;
+                    q.build().persistent(worth_caching(chunk.len())).execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 Ok(())
