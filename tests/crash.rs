@@ -12,6 +12,9 @@ use serde_json::json;
 
 const RECORDS: usize = 10_000;
 const KILLS: usize = 20;
+/// Answers a worker gets at most between its start and a kill at a random moment (kills right
+/// after an answer come within 250): 20 kills stay well within the 10,000 records.
+const MAX_BETWEEN_KILLS: u64 = 350;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_workers_lose_nothing_and_send_nothing_twice() {
@@ -44,9 +47,15 @@ async fn killed_workers_lose_nothing_and_send_nothing_twice() {
             wait_for_answers(&mock, before + n, Duration::from_secs(60), &log).await;
             kills_after_answer += 1;
         } else {
-            // At a random moment once it is sending (mid-request, mid-commit, anywhere).
+            // At a random moment once it is sending (mid-request, mid-commit, anywhere), but
+            // before it sent MAX_BETWEEN_KILLS more: a faster build must not finish the run
+            // before the last kill.
             wait_for_answers(&mock, before + 1, Duration::from_secs(60), &log).await;
-            tokio::time::sleep(Duration::from_millis(rng.random_range(0..150))).await;
+            let moment = Duration::from_millis(rng.random_range(0..150));
+            tokio::select! {
+                _ = tokio::time::sleep(moment) => {}
+                _ = wait_for_answers(&mock, before + MAX_BETWEEN_KILLS, Duration::from_secs(60), &log) => {}
+            }
         }
         worker.kill().unwrap();
         worker.wait().unwrap();
