@@ -391,7 +391,8 @@ pub trait Store: PauseStore + Send + Sync {
         self.record_page_outcomes(&[], records, ledger).await
     }
     /// [`Store::record_outcomes`], writing in the same transaction the source pages that the
-    /// rows' [`RecordEntry::input_at`] point into (a page may come before its rows, never after).
+    /// rows' [`RecordEntry::input_at`] point into. A page may be written in an earlier call
+    /// than its rows, never in a later one.
     async fn record_page_outcomes(
         &self,
         pages: &[RunPage],

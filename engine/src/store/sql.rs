@@ -31,7 +31,7 @@ pub(super) const INSERT_CHUNK: usize = 500;
 /// time was a quarter of the SQLite thread's work. Multiples of 50 bound the cache to ten texts
 /// per statement.
 pub(super) fn worth_caching(rows: usize) -> bool {
-    rows % 50 == 0
+    rows.is_multiple_of(50)
 }
 /// How long a query waits for a pooled connection.
 pub(super) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
