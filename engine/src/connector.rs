@@ -18,6 +18,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::credential::Redactor;
+use crate::projection::Projection;
 
 /// Whether an operation reads records from the system or sends records to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -215,6 +216,10 @@ pub struct ReadRequest {
     pub params: Value,
     /// Cursor saved by an earlier run (`Page::cursor`), for incremental reads.
     pub cursor: Option<Value>,
+    /// What the flow reads of each record. A source that hands out each page's text
+    /// ([`Page::text`]) may build only these parts of the records (`parse_projected`); one that
+    /// does not must hand out whole records.
+    pub projection: Arc<Projection>,
 }
 
 /// One page of source records.
@@ -224,6 +229,18 @@ pub struct Page {
     pub records: Vec<Value>,
     /// Cursor to resume after this page, when the connector supports incremental reads.
     pub cursor: Option<Value>,
+    /// The records' JSON text as the system sent it, kept for the activity log (which then
+    /// need not serialize the records again).
+    pub text: Option<PageText>,
+}
+
+/// A page's records as JSON text: one array, and where each record sits in it.
+#[derive(Debug, Clone, Default)]
+pub struct PageText {
+    /// A JSON array of the page's records.
+    pub text: String,
+    /// Byte range of each record in `text`, in the order of `Page::records`.
+    pub records: Vec<std::ops::Range<usize>>,
 }
 
 /// A stream of pages. Memory stays bounded: the engine holds only a few pages at a time.

@@ -12,6 +12,7 @@ pub mod flow;
 pub mod http;
 pub mod outbound;
 pub mod plan;
+pub mod projection;
 pub mod run;
 pub mod runtime;
 pub mod store;

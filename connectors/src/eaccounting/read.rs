@@ -164,6 +164,7 @@ impl RecordReader for PagedReader {
         Ok(Some(Page {
             records,
             cursor: None,
+            text: None,
         }))
     }
 }

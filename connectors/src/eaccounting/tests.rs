@@ -70,6 +70,7 @@ async fn read_all(
             ReadRequest {
                 params,
                 cursor: None,
+                ..ReadRequest::default()
             },
         )
         .await?;

@@ -168,6 +168,7 @@ impl RecordReader for ODataReader {
             return Ok(Some(Page {
                 records,
                 cursor: None,
+                text: None,
             }));
         }
     }

@@ -82,6 +82,7 @@ async fn read_all(
             ReadRequest {
                 params,
                 cursor: None,
+                ..ReadRequest::default()
             },
         )
         .await?;

@@ -105,6 +105,7 @@ impl RecordReader for FileReader {
         Ok(Some(Page {
             records,
             cursor: None,
+            text: None,
         }))
     }
 }

@@ -30,6 +30,7 @@ async fn read_pages(
             ReadRequest {
                 params: json!({ "page_size": page_size }),
                 cursor: None,
+                ..ReadRequest::default()
             },
         )
         .await?;
@@ -176,6 +177,7 @@ async fn malformed_ndjson_line_is_permanent_and_names_file_and_line() {
             ReadRequest {
                 params: json!({ "page_size": 10 }),
                 cursor: None,
+                ..ReadRequest::default()
             },
         )
         .await
@@ -229,6 +231,7 @@ async fn ragged_csv_row_names_the_line() {
             ReadRequest {
                 params: json!({ "page_size": 1 }),
                 cursor: None,
+                ..ReadRequest::default()
             },
         )
         .await
@@ -300,6 +303,7 @@ async fn truncated_json_array_is_permanent_after_the_good_elements() {
             ReadRequest {
                 params: json!({ "page_size": 5 }),
                 cursor: None,
+                ..ReadRequest::default()
             },
         )
         .await
@@ -334,6 +338,7 @@ async fn zero_page_size_and_unknown_params_are_config_errors() {
             ReadRequest {
                 params: json!({ "page_size": 0 }),
                 cursor: None,
+                ..ReadRequest::default()
             },
         )
         .await
@@ -346,6 +351,7 @@ async fn zero_page_size_and_unknown_params_are_config_errors() {
             ReadRequest {
                 params: json!({ "pages": 2 }),
                 cursor: None,
+                ..ReadRequest::default()
             },
         )
         .await

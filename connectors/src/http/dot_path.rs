@@ -25,7 +25,7 @@ pub(crate) fn lookup_mut<'a>(value: &'a mut Value, path: &str) -> Option<&'a mut
 }
 
 /// The path's segments, without a leading `$`/`$.`; none for the empty path.
-fn segments(path: &str) -> impl Iterator<Item = &str> {
+pub(crate) fn segments(path: &str) -> impl Iterator<Item = &str> {
     let path = path.trim();
     let path = path
         .strip_prefix('$')

@@ -21,6 +21,7 @@ pub(crate) mod client;
 mod config;
 pub(crate) mod dot_path;
 pub(crate) mod pagination;
+mod records_text;
 pub(crate) mod status;
 pub(crate) mod write;
 
@@ -144,7 +145,8 @@ impl ConnectorInstance for HttpInstance {
             return Err(unknown_operation(operation));
         }
         let params: HttpReadParams = crate::parse_params(KIND, operation, &request.params)?;
-        Ok(Box::new(HttpReader::new(self.client.clone(), params)?))
+        let reader = HttpReader::new(self.client.clone(), params)?;
+        Ok(Box::new(reader.with_projection(request.projection)))
     }
 
     async fn write(

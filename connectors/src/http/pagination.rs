@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
-use ferry_engine::connector::{ConnectorError, Page, RecordReader};
+use ferry_engine::connector::{ConnectorError, Page, PageText, RecordReader};
+use ferry_engine::projection::Projection;
 use reqwest::Method;
 use reqwest::header::{HeaderMap, LINK};
 use serde_json::Value;
@@ -21,11 +22,20 @@ use url::Url;
 
 use super::client::{HttpClient, Response, set_query_param};
 use super::config::{HttpReadParams, Pagination};
-use super::dot_path::{lookup, lookup_mut, scalar_text};
+use super::dot_path::{lookup, lookup_mut, scalar_text, segments};
+use super::records_text::{Found, list_records, split_body};
 use super::status::{classify, excerpt};
 
 /// WordPress/WooCommerce header with the number of pages of the listing.
 const WP_TOTAL_PAGES: &str = "x-wp-totalpages";
+
+/// One answer's records and the request after it.
+struct Fetched {
+    records: Vec<Value>,
+    /// The records' text, when the answer held them as a list.
+    text: Option<PageText>,
+    next: Option<Url>,
+}
 
 /// Reads a list endpoint page by page.
 #[derive(Debug)]
@@ -40,6 +50,8 @@ pub(crate) struct HttpReader {
     position: u64,
     /// Successful requests so far.
     requests: u64,
+    /// What the flow reads of each record.
+    projection: Arc<Projection>,
 }
 
 impl HttpReader {
@@ -86,11 +98,20 @@ impl HttpReader {
             next: Some(first),
             position,
             requests: 0,
+            projection: Arc::default(),
         })
     }
 
-    /// Fetches `url` and returns its records and the request after it.
-    async fn fetch(&self, url: &Url) -> Result<(Vec<Value>, Option<Url>), ConnectorError> {
+    /// Builds only what the flow reads of each record; each page then carries its records'
+    /// text for the log (`ReadRequest::projection`).
+    pub(crate) fn with_projection(mut self, projection: Arc<Projection>) -> Self {
+        self.projection = projection;
+        self
+    }
+
+    /// Fetches `url` and returns its records (with their text when the answer held a list)
+    /// and the request after it.
+    async fn fetch(&self, url: &Url) -> Result<Fetched, ConnectorError> {
         let response = self.client.send(Method::GET, url.clone(), None).await?;
         classify(
             response.status,
@@ -98,26 +119,53 @@ impl HttpReader {
             &response.body,
             SystemTime::now(),
         )?;
-        let mut body = self.parse(url, &response)?;
-        // Read before the records are taken out of the body.
-        let cursor = match &self.params.pagination {
-            Pagination::Cursor { next_path, .. } => lookup(&body, next_path).and_then(scalar_text),
-            _ => None,
-        };
-        let records = self.records(url, &response, &mut body)?;
-        let next = self.next_request(url, &response.headers, cursor, records.len() as u64)?;
-        Ok((records, next))
-    }
-
-    fn parse(&self, url: &Url, response: &Response) -> Result<Value, ConnectorError> {
-        serde_json::from_slice(&response.body).map_err(|e| ConnectorError::Permanent {
+        let not_json = |e: &dyn std::fmt::Display| ConnectorError::Permanent {
             message: format!(
                 "GET {}: the answer is not JSON: {e}",
                 self.client.shown(url)
             ),
             status: Some(response.status.as_u16()),
             body: Some(excerpt(&response.body)),
+        };
+        let text = std::str::from_utf8(&response.body).map_err(|e| not_json(&e))?;
+        let split = split_body(text, self.list_path()).map_err(|e| not_json(&e))?;
+        let mut body = split.rest;
+        // Read before the records are taken out of the body.
+        let cursor = match &self.params.pagination {
+            Pagination::Cursor { next_path, .. } => lookup(&body, next_path).and_then(scalar_text),
+            _ => None,
+        };
+        let (records, text) = match split.found {
+            Found::List(list) => {
+                let (records, page_text) =
+                    list_records(text, &list, &self.projection).map_err(|e| not_json(&e))?;
+                (records, Some(page_text))
+            }
+            Found::InBody => (self.records(url, &response, &mut body)?, None),
+        };
+        let next = self.next_request(url, &response.headers, cursor, records.len() as u64)?;
+        Ok(Fetched {
+            records,
+            text,
+            next,
         })
+    }
+
+    /// Where to keep a list of records as text: `records_path`, unless the next cursor is read
+    /// from inside that list, which then must be parsed whole.
+    fn list_path(&self) -> Option<&str> {
+        let records = &self.params.records_path;
+        match &self.params.pagination {
+            Pagination::Cursor { next_path, .. }
+                if segments(next_path).count() > segments(records).count()
+                    && segments(next_path)
+                        .zip(segments(records))
+                        .all(|(a, b)| a == b) =>
+            {
+                None
+            }
+            _ => Some(records),
+        }
     }
 
     /// Takes the records out of `body` at `records_path`.
@@ -242,7 +290,11 @@ impl HttpReader {
 impl RecordReader for HttpReader {
     async fn next_page(&mut self) -> Result<Option<Page>, ConnectorError> {
         while let Some(url) = self.next.clone() {
-            let (records, next) = self.fetch(&url).await?;
+            let Fetched {
+                records,
+                text,
+                next,
+            } = self.fetch(&url).await?;
             self.requests += 1;
             match &self.params.pagination {
                 Pagination::PageNumber { .. } => self.position += 1,
@@ -255,6 +307,7 @@ impl RecordReader for HttpReader {
                 return Ok(Some(Page {
                     records,
                     cursor: None,
+                    text,
                 }));
             }
         }

@@ -154,6 +154,7 @@ async fn read_all(
             ReadRequest {
                 params,
                 cursor: None,
+                ..ReadRequest::default()
             },
         )
         .await?;
@@ -991,6 +992,7 @@ async fn asking_again_after_a_failed_page_repeats_the_same_request() {
             ReadRequest {
                 params,
                 cursor: None,
+                ..ReadRequest::default()
             },
         )
         .await
@@ -1228,6 +1230,7 @@ async fn bad_params_are_config_errors() {
                 ReadRequest {
                     params: params.clone(),
                     cursor: None,
+                    ..ReadRequest::default()
                 },
             )
             .await
@@ -1278,6 +1281,7 @@ async fn guarded_client_refusal_is_a_config_error_that_is_not_retried() {
             ReadRequest {
                 params: json!({"path": "/orders"}),
                 cursor: None,
+                ..ReadRequest::default()
             },
         )
         .await

@@ -207,7 +207,8 @@ impl ConnectorInstance for ShopifyInstance {
         request: ReadRequest,
     ) -> Result<Box<dyn RecordReader>, ConnectorError> {
         let params = read::list_request(operation, &request.params)?;
-        Ok(Box::new(HttpReader::new(self.api.client.clone(), params)?))
+        let reader = HttpReader::new(self.api.client.clone(), params)?;
+        Ok(Box::new(reader.with_projection(request.projection)))
     }
 
     async fn write(

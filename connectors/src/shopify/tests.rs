@@ -134,6 +134,7 @@ async fn read_all(
             ReadRequest {
                 params,
                 cursor: None,
+                ..ReadRequest::default()
             },
         )
         .await?;
@@ -415,6 +416,7 @@ async fn rate_limit_429_carries_retry_after_and_the_same_request_then_succeeds()
             ReadRequest {
                 params: json!({ "updated_at_min": "2026-01-01T00:00:00Z" }),
                 cursor: None,
+                ..ReadRequest::default()
             },
         )
         .await

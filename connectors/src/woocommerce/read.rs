@@ -186,6 +186,7 @@ impl RecordReader for ExpandingReader {
                 return Ok(Some(Page {
                     records,
                     cursor: None,
+                    text: None,
                 }));
             }
         }

@@ -185,6 +185,7 @@ async fn read_all(
             ReadRequest {
                 params,
                 cursor: None,
+                ..ReadRequest::default()
             },
         )
         .await?;
@@ -473,6 +474,7 @@ async fn rate_limit_429_carries_retry_after_and_the_same_request_then_succeeds()
             ReadRequest {
                 params: Value::Null,
                 cursor: None,
+                ..ReadRequest::default()
             },
         )
         .await
@@ -522,6 +524,7 @@ async fn failed_variation_request_is_retried_without_losing_the_page() {
             ReadRequest {
                 params: Value::Null,
                 cursor: None,
+                ..ReadRequest::default()
             },
         )
         .await

@@ -23,7 +23,7 @@ pub struct JsonPathError {
 
 /// One step of a simple path.
 #[derive(Debug, Clone)]
-enum SimpleStep {
+pub(crate) enum SimpleStep {
     Name(String),
     Index(i64),
     Wildcard,
@@ -61,6 +61,11 @@ impl JsonPath {
     /// The query as written.
     pub fn as_str(&self) -> &str {
         &self.source
+    }
+
+    /// The query's steps when it is a plain chain of names, indexes and wildcards.
+    pub(crate) fn simple_steps(&self) -> Option<&[SimpleStep]> {
+        self.simple.as_deref()
     }
 
     /// True when the query selects at most one node (names and indexes only).

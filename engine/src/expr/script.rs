@@ -203,6 +203,35 @@ pub fn mentions_word(text: &str, word: &str) -> bool {
     })
 }
 
+/// The members a script reads of the map named `word` (`record.email` reads `email`), or `None`
+/// when it may read more: the map passed on whole, indexed (`record["x"]`), or a method called
+/// on it (`record.keys()`). Text is scanned, not parsed, so a mention inside a string counts as
+/// a use too: that only ever asks for more of the record, never for less.
+pub fn member_reads<'a>(text: &'a str, word: &str) -> Option<Vec<&'a str>> {
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_';
+    let mut members = Vec::new();
+    for (at, _) in text.match_indices(word) {
+        let before = text[..at].chars().next_back();
+        let rest = &text[at + word.len()..];
+        if before.is_some_and(is_ident) || rest.chars().next().is_some_and(is_ident) {
+            continue;
+        }
+        let rest = rest.trim_start();
+        let rest = rest
+            .strip_prefix("?.")
+            .or_else(|| rest.strip_prefix('.'))?
+            .trim_start();
+        let len = rest.find(|c: char| !is_ident(c)).unwrap_or(rest.len());
+        let (member, after) = rest.split_at(len);
+        let starts_well = member.chars().next().is_some_and(|c| !c.is_ascii_digit());
+        if !starts_well || after.trim_start().starts_with('(') {
+            return None;
+        }
+        members.push(member);
+    }
+    Some(members)
+}
+
 /// JSON → Rhai value.
 pub fn to_dynamic(value: &Value) -> Dynamic {
     match value {
@@ -348,5 +377,26 @@ mod tests {
     fn mentions_matches_whole_words_only() {
         assert!(mentions_word("record.a + 1", "record"));
         assert!(!mentions_word("records + my_record", "record"));
+    }
+
+    #[test]
+    fn member_reads_are_the_names_after_the_map_and_nothing_else() {
+        let reads = |text| member_reads(text, "record");
+        assert_eq!(
+            reads("record.a + record?.b_2 + my_record.c + record . d.e[0]"),
+            Some(vec!["a", "b_2", "d"])
+        );
+        assert_eq!(reads("settings.x + records.y"), Some(vec![]));
+        assert_eq!(reads("record.keys()"), None);
+        assert_eq!(
+            reads("record.tags.len() + record.x"),
+            Some(vec!["tags", "x"])
+        );
+        assert_eq!(reads(r#"record["a"]"#), None);
+        assert_eq!(reads("let r = record; r.a"), None);
+        assert_eq!(reads("f(record)"), None);
+        assert_eq!(reads("record"), None);
+        assert_eq!(reads(r#""a record""#), None);
+        assert_eq!(reads("record.0"), None);
     }
 }

@@ -9,9 +9,11 @@ use serde_json::{Map, Value};
 use super::target_path::TargetPath;
 use super::{EvalCx, FieldError};
 use crate::expr::helpers::{LookupTable, key_text};
-use crate::expr::script::{VALUE_VAR, to_json};
+use crate::expr::jsonpath::SimpleStep;
+use crate::expr::script::{RECORD_VAR, VALUE_VAR, member_reads, to_json};
 use crate::expr::{JsonPath, Script};
 use crate::flow::Cardinality;
+use crate::projection::Projection;
 
 /// A field ready to run.
 #[derive(Debug)]
@@ -104,6 +106,56 @@ fn template_text(out: &mut String, value: Option<&Value>) {
         Some(Value::String(s)) => out.push_str(s),
         Some(other) => out.push_str(&other.to_string()),
     }
+}
+
+/// What `fields` read of the record they are built from (`crate::projection`), and into `root`
+/// what their scripts read of the top-level record (`parent` inside `for_each`). `None` when a
+/// script may read more than named members, which only the whole record serves.
+pub(crate) fn fields_projection(
+    fields: &[CompiledField],
+    root: &mut Projection,
+) -> Option<Projection> {
+    let mut projection = Projection::nothing();
+    for field in fields {
+        if let Some(transform) = &field.transform {
+            add_script_reads(transform, &mut projection, root)?;
+        }
+        match &field.value {
+            CompiledValue::Path { path, .. } | CompiledValue::ValueMap { path, .. } => {
+                projection.keep(path, Projection::Whole)
+            }
+            CompiledValue::Rhai(script) => add_script_reads(script, &mut projection, root)?,
+            CompiledValue::Static(_) => {}
+            CompiledValue::Template(parts) => {
+                for part in parts {
+                    if let TemplatePart::Path(path) = part {
+                        projection.keep(path, Projection::Whole);
+                    }
+                }
+            }
+            CompiledValue::ForEach { path, fields } => {
+                let each = fields_projection(fields, root)?;
+                projection.keep(path, each)
+            }
+        }
+    }
+    Some(projection)
+}
+
+/// Keeps the members a script reads: of `record` in `projection`, of `parent` in `root`.
+/// `None` when it may read more (see [`member_reads`]).
+pub(crate) fn add_script_reads(
+    script: &Script,
+    projection: &mut Projection,
+    root: &mut Projection,
+) -> Option<()> {
+    let source = script.source();
+    for (var, into) in [(RECORD_VAR, projection), (super::PARENT_VAR, root)] {
+        for member in member_reads(source, var)? {
+            into.add_path(&[SimpleStep::Name(member.to_string())], Projection::Whole);
+        }
+    }
+    Some(())
 }
 
 /// Where a field sits, for error messages only; formatted only when an error happens.

@@ -18,8 +18,53 @@ use crate::expr::script::{RECORD_VAR, SETTINGS_VAR, to_dynamic, to_json};
 use crate::expr::{JsonPath, Script, sandboxed_engine};
 use crate::flow::load::DocPath;
 use crate::flow::{Field, FieldValue, Flow, FlowIssue, OnError, Step, ValueMap};
-use mapping::{CompiledField, CompiledValue, FieldPrefix, build_object, parse_template};
+use crate::projection::Projection;
+use mapping::{
+    CompiledField, CompiledValue, FieldPrefix, add_script_reads, build_object, fields_projection,
+    parse_template,
+};
 use target_path::TargetPath;
+
+/// What the steps, the key and the cursor read of a source record. Steps after the first mapping
+/// or script see what that step made, not the record; filters before it see the record and
+/// pass it on.
+fn source_projection(
+    steps: &[CompiledStep],
+    key: &JsonPath,
+    cursor: Option<&JsonPath>,
+) -> Projection {
+    let mut projection = steps_projection(steps).unwrap_or(Projection::Whole);
+    projection.keep(key, Projection::Whole);
+    if let Some(cursor) = cursor {
+        projection.keep(cursor, Projection::Whole);
+    }
+    projection.finish()
+}
+
+/// What the steps read of the record; `None` for all of it.
+fn steps_projection(steps: &[CompiledStep]) -> Option<Projection> {
+    let mut projection = Projection::nothing();
+    let mut root = Projection::nothing();
+    for step in steps {
+        match step {
+            CompiledStep::Filter { condition, .. } => {
+                add_script_reads(condition, &mut projection, &mut root)?
+            }
+            CompiledStep::Mapping { fields, .. } => {
+                projection.merge(fields_projection(fields, &mut root)?);
+                projection.merge(root);
+                return Some(projection);
+            }
+            CompiledStep::Script { script, .. } => {
+                add_script_reads(script, &mut projection, &mut root)?;
+                projection.merge(root);
+                return Some(projection);
+            }
+        }
+    }
+    // Only filters (or nothing): the record itself is sent.
+    None
+}
 
 /// Name under which scripts inside `for_each` see the top-level record.
 pub const PARENT_VAR: &str = "parent";
@@ -102,6 +147,8 @@ pub struct CompiledFlow {
     /// `source.incremental.field`, when the flow reads incrementally.
     cursor_field: Option<JsonPath>,
     steps: Vec<CompiledStep>,
+    /// What the flow reads of a source record: the key, the cursor and the first mapping's fields.
+    projection: Arc<Projection>,
     engine: Engine,
     settings: Dynamic,
     timeout: Duration,
@@ -259,6 +306,11 @@ impl CompiledFlow {
         match (issues.is_empty(), source_key) {
             (true, Some(source_key)) => Ok(CompiledFlow {
                 flow: Arc::new(flow.clone()),
+                projection: Arc::new(source_projection(
+                    &steps,
+                    &source_key,
+                    cursor_field.as_ref(),
+                )),
                 source_key,
                 cursor_field,
                 steps,
@@ -289,6 +341,12 @@ impl CompiledFlow {
                     .and_then(crate::run::cursor::CursorValue::parse)
             })
             .reduce(crate::run::cursor::CursorValue::max)
+    }
+
+    /// What the flow reads of a source record; sources may parse only that
+    /// ([`crate::projection`]).
+    pub fn projection(&self) -> &Arc<Projection> {
+        &self.projection
     }
 
     /// The source key query as written.

@@ -10,6 +10,7 @@
 //! outcome before its ledger check.
 
 use std::collections::{HashMap, HashSet};
+use std::ops::Range;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,7 +26,7 @@ use super::pause::{SharedPause, TargetKey};
 use super::progress::Progress;
 use super::send::{RateGate, Sender};
 use crate::connector::{
-    ConnectorError, ConnectorInstance, Lookup, ReadRequest, WriteAction, WriteRecord,
+    ConnectorError, ConnectorInstance, Lookup, Page, ReadRequest, WriteAction, WriteRecord,
 };
 use crate::flow::OnExisting;
 use crate::plan::{CompiledFlow, Processed};
@@ -423,11 +424,16 @@ async fn read_and_dispatch(
 ) -> Result<(), String> {
     let flow = &params.flow;
     // Read one page ahead while the current one is processed and sent.
-    let (page_tx, page_rx) = mpsc::channel::<Result<Vec<Value>, ConnectorError>>(1);
+    let (page_tx, page_rx) = mpsc::channel::<Result<Page, ConnectorError>>(1);
     let read_task = match &params.records {
         Some(records) => {
-            let pages: Vec<Vec<Value>> =
-                records.chunks(GIVEN_PAGE).map(<[Value]>::to_vec).collect();
+            let pages: Vec<Page> = records
+                .chunks(GIVEN_PAGE)
+                .map(|chunk| Page {
+                    records: chunk.to_vec(),
+                    ..Page::default()
+                })
+                .collect();
             tokio::spawn(async move {
                 for page in pages {
                     if page_tx.send(Ok(page)).await.is_err() {
@@ -443,7 +449,7 @@ async fn read_and_dispatch(
                     let page = reader.next_page().await;
                     let stop = !matches!(page, Ok(Some(_)));
                     let item = match page {
-                        Ok(Some(page)) => Ok(page.records),
+                        Ok(Some(page)) => Ok(page),
                         Ok(None) => break,
                         Err(e) => Err(e),
                     };
@@ -564,7 +570,7 @@ impl PageStage {
     /// two end with an `Err` naming why.
     async fn run(
         self,
-        mut pages: mpsc::Receiver<Result<Vec<Value>, ConnectorError>>,
+        mut pages: mpsc::Receiver<Result<Page, ConnectorError>>,
         out: mpsc::Sender<PreparedPage>,
         mut stop: tokio::sync::watch::Receiver<bool>,
         mut next_seq: i64,
@@ -582,7 +588,7 @@ impl PageStage {
             };
             let Some(page) = page else { return };
             let prepared = match page {
-                Ok(records) => match self.map(records, &mut next_seq).await {
+                Ok(page) => match self.map(page, &mut next_seq).await {
                     Ok((items, page)) => match self.scope.log_page(page).await {
                         Ok(()) => self.prepare(items, &out).await,
                         Err(e) => Err(e),
@@ -607,21 +613,18 @@ impl PageStage {
     }
 
     /// Maps a page on a blocking thread (scripts cannot stall the async executor).
-    async fn map(
-        &self,
-        records: Vec<Value>,
-        next_seq: &mut i64,
-    ) -> Result<(Vec<Item>, RunPage), String> {
-        self.progress.add_read(records.len() as u64);
+    async fn map(&self, page: Page, next_seq: &mut i64) -> Result<(Vec<Item>, RunPage), String> {
+        let count = page.records.len();
+        self.progress.add_read(count as u64);
         let first_seq = *next_seq;
-        *next_seq += records.len() as i64;
+        *next_seq += count as i64;
         if let Some(cursor) = &self.cursor {
-            let max = self.flow.cursor_max(&records);
-            lock(cursor).add_page(first_seq, records.len(), max);
+            let max = self.flow.cursor_max(&page.records);
+            lock(cursor).add_page(first_seq, count, max);
         }
         let compiled = self.flow.clone();
         let run_id = self.scope.run_id;
-        tokio::task::spawn_blocking(move || process_page(&compiled, records, run_id, first_seq))
+        tokio::task::spawn_blocking(move || process_page(&compiled, page, run_id, first_seq))
             .await
             .map_err(|e| format!("mapping thread stopped: {e}"))
     }
@@ -737,6 +740,7 @@ async fn open_reader(
             ReadRequest {
                 params: read_params,
                 cursor,
+                projection: params.flow.projection().clone(),
             },
         )
         .await
@@ -835,37 +839,33 @@ fn lock(cursor: &Mutex<CursorTracker>) -> std::sync::MutexGuard<'_, CursorTracke
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Runs the steps on a page of records, and writes the page's text for the log (one JSON
-/// array; each item knows its record's place in it). Runs on a blocking thread.
+/// Runs the steps on a page of records, and keeps the page's text for the log (one JSON
+/// array; each record's input is its slice of it). The source's own text is kept when it sent
+/// one; otherwise the records are serialized.
 fn process_page(
     flow: &CompiledFlow,
-    records: Vec<Value>,
+    page: Page,
     run_id: RunId,
     first_seq: i64,
 ) -> (Vec<Item>, RunPage) {
-    let mut text = Vec::with_capacity(records.len() * TYPICAL_RECORD + 2);
-    text.push(b'[');
+    let Page { records, text, .. } = page;
+    let (text, ranges) = match text {
+        Some(text) if text.records.len() == records.len() => (text.text.into_bytes(), text.records),
+        _ => serialize_page(&records),
+    };
     let items = records
-        .into_iter()
+        .iter()
+        .zip(ranges)
         .enumerate()
-        .map(|(i, record)| {
+        .map(|(i, (record, range))| {
             let seq = first_seq + i as i64;
-            let key = flow.key_of(&record);
-            if i > 0 {
-                text.push(b',');
-            }
-            let start = text.len();
-            // A `Value` always serializes (its keys are strings).
-            if serde_json::to_writer(&mut text, &record).is_err() {
-                text.truncate(start);
-                text.extend_from_slice(b"null");
-            }
+            let key = flow.key_of(record);
             let input = InputSlice {
                 page: first_seq,
-                start: start as i64,
-                len: (text.len() - start) as i64,
+                start: range.start as i64,
+                len: range.len() as i64,
             };
-            let state = match (&key, flow.process(&record)) {
+            let state = match (&key, flow.process(record)) {
                 (None, _) => ItemState::Final {
                     outcome: Outcome::Failed,
                     step_id: None,
@@ -906,13 +906,37 @@ fn process_page(
             }
         })
         .collect();
-    text.push(b']');
+    drop(records);
     let page = RunPage {
         run_id,
         first_seq,
         body: compress_page(&text),
     };
     (items, page)
+}
+
+/// The records as one JSON array, and where each sits in it.
+fn serialize_page(records: &[Value]) -> (Vec<u8>, Vec<Range<usize>>) {
+    let mut text = Vec::with_capacity(records.len() * TYPICAL_RECORD + 2);
+    text.push(b'[');
+    let ranges = records
+        .iter()
+        .enumerate()
+        .map(|(i, record)| {
+            if i > 0 {
+                text.push(b',');
+            }
+            let start = text.len();
+            // A `Value` always serializes (its keys are strings).
+            if serde_json::to_writer(&mut text, record).is_err() {
+                text.truncate(start);
+                text.extend_from_slice(b"null");
+            }
+            start..text.len()
+        })
+        .collect();
+    text.push(b']');
+    (text, ranges)
 }
 
 /// Bytes of a typical record's JSON text: serialization buffers start there (growing them from
