@@ -12,10 +12,9 @@
 //! script that sees the record, a filter expression in a JSONPath) makes it [`Projection::Whole`].
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::fmt;
 
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::expr::JsonPath;
@@ -34,8 +33,9 @@ pub enum Projection {
 /// The kept members of an object (by name) and elements of an array (`every`).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Part {
-    /// Members kept by name. After [`Projection::finish`] each also carries `every`.
-    names: HashMap<String, Projection>,
+    /// Members kept by name. After [`Projection::finish`] each also carries `every`. A list:
+    /// records read a handful of members, and comparing a few names beats hashing each key.
+    names: Vec<(String, Projection)>,
     /// What a wildcard or an index reaches: every member of an object, every element of an
     /// array. `None`: no query steps into elements, so arrays here are kept empty.
     every: Option<Projection>,
@@ -74,10 +74,7 @@ impl Projection {
             return;
         };
         let child = match step {
-            SimpleStep::Name(name) => part
-                .names
-                .entry(name.clone())
-                .or_insert_with(Projection::nothing),
+            SimpleStep::Name(name) => part.member(name),
             SimpleStep::Index(_) | SimpleStep::Wildcard => {
                 part.every.get_or_insert_with(Projection::nothing)
             }
@@ -93,10 +90,7 @@ impl Projection {
             (Projection::Part(mine), Projection::Part(theirs)) => {
                 let Part { names, every } = *theirs;
                 for (name, projection) in names {
-                    mine.names
-                        .entry(name)
-                        .or_insert_with(Projection::nothing)
-                        .merge(projection);
+                    mine.member(&name).merge(projection);
                 }
                 if let Some(every) = every {
                     mine.every
@@ -113,16 +107,30 @@ impl Projection {
         if let Projection::Part(part) = &mut self {
             if let Some(every) = part.every.take() {
                 let every = every.finish();
-                for projection in part.names.values_mut() {
+                for (_, projection) in &mut part.names {
                     projection.merge(every.clone());
                 }
                 part.every = Some(every);
             }
-            for projection in part.names.values_mut() {
+            for (_, projection) in &mut part.names {
                 *projection = std::mem::take(projection).finish();
             }
         }
         self
+    }
+}
+
+impl Part {
+    /// The projection of the member `name`, added as keeping nothing yet.
+    fn member(&mut self, name: &str) -> &mut Projection {
+        let at = match self.names.iter().position(|(known, _)| known == name) {
+            Some(at) => at,
+            None => {
+                self.names.push((name.to_string(), Projection::nothing()));
+                self.names.len() - 1
+            }
+        };
+        &mut self.names[at].1
     }
 }
 
@@ -185,16 +193,16 @@ impl<'de> Visitor<'de> for Projected<'_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        // Elements keep `every`. With no `every` no query steps into them (a name step selects
+        // nothing in an array), but a script's `record.len` is Rhai's length of an array: the
+        // elements are kept as far as this node keeps anything, so the length stays right.
+        let each = match self.0 {
+            Projection::Part(part) => part.every.as_ref().unwrap_or(self.0),
+            Projection::Whole => self.0,
+        };
         let mut items = Vec::new();
-        match self.0 {
-            Projection::Part(part) if part.every.is_some() => {
-                let every = part.every.as_ref().unwrap_or(&Projection::Whole);
-                while let Some(item) = seq.next_element_seed(Projected(every))? {
-                    items.push(item);
-                }
-            }
-            // No query steps into these elements (a name step selects nothing in an array).
-            _ => while seq.next_element::<IgnoredAny>()?.is_some() {},
+        while let Some(item) = seq.next_element_seed(Projected(each))? {
+            items.push(item);
         }
         Ok(Value::Array(items))
     }
@@ -211,12 +219,67 @@ impl<'de> Visitor<'de> for Projected<'_> {
                     let value = map.next_value_seed(Projected(projection))?;
                     out.insert(name.into_owned(), value);
                 }
-                None => {
-                    map.next_value::<IgnoredAny>()?;
-                }
+                None => map.next_value_seed(Skipped)?,
             }
         }
         Ok(Value::Object(out))
+    }
+}
+
+/// Reads a value without keeping it, checking it as a whole parse would (serde_json's own
+/// skipping lets through what its `Value` refuses, such as `"\ud800"` or `1e400`, and the log
+/// must hold only records that parse again for a replay).
+struct Skipped;
+
+impl<'de> DeserializeSeed<'de> for Skipped {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Skipped {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Skipped)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_key_seed(Skipped)?.is_some() {
+            map.next_value_seed(Skipped)?;
+        }
+        Ok(())
     }
 }
 
@@ -239,7 +302,7 @@ impl<'de, 'p> Visitor<'de> for MemberName<'p> {
     }
 
     fn visit_str<E>(self, name: &str) -> Result<Self::Value, E> {
-        Ok(match self.0.names.get_key_value(name) {
+        Ok(match self.0.names.iter().find(|(known, _)| known == name) {
             Some((name, projection)) => Some((Cow::Borrowed(name.as_str()), projection)),
             // A member a wildcard reaches keeps its own name, which the projection lacks.
             None => self
@@ -346,10 +409,14 @@ mod tests {
             projected,
             json!({"customer": {"email": "A@B.COM"}, "line_items": [{"sku": "A"}, {"sku": "B"}]})
         );
-        // No query steps into `customer.tags`' elements: a name step selects nothing there.
-        let projection = projection_of(&["$.customer.tags.x"]);
+        // An array a query names into keeps its elements (as far as the query keeps anything),
+        // so that Rhai's `record.len` on it stays right.
+        let projection = projection_of(&["$.customer.tags.x", "$.line_items.len"]);
         let projected = parse_projected(&order().to_string(), &projection).unwrap();
-        assert_eq!(projected, json!({"customer": {"tags": []}}));
+        assert_eq!(
+            projected,
+            json!({"customer": {"tags": ["vip", "b2b"]}, "line_items": [{}, {}]})
+        );
     }
 
     #[test]
@@ -368,5 +435,12 @@ mod tests {
         let err = parse_projected(r#"{"id": 1, "x": [1,}"#, &projection).unwrap_err();
         assert_eq!((err.line(), err.column()), (1, 19));
         assert!(parse_projected(r#"{"id": 1} trailing"#, &projection).is_err());
+        // What serde_json's `Value` refuses is refused in skipped members too, so that every
+        // logged record parses again for a replay.
+        for skipped in [r#""\ud800""#, "1e400", r#"{"a": [1, "\ud800"]}"#] {
+            let text = format!(r#"{{"id": 1, "junk": {skipped}}}"#);
+            assert!(serde_json::from_str::<Value>(&text).is_err(), "{text}");
+            assert!(parse_projected(&text, &projection).is_err(), "{text}");
+        }
     }
 }

@@ -123,6 +123,8 @@ impl<'de, 'p, 'f> Visitor<'de> for AtPath<'p, 'f, 'de> {
         let mut out = Map::new();
         while let Some(name) = map.next_key::<String>()? {
             let value = if name == *segment {
+                // A key given twice: the last one counts, as in a whole parse.
+                *self.found = Found::InBody;
                 map.next_value_seed(AtPath {
                     path,
                     found: &mut *self.found,
@@ -276,6 +278,16 @@ mod tests {
         let whole = split_body(r#"{"orders": [1]}"#, None).unwrap();
         assert!(matches!(whole.found, Found::InBody));
         assert_eq!(whole.rest, json!({"orders": [1]}));
+    }
+
+    #[test]
+    fn a_key_given_twice_counts_once_as_in_a_whole_parse() {
+        let split =
+            split_body(r#"{"orders": [{"id": 1}], "orders": null}"#, Some("orders")).unwrap();
+        assert!(matches!(split.found, Found::InBody));
+        assert_eq!(split.rest, json!({"orders": null}));
+        let split = split_body(r#"{"orders": 1, "orders": [{"id": 2}]}"#, Some("orders")).unwrap();
+        assert_eq!(list(&split).len(), 1);
     }
 
     #[test]

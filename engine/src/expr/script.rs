@@ -224,7 +224,9 @@ pub fn member_reads<'a>(text: &'a str, word: &str) -> Option<Vec<&'a str>> {
         let len = rest.find(|c: char| !is_ident(c)).unwrap_or(rest.len());
         let (member, after) = rest.split_at(len);
         let starts_well = member.chars().next().is_some_and(|c| !c.is_ascii_digit());
-        if !starts_well || after.trim_start().starts_with('(') {
+        // A call (`record.keys()`), also behind a comment, reads more than a member.
+        let after = after.trim_start();
+        if !starts_well || after.starts_with('(') || after.starts_with('/') {
             return None;
         }
         members.push(member);
@@ -398,5 +400,7 @@ mod tests {
         assert_eq!(reads("record"), None);
         assert_eq!(reads(r#""a record""#), None);
         assert_eq!(reads("record.0"), None);
+        assert_eq!(reads("record.keys /* all */ ()"), None);
+        assert_eq!(reads("record.keys // all\n()"), None);
     }
 }
