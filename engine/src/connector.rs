@@ -271,6 +271,9 @@ pub struct WriteRecord {
     pub action: WriteAction,
     /// The mapped record.
     pub payload: Value,
+    /// `payload` as JSON text, when the engine has it already (it logs it): a connector that
+    /// sends the payload as it is may send this instead of serializing it again.
+    pub text: Option<String>,
 }
 
 /// What the target answered for one record that it accepted.

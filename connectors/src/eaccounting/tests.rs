@@ -86,6 +86,7 @@ fn rec(key: &str, action: WriteAction, payload: Value) -> WriteRecord {
         key: key.into(),
         action,
         payload,
+        text: None,
     }
 }
 

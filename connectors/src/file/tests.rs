@@ -54,6 +54,7 @@ fn rec(key: &str, payload: Value) -> WriteRecord {
         key: key.into(),
         action: WriteAction::Create,
         payload,
+        text: None,
     }
 }
 

@@ -13,7 +13,6 @@
 
 use ferry_engine::connector::{ConnectorError, Lookup, WriteAck, WriteAction, WriteRecord};
 use reqwest::Method;
-use serde::ser::{Serialize, SerializeSeq, Serializer};
 use serde_json::Value;
 use url::Url;
 
@@ -156,17 +155,34 @@ pub(crate) fn encode_segment(text: &str) -> String {
     out
 }
 
-/// The payloads of a group as one JSON array, without copying them.
-struct Payloads<'a>(&'a [(usize, &'a WriteRecord)]);
-
-impl Serialize for Payloads<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
-        for (_, record) in self.0 {
-            seq.serialize_element(&record.payload)?;
+/// A group's request body: one payload, or the payloads as one JSON array. A payload's text is
+/// the engine's when it has one (it serialized the payload for the log already).
+fn request_body(
+    records: &[(usize, &WriteRecord)],
+    always_array: bool,
+) -> serde_json::Result<Vec<u8>> {
+    let one = |out: &mut Vec<u8>, record: &WriteRecord| match &record.text {
+        Some(text) => {
+            out.extend_from_slice(text.as_bytes());
+            Ok(())
         }
-        seq.end()
+        None => serde_json::to_writer(&mut *out, &record.payload),
+    };
+    let mut out = Vec::new();
+    match records {
+        [(_, record)] if !always_array => one(&mut out, record)?,
+        records => {
+            out.push(b'[');
+            for (i, (_, record)) in records.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                one(&mut out, record)?;
+            }
+            out.push(b']');
+        }
     }
+    Ok(out)
 }
 
 /// Sends one group and returns one ack per record.
@@ -175,14 +191,12 @@ async fn send(
     params: &HttpWriteParams,
     group: &Group<'_>,
 ) -> Result<Vec<WriteAck>, ConnectorError> {
-    let body = match group.records.as_slice() {
-        [(_, record)] if !params.always_array => serde_json::to_vec(&record.payload),
-        records => serde_json::to_vec(&Payloads(records)),
-    }
-    .map_err(|e| ConnectorError::Permanent {
-        message: format!("records cannot be sent as JSON: {e}"),
-        status: None,
-        body: None,
+    let body = request_body(&group.records, params.always_array).map_err(|e| {
+        ConnectorError::Permanent {
+            message: format!("records cannot be sent as JSON: {e}"),
+            status: None,
+            body: None,
+        }
     })?;
     let response = client
         .send(group.method.clone(), group.url.clone(), Some(body))
@@ -237,11 +251,35 @@ async fn send(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn keys_are_encoded_as_one_path_segment() {
         assert_eq!(encode_segment("SKU-1_a.b~"), "SKU-1_a.b~");
         assert_eq!(encode_segment("A/B 1?x"), "A%2FB%201%3Fx");
         assert_eq!(encode_segment("é"), "%C3%A9");
+    }
+
+    fn record(payload: Value, with_text: bool) -> WriteRecord {
+        WriteRecord {
+            key: "k".into(),
+            action: WriteAction::Create,
+            text: with_text.then(|| payload.to_string()),
+            payload,
+        }
+    }
+
+    #[test]
+    fn the_engine_s_text_is_sent_as_serializing_the_payload_would_send_it() {
+        let a = record(json!({"sku": "A", "qty": 1, "name": "é \"x\""}), true);
+        let b = record(json!({"sku": "B", "lines": [1, 2]}), false);
+        let c = record(json!({"sku": "C"}), true);
+        let single = request_body(&[(0, &a)], false).unwrap();
+        assert_eq!(single, serde_json::to_vec(&a.payload).unwrap());
+        let wrapped = request_body(&[(0, &a)], true).unwrap();
+        assert_eq!(wrapped, serde_json::to_vec(&json!([a.payload])).unwrap());
+        let batch = request_body(&[(0, &a), (1, &b), (2, &c)], false).unwrap();
+        let expected = json!([a.payload, b.payload, c.payload]);
+        assert_eq!(batch, serde_json::to_vec(&expected).unwrap());
     }
 }

@@ -1073,11 +1073,15 @@ async fn send_batch(scope: &RunScope, mut batch: Vec<Item>) {
         .iter_mut()
         .filter_map(|item| match &mut item.state {
             ItemState::Send {
-                payload, action, ..
+                payload,
+                action,
+                output,
+                ..
             } => Some(WriteRecord {
                 key: item.key.clone().unwrap_or_default(),
                 action: action.clone(),
                 payload: std::mem::take(payload),
+                text: Some(output.clone()),
             }),
             ItemState::Final { .. } => None,
         })

@@ -432,6 +432,7 @@ mod tests {
             key: "k1".into(),
             action: WriteAction::Create,
             payload: Value::Null,
+            text: None,
         }]
     }
 
