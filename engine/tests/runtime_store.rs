@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use ferry_engine::store::{
     Claim, FlowRecord, InputSlice, LedgerUpdate, NewRun, Outcome, PruneScope, RecordEntry,
-    RunCounts, RunPage, RunRow, RunStatus, SendIntent, ServiceStore, StoreError, compress_page,
+    RecordFilter, RunCounts, RunPage, RunRow, RunStatus, SendIntent, ServiceStore, StoreError,
+    compress_page,
 };
 #[path = "support/pg_schema.rs"]
 mod pg_schema;
@@ -270,6 +271,12 @@ both_databases! {
             Err(StoreError::Corrupt(message)) => assert!(message.contains(&format!("run {run}")), "{message}"),
             other => panic!("expected a corrupt-row error, got {other:?}"),
         }
+        // A list without payloads reads no page: the row pointing outside it lists too.
+        let listed = store.run_records(run, &RecordFilter { payloads: false, ..Default::default() }).await.unwrap();
+        assert_eq!(listed.iter().map(|r| (r.seq, r.input.is_none())).collect::<Vec<_>>(), vec![(0, true), (1, true), (2, true)]);
+        // One record by its number reads its page.
+        let one = store.run_records(run, &RecordFilter { seq: Some(1), ..Default::default() }).await.unwrap();
+        assert_eq!(one.iter().map(|r| r.input.as_deref()).collect::<Vec<_>>(), vec![Some(r#"{"id":"k2","name":"Chloé"}"#)]);
         // Pruning takes the page with it: the rows stay, without input, and nothing is replayable.
         let pruned = store.prune_payloads("2100-01-01T00:00:00.000Z", &PruneScope::DefaultRetention).await.unwrap();
         assert_eq!(pruned.records, 3);

@@ -131,6 +131,14 @@ conformance! {
         assert_eq!(one[0].seq, 42);
         let page = store.run_records(run, &RecordFilter { limit: 5, offset: 10, ..Default::default() }).await.unwrap();
         assert_eq!(page.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![10, 11, 12, 13, 14]);
+        let by_seq = store.run_records(run, &RecordFilter { seq: Some(1_100), ..Default::default() }).await.unwrap();
+        assert_eq!(by_seq, vec![rows[1_100].clone()], "one record by its number, payloads and all");
+        let bare = store.run_records(run, &RecordFilter { limit: 5, payloads: false, ..Default::default() }).await.unwrap();
+        assert_eq!(bare.len(), 5);
+        for (got, sent) in bare.iter().zip(&rows) {
+            assert!(got.input.is_none() && got.output.is_none(), "a list without payloads");
+            assert_eq!((got.seq, &got.source_key, got.outcome, &got.error), (sent.seq, &sent.source_key, sent.outcome, &sent.error));
+        }
     };
 
     ledger_insert_update_and_failed_keeps_success => |store: Arc<dyn Store>| async move {

@@ -65,7 +65,7 @@ pub async fn runs(
                 outcome,
                 source_key: key,
                 limit,
-                offset: 0,
+                ..RecordFilter::default()
             },
         )
         .await?;

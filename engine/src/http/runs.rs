@@ -141,6 +141,8 @@ pub(super) async fn records(
         source_key: q.key,
         limit: q.limit.unwrap_or(100).clamp(1, 1000),
         offset: q.offset.unwrap_or(0).max(0),
+        seq: None,
+        payloads: false,
     };
     let rows = state.rt.store.run_records(id, &filter).await?;
     Ok(Json(
@@ -155,32 +157,17 @@ pub(super) async fn record(
     ApiPath((id, seq)): ApiPath<(i64, i64)>,
 ) -> ApiResult<Json<Value>> {
     run_for(&state, &me, id).await?;
-    // Records are numbered from 0 in source order; page until `seq` (a resumed run may skip).
-    let page = 500;
-    let mut offset = 0;
-    loop {
-        let rows = state
-            .rt
-            .store
-            .run_records(
-                id,
-                &RecordFilter {
-                    limit: page,
-                    offset,
-                    ..RecordFilter::default()
-                },
-            )
-            .await?;
-        if let Some(r) = rows.iter().find(|r| r.seq == seq) {
-            return Ok(Json(record_json(r, true)));
-        }
-        if (rows.len() as i64) < page || rows.last().is_some_and(|r| r.seq > seq) {
-            return Err(ApiError::not_found(
-                "record_not_found",
-                format!("run {id} has no record {seq}"),
-            ));
-        }
-        offset += page;
+    let filter = RecordFilter {
+        seq: Some(seq),
+        limit: 1,
+        ..RecordFilter::default()
+    };
+    match state.rt.store.run_records(id, &filter).await?.first() {
+        Some(r) => Ok(Json(record_json(r, true))),
+        None => Err(ApiError::not_found(
+            "record_not_found",
+            format!("run {id} has no record {seq}"),
+        )),
     }
 }
 

@@ -342,6 +342,11 @@ pub struct RecordFilter {
     pub limit: i64,
     /// Skip this many first.
     pub offset: i64,
+    /// Only the record with this number in its run.
+    pub seq: Option<i64>,
+    /// Load each record's input and output. A list that shows neither leaves them out, so
+    /// no page of inputs is read and decompressed for it.
+    pub payloads: bool,
 }
 
 impl Default for RecordFilter {
@@ -351,6 +356,8 @@ impl Default for RecordFilter {
             source_key: None,
             limit: 100,
             offset: 0,
+            seq: None,
+            payloads: true,
         }
     }
 }

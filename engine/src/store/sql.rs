@@ -656,16 +656,24 @@ macro_rules! impl_store {
             }
 
             async fn run_records(&self, run_id: RunId, filter: &RecordFilter) -> Result<Vec<RecordEntry>> {
-                let rows: Vec<RecordDbRow> = sqlx::query_as(concat!(
-                    "select ", record_columns!(), " from run_record where run_id = $1 \
+                // Without payloads the row points into no page, so none is read.
+                let rows: Vec<RecordDbRow> = sqlx::query_as(
+                    "select run_id, seq, flow_id, source_key, outcome, step_id, \
+                     case when $7 then input end as input, case when $7 then output end as output, \
+                     response_status, response_body, target_id, error, attempts, \
+                     case when $7 then input_page end as input_page, input_start, input_len \
+                     from run_record where run_id = $1 \
                      and ($2 is null or outcome = $2) and ($3 is null or source_key = $3) \
+                     and ($6 is null or seq = $6) \
                      order by seq limit $4 offset $5"
-                ))
+                )
                 .bind(run_id)
                 .bind(filter.outcome.map(|o| o.as_str()))
                 .bind(filter.source_key.as_deref())
                 .bind(filter.limit)
                 .bind(filter.offset)
+                .bind(filter.seq)
+                .bind(filter.payloads)
                 .fetch_all(&self.pool)
                 .await?;
                 let wanted: Vec<_> = rows.iter().filter_map(|r| page_of(r.run_id, r.input.as_deref(), r.input_page)).collect();
