@@ -37,12 +37,13 @@ pub struct Part {
     /// records read a handful of members, and comparing a few names beats hashing each key.
     names: Vec<(String, Projection)>,
     /// What a wildcard or an index reaches: every member of an object, every element of an
-    /// array. `None`: no query steps into elements, so arrays here are kept empty.
+    /// array. `None`: no query steps into elements; an array here keeps its elements under
+    /// this node's own projection, so that its length stays right (see `visit_seq`).
     every: Option<Projection>,
 }
 
 impl Projection {
-    /// Nothing yet: queries are added with [`Projection::add_path`].
+    /// Nothing yet: queries are added with [`Projection::keep`].
     pub fn nothing() -> Projection {
         Projection::Part(Box::default())
     }

@@ -155,17 +155,16 @@ impl HttpReader {
     /// from inside that list, which then must be parsed whole.
     fn list_path(&self) -> Option<&str> {
         let records = &self.params.records_path;
-        match &self.params.pagination {
-            Pagination::Cursor { next_path, .. }
-                if segments(next_path).count() > segments(records).count()
-                    && segments(next_path)
-                        .zip(segments(records))
-                        .all(|(a, b)| a == b) =>
+        if let Pagination::Cursor { next_path, .. } = &self.params.pagination {
+            // `next_path` starts with every segment of `records_path` and goes on.
+            let mut next = segments(next_path);
+            if segments(records).all(|segment| next.next() == Some(segment))
+                && next.next().is_some()
             {
-                None
+                return None;
             }
-            _ => Some(records),
         }
+        Some(records)
     }
 
     /// Takes the records out of `body` at `records_path`.

@@ -474,6 +474,40 @@ async fn cursor_pagination_follows_the_body_cursor_until_null() {
 }
 
 #[tokio::test]
+async fn a_cursor_read_from_inside_the_list_is_followed() {
+    // `next_path` points into the records: the list is parsed whole for it.
+    let pool = woo_orders(3, 700);
+    let stub = Stub::start(Router::new().route(
+        "/orders",
+        get(
+            move |Query(query): Query<HashMap<String, String>>| async move {
+                let body = match query.get("after").map(String::as_str) {
+                    None => json!({ "orders": [pool[0], pool[1]] }),
+                    Some("701") => json!({ "orders": [pool[2]] }),
+                    Some(other) => panic!("unexpected cursor {other}"),
+                };
+                axum::Json(body)
+            },
+        ),
+    ))
+    .await;
+    let pages = read_all(
+        stub.connect(json!({})).await.as_ref(),
+        json!({
+            "path": "/orders",
+            "records_path": "orders",
+            "pagination": { "type": "cursor", "param": "after", "next_path": "orders.1.id" }
+        }),
+    )
+    .await;
+    // The second page has no element 1: its cursor is missing and the read ends there.
+    let pages = pages.unwrap();
+    assert_eq!(ids(&pages), [700, 701, 702]);
+    let cursors: Vec<_> = stub.seen().iter().map(|s| q(&s.query, "after")).collect();
+    assert_eq!(cursors, [None, Some("701".into())]);
+}
+
+#[tokio::test]
 async fn cursor_that_does_not_move_is_an_error_not_a_loop() {
     let stub = Stub::start(Router::new().route(
         "/orders",
