@@ -223,6 +223,24 @@ async fn run_sends_logs_skips_unchanged_updates_changed_and_fails_bad_records_al
     assert_eq!(retried["attempts"], 3);
     assert_eq!(retried["response"]["target_id"], "SO-1008");
     assert_eq!(retried["input"]["name"], "#1008");
+    // Each record's output is what was sent; a record failed in mapping keeps what its fields
+    // made; a filtered one has none (outputs are stored per page, rows point into them).
+    let output_of = |run: &'static str, key: &'static str| {
+        let dir = dir.path().to_path_buf();
+        async move {
+            let (_, line) = ferry_async(&dir, &["runs", "show", run, "--key", key, "--json"]).await;
+            let record: Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+            record["output"].clone()
+        }
+    };
+    let sent_1001 = json!({"number": "#1001", "email": "buyer1@example.com", "total": 101.0, "lines": [{"sku": "SKU-1", "qty": 2}]});
+    assert_eq!(output_of("1", "#1001").await, sent_1001);
+    assert_eq!(output_of("1", "#1003").await["number"], "#1003");
+    assert_eq!(
+        output_of("1", "#1005").await,
+        Value::Null,
+        "#1005 is filtered"
+    );
 
     // Second run, same data: nothing new is sent; the two failures are tried again and fail again.
     mock.lock().unwrap().received.clear();
@@ -240,6 +258,11 @@ async fn run_sends_logs_skips_unchanged_updates_changed_and_fails_bad_records_al
         mock.lock().unwrap().received.len(),
         1,
         "only the refused order is tried again"
+    );
+    assert_eq!(
+        output_of("2", "#1001").await,
+        sent_1001,
+        "skipped as unchanged"
     );
 
     // A changed order is sent again as an update to the id the ERP gave it; a fixed one is created.

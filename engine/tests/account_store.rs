@@ -132,7 +132,7 @@ both_databases! {
         assert!(store.run_tenant(9999).await.unwrap().is_none());
         store.record_outcomes(&[RecordEntry {
             run_id: b, seq: 0, flow_id: "globex_orders".into(), source_key: Some("#1001".into()),
-            outcome: Outcome::Created, step_id: None, input: Some("{}".into()), input_at: None, output: None,
+            outcome: Outcome::Created, step_id: None, input: Some("{}".into()), in_page: None, output: None,
             response_status: Some(201), response_body: None, target_id: Some("T1".into()), error: None,
             attempts: 1, retry_at: None,
         }], &[]).await.unwrap();

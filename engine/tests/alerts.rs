@@ -133,7 +133,7 @@ fn failed_record(run_id: i64, seq: i64, key: &str, error: &str) -> RecordEntry {
         outcome: Outcome::Failed,
         step_id: Some("map".into()),
         input: Some("{}".into()),
-        input_at: None,
+        in_page: None,
         output: None,
         response_status: Some(422),
         response_body: None,

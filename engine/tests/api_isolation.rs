@@ -268,7 +268,7 @@ async fn setup(db_url: &str) -> Fixture {
                     outcome: Outcome::Failed,
                     step_id: Some("to_erp".into()),
                     input: Some(input.to_string()),
-                    input_at: None,
+                    in_page: None,
                     output: Some(json!({"number": format!("order-{mark}")}).to_string()),
                     response_status: Some(422),
                     response_body: Some(format!("{{\"error\":\"refused {mark}\"}}")),

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use ferry_engine::store::{
-    Claim, FlowRecord, InputSlice, LedgerUpdate, NewRun, Outcome, PruneScope, RecordEntry,
+    Claim, FlowRecord, LedgerUpdate, NewRun, Outcome, PageSlice, PruneScope, RecordEntry,
     RecordFilter, RunCounts, RunPage, RunRow, RunStatus, SendIntent, ServiceStore, StoreError,
-    compress_page,
+    TextRange, compress_page,
 };
 #[path = "support/pg_schema.rs"]
 mod pg_schema;
@@ -36,7 +36,7 @@ fn entry(run_id: i64, seq: i64, key: &str, outcome: Outcome) -> RecordEntry {
         outcome,
         step_id: None,
         input: Some(format!("{{\"id\":\"{key}\"}}")),
-        input_at: None,
+        in_page: None,
         output: Some("{}".into()),
         response_status: Some(if outcome == Outcome::Failed { 422 } else { 201 }),
         response_body: Some("{}".into()),
@@ -244,44 +244,65 @@ both_databases! {
         assert!(store.run_inputs(run).await.unwrap().is_empty());
     };
 
-    inputs_kept_in_their_page_read_back_per_record_replay_and_prune => |store: Arc<dyn ServiceStore>| async move {
+    texts_kept_in_their_page_read_back_per_record_replay_and_prune => |store: Arc<dyn ServiceStore>| async move {
         let run = store.create_run(&new_run()).await.unwrap();
-        // Two records of one page, the second with non-ASCII text; rows point into the page.
+        // Two records of one page, the second with non-ASCII text; rows point into the page's
+        // input text and, for the record that has an output, into its outputs.
         let text = r#"[{"id":"k1"},{"id":"k2","name":"Chloé"}]"#;
-        let at = |first: &str| {
-            let start = text.find(first).unwrap() as i64;
-            let len = if first.contains("k1") { 11 } else { text.len() as i64 - 1 - start };
-            Some(InputSlice { page: 0, start, len })
+        let outputs = r#"[{"name":"Chloé","sku":"A"}]"#;
+        let range = |whole: &str, part: &str| TextRange { start: whole.find(part).unwrap() as i64, len: part.len() as i64 };
+        let at = |input: &str, output: Option<&str>| {
+            Some(PageSlice { page: 0, input: range(text, input), output: output.map(|o| range(outputs, o)) })
         };
-        let in_page = |seq, key, outcome, slice| RecordEntry { input: None, input_at: slice, ..entry(run, seq, key, outcome) };
-        let page = RunPage { run_id: run, first_seq: 0, body: compress_page(text.as_bytes()) };
+        let in_page = |seq, key, outcome, slice| RecordEntry { input: None, output: None, in_page: slice, ..entry(run, seq, key, outcome) };
+        let page = RunPage {
+            run_id: run,
+            first_seq: 0,
+            body: compress_page(text.as_bytes()),
+            outputs: Some(compress_page(outputs.as_bytes())),
+        };
         store.record_page_outcomes(
             std::slice::from_ref(&page),
-            &[in_page(0, "k1", Outcome::Created, at(r#"{"id":"k1"}"#)), in_page(1, "k2", Outcome::Failed, at(r#"{"id":"k2""#))],
+            &[
+                in_page(0, "k1", Outcome::Created, at(r#"{"id":"k1"}"#, Some(r#"{"name":"Chloé","sku":"A"}"#))),
+                in_page(1, "k2", Outcome::Failed, at(r#"{"id":"k2","name":"Chloé"}"#, None)),
+            ],
             &[ledger("k1", run)],
         ).await.unwrap();
-        let inputs: Vec<Option<String>> = store.run_records(run, &Default::default()).await.unwrap().into_iter().map(|r| r.input).collect();
-        assert_eq!(inputs, vec![Some(r#"{"id":"k1"}"#.to_string()), Some(r#"{"id":"k2","name":"Chloé"}"#.to_string())]);
+        let texts: Vec<(Option<String>, Option<String>)> =
+            store.run_records(run, &Default::default()).await.unwrap().into_iter().map(|r| (r.input, r.output)).collect();
+        assert_eq!(texts, vec![
+            (Some(r#"{"id":"k1"}"#.to_string()), Some(r#"{"name":"Chloé","sku":"A"}"#.to_string())),
+            (Some(r#"{"id":"k2","name":"Chloé"}"#.to_string()), None),
+        ]);
         assert_eq!(store.failed_inputs("orders", None).await.unwrap(), vec![("k2".to_string(), r#"{"id":"k2","name":"Chloé"}"#.to_string())]);
         // A resumed run may write a page from the same seq again: it replaces the first.
         store.record_page_outcomes(&[page], &[], &[]).await.unwrap();
-        // A row pointing outside its page is reported, naming the run.
-        store.record_page_outcomes(&[], &[in_page(2, "k3", Outcome::Created, Some(InputSlice { page: 0, start: 30, len: 40 }))], &[]).await.unwrap();
+        // A row pointing outside its page is reported, naming the run and which text.
+        let outside = |start| TextRange { start, len: 40 };
+        let bad_output = PageSlice { page: 0, input: range(text, r#"{"id":"k1"}"#), output: Some(outside(30)) };
+        store.record_page_outcomes(&[], &[in_page(2, "k3", Outcome::Created, Some(bad_output))], &[]).await.unwrap();
         match store.run_records(run, &Default::default()).await {
-            Err(StoreError::Corrupt(message)) => assert!(message.contains(&format!("run {run}")), "{message}"),
+            Err(StoreError::Corrupt(message)) => assert!(message.contains(&format!("run {run}: output at 30+40")), "{message}"),
             other => panic!("expected a corrupt-row error, got {other:?}"),
         }
         // A list without payloads reads no page: the row pointing outside it lists too.
         let listed = store.run_records(run, &RecordFilter { payloads: false, ..Default::default() }).await.unwrap();
-        assert_eq!(listed.iter().map(|r| (r.seq, r.input.is_none())).collect::<Vec<_>>(), vec![(0, true), (1, true), (2, true)]);
+        assert_eq!(
+            listed.iter().map(|r| (r.seq, r.input.is_none() && r.output.is_none())).collect::<Vec<_>>(),
+            vec![(0, true), (1, true), (2, true)]
+        );
         // One record by its number reads its page.
-        let one = store.run_records(run, &RecordFilter { seq: Some(1), ..Default::default() }).await.unwrap();
-        assert_eq!(one.iter().map(|r| r.input.as_deref()).collect::<Vec<_>>(), vec![Some(r#"{"id":"k2","name":"Chloé"}"#)]);
-        // Pruning takes the page with it: the rows stay, without input, and nothing is replayable.
+        let one = store.run_records(run, &RecordFilter { seq: Some(0), ..Default::default() }).await.unwrap();
+        assert_eq!(
+            one.iter().map(|r| (r.input.as_deref(), r.output.as_deref())).collect::<Vec<_>>(),
+            vec![(Some(r#"{"id":"k1"}"#), Some(r#"{"name":"Chloé","sku":"A"}"#))]
+        );
+        // Pruning takes the page with it: the rows stay, without texts, and nothing is replayable.
         let pruned = store.prune_payloads("2100-01-01T00:00:00.000Z", &PruneScope::DefaultRetention).await.unwrap();
         assert_eq!(pruned.records, 3);
         let records = store.run_records(run, &Default::default()).await.unwrap();
-        assert!(records.iter().all(|r| r.input.is_none()), "{records:?}");
+        assert!(records.iter().all(|r| r.input.is_none() && r.output.is_none()), "{records:?}");
         assert!(store.failed_inputs("orders", None).await.unwrap().is_empty());
     };
 

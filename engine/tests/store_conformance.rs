@@ -61,7 +61,7 @@ fn record(run_id: i64, seq: i64, key: &str, outcome: Outcome) -> RecordEntry {
         outcome,
         step_id: (outcome == Outcome::Filtered).then(|| "paid_only".into()),
         input: Some(format!("{{\"id\":\"{key}\",\"name\":\"Chloé\"}}")),
-        input_at: None,
+        in_page: None,
         output: Some("{\"n\":1}".into()),
         response_status: Some(201),
         response_body: Some("{\"id\":\"SO-1\"}".into()),

@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Subcommand;
@@ -85,6 +86,15 @@ pub async fn open_connections(url: &str, keys: &KeyArgs) -> anyhow::Result<Conne
     let store = store::open_connection_store(url)
         .await
         .with_context(|| format!("opening the store at {url}"))?;
+    connections_in(store, url, keys)
+}
+
+/// The connections stored in an opened store, with the master key of the database at `url`.
+pub fn connections_in(
+    store: Arc<dyn store::ConnectionStore>,
+    url: &str,
+    keys: &KeyArgs,
+) -> anyhow::Result<Connections> {
     let key = keys.load(url)?.map(|(key, _)| key);
     Ok(Connections::new(store, key, super::registry()))
 }

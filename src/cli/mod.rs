@@ -87,6 +87,16 @@ impl DbArgs {
             .await
             .with_context(|| format!("opening the store at {}", self.database_url))
     }
+
+    /// The store and its connections, opened once (a second pool would migrate again).
+    async fn open_with_connections(&self) -> anyhow::Result<(Arc<dyn Store>, Connections)> {
+        let (store, connection_store) = store::Database::open(&self.database_url)
+            .await
+            .with_context(|| format!("opening the store at {}", self.database_url))?
+            .into_stores();
+        let connections = keys::connections_in(connection_store, &self.database_url, &self.keys)?;
+        Ok((store, connections))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -300,8 +310,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Map { flow, input } => map::map_file(&flow, &input),
         Command::Jsonpath { query, file } => map::jsonpath(&query, &file),
         Command::Run { flow, db, quiet } => {
-            let conns = db.connections().await?;
-            run::run_flow(&flow, &db.open().await?, &conns, quiet).await
+            let (store, conns) = db.open_with_connections().await?;
+            run::run_flow(&flow, &store, &conns, quiet).await
         }
         Command::Connection { command, db } => {
             connection::connection(command, &db.connections().await?).await

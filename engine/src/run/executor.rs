@@ -31,7 +31,7 @@ use crate::connector::{
 use crate::flow::OnExisting;
 use crate::plan::{CompiledFlow, Processed};
 use crate::store::{
-    Claim, InputSlice, LedgerEntry, LedgerUpdate, NewRun, Outcome, RecordEntry, RunCounts, RunId,
+    Claim, LedgerEntry, LedgerUpdate, NewRun, Outcome, PageSlice, RecordEntry, RunCounts, RunId,
     RunPage, RunStatus, Store, StoreError, compress_page,
 };
 
@@ -123,8 +123,9 @@ pub enum RunError {
 struct Item {
     seq: i64,
     key: Option<String>,
-    /// Where the record's text sits in its page's (the log stores the page once).
-    input: InputSlice,
+    /// Where the record's input and output sit in its page's texts (the log stores the page
+    /// once).
+    in_page: PageSlice,
     state: ItemState,
 }
 
@@ -133,11 +134,11 @@ enum ItemState {
     Final {
         outcome: Outcome,
         step_id: Option<String>,
-        output: Option<String>,
         error: Option<String>,
     },
     /// To send.
     Send {
+        /// The payload's JSON text, as hashed and as sent.
         output: String,
         payload: Value,
         hash: String,
@@ -171,7 +172,7 @@ impl RunScope {
         &self,
         seq: i64,
         key: Option<String>,
-        input: Option<InputSlice>,
+        in_page: Option<PageSlice>,
         outcome: Outcome,
     ) -> RecordEntry {
         RecordEntry {
@@ -182,7 +183,7 @@ impl RunScope {
             outcome,
             step_id: None,
             input: None,
-            input_at: input,
+            in_page,
             output: None,
             response_status: None,
             response_body: None,
@@ -516,14 +517,12 @@ async fn dispatch_pages(
                 ItemState::Final {
                     outcome,
                     step_id,
-                    output,
                     error,
                 } => {
                     let entry = RecordEntry {
                         step_id,
-                        output,
                         error,
-                        ..scope.entry(item.seq, item.key, Some(item.input), outcome)
+                        ..scope.entry(item.seq, item.key, Some(item.in_page), outcome)
                     };
                     scope.log(entry, None).await?;
                 }
@@ -839,9 +838,10 @@ fn lock(cursor: &Mutex<CursorTracker>) -> std::sync::MutexGuard<'_, CursorTracke
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Runs the steps on a page of records, and keeps the page's text for the log (one JSON
-/// array; each record's input is its slice of it). The source's own text is kept when it sent
-/// one; otherwise the records are serialized.
+/// Runs the steps on a page of records, and keeps the page's texts for the log: the records
+/// as read (one JSON array; each record's input is its slice of it) and what they mapped to
+/// (one JSON array of the outputs there are). The source's own text is kept when it sent one;
+/// otherwise the records are serialized.
 fn process_page(
     flow: &CompiledFlow,
     page: Page,
@@ -853,6 +853,7 @@ fn process_page(
         Some(text) if text.records.len() == records.len() => (text.text.into_bytes(), text.records),
         _ => serialize_page(&records),
     };
+    let mut outputs = JsonArrayText::with_capacity(records.len() * TYPICAL_OUTPUT);
     let items = records
         .iter()
         .zip(ranges)
@@ -860,16 +861,11 @@ fn process_page(
         .map(|(i, (record, range))| {
             let seq = first_seq + i as i64;
             let key = flow.key_of(record);
-            let input = InputSlice {
-                page: first_seq,
-                start: range.start as i64,
-                len: range.len() as i64,
-            };
+            let mut output_at = None;
             let state = match (&key, flow.process(record)) {
                 (None, _) => ItemState::Final {
                     outcome: Outcome::Failed,
                     step_id: None,
-                    output: None,
                     error: Some(format!(
                         "record has no business key at `{}` (the source's `key`)",
                         flow.key_query()
@@ -877,6 +873,11 @@ fn process_page(
                 },
                 (Some(_), Ok(Processed::Output(payload))) => {
                     let output = to_json_text(&payload);
+                    output_at = Some(
+                        outputs
+                            .push(|text| text.extend_from_slice(output.as_bytes()))
+                            .into(),
+                    );
                     let hash = payload_hash(&output);
                     ItemState::Send {
                         output,
@@ -888,20 +889,27 @@ fn process_page(
                 (Some(_), Ok(Processed::Filtered { step_id, reason })) => ItemState::Final {
                     outcome: Outcome::Filtered,
                     step_id: Some(step_id),
-                    output: None,
                     error: reason,
                 },
-                (Some(_), Err(failure)) => ItemState::Final {
-                    outcome: Outcome::Failed,
-                    step_id: Some(failure.step_id.clone()),
-                    output: failure.partial.as_ref().map(to_json_text),
-                    error: Some(failure.to_string()),
-                },
+                (Some(_), Err(failure)) => {
+                    if let Some(partial) = &failure.partial {
+                        output_at = Some(outputs.push(|text| write_json(text, partial)).into());
+                    }
+                    ItemState::Final {
+                        outcome: Outcome::Failed,
+                        step_id: Some(failure.step_id.clone()),
+                        error: Some(failure.to_string()),
+                    }
+                }
             };
             Item {
                 seq,
                 key,
-                input,
+                in_page: PageSlice {
+                    page: first_seq,
+                    input: range.into(),
+                    output: output_at,
+                },
                 state,
             }
         })
@@ -911,46 +919,75 @@ fn process_page(
         run_id,
         first_seq,
         body: compress_page(&text),
+        outputs: (!outputs.is_empty()).then(|| compress_page(&outputs.finish())),
     };
     (items, page)
 }
 
-/// The records as one JSON array, and where each sits in it.
-fn serialize_page(records: &[Value]) -> (Vec<u8>, Vec<Range<usize>>) {
-    let mut text = Vec::with_capacity(records.len() * TYPICAL_RECORD + 2);
-    text.push(b'[');
-    let ranges = records
-        .iter()
-        .enumerate()
-        .map(|(i, record)| {
-            if i > 0 {
-                text.push(b',');
-            }
-            let start = text.len();
-            // A `Value` always serializes (its keys are strings).
-            if serde_json::to_writer(&mut text, record).is_err() {
-                text.truncate(start);
-                text.extend_from_slice(b"null");
-            }
-            start..text.len()
-        })
-        .collect();
-    text.push(b']');
-    (text, ranges)
+/// JSON texts written one after the other as the elements of one JSON array.
+struct JsonArrayText {
+    text: Vec<u8>,
 }
 
-/// Bytes of a typical record's JSON text: serialization buffers start there (growing them from
-/// empty cost a fifth of the time spent serializing).
-const TYPICAL_RECORD: usize = 2048;
-
-/// JSON text of a value (serde_json's writer; `Display` goes through the slower fmt machinery).
-fn to_json_text(value: &Value) -> String {
-    let mut text = Vec::with_capacity(TYPICAL_RECORD);
-    match serde_json::to_writer(&mut text, value) {
-        // serde_json writes valid UTF-8 only.
-        Ok(()) => String::from_utf8(text).unwrap_or_default(),
-        Err(_) => String::new(),
+impl JsonArrayText {
+    fn with_capacity(bytes: usize) -> Self {
+        let mut text = Vec::with_capacity(bytes + 2);
+        text.push(b'[');
+        JsonArrayText { text }
     }
+
+    fn is_empty(&self) -> bool {
+        self.text.len() == 1
+    }
+
+    /// Appends the element `write` writes; answers where it sits.
+    fn push(&mut self, write: impl FnOnce(&mut Vec<u8>)) -> Range<usize> {
+        if !self.is_empty() {
+            self.text.push(b',');
+        }
+        let start = self.text.len();
+        write(&mut self.text);
+        start..self.text.len()
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        self.text.push(b']');
+        self.text
+    }
+}
+
+/// The records as one JSON array, and where each sits in it.
+fn serialize_page(records: &[Value]) -> (Vec<u8>, Vec<Range<usize>>) {
+    let mut page = JsonArrayText::with_capacity(records.len() * TYPICAL_RECORD);
+    let ranges = records
+        .iter()
+        .map(|record| page.push(|text| write_json(text, record)))
+        .collect();
+    (page.finish(), ranges)
+}
+
+/// Bytes of a typical record's JSON text, and of a typical output's: serialization buffers
+/// start there (growing them from empty cost a fifth of the time spent serializing).
+const TYPICAL_RECORD: usize = 2048;
+const TYPICAL_OUTPUT: usize = 1024;
+
+/// Appends a value's JSON text (serde_json's writer; `Display` goes through the slower fmt
+/// machinery).
+fn write_json(text: &mut Vec<u8>, value: &Value) {
+    let start = text.len();
+    // A `Value` always serializes (its keys are strings).
+    if serde_json::to_writer(&mut *text, value).is_err() {
+        text.truncate(start);
+        text.extend_from_slice(b"null");
+    }
+}
+
+/// JSON text of a value.
+fn to_json_text(value: &Value) -> String {
+    let mut text = Vec::with_capacity(TYPICAL_OUTPUT);
+    write_json(&mut text, value);
+    // serde_json writes valid UTF-8 only.
+    String::from_utf8(text).unwrap_or_default()
 }
 
 /// Hash of a payload as serialized (serde_json sorts object keys, so equal records hash equal).
@@ -1002,16 +1039,7 @@ async fn check_ledger(
     let mut sending: HashSet<String> = HashSet::new();
     let mut ready = Vec::with_capacity(candidates.len());
     for mut item in candidates {
-        let (
-            ItemState::Send {
-                hash,
-                action,
-                output,
-                ..
-            },
-            Some(key),
-        ) = (&mut item.state, &item.key)
-        else {
+        let (ItemState::Send { hash, action, .. }, Some(key)) = (&mut item.state, &item.key) else {
             ready.push(item);
             continue;
         };
@@ -1023,7 +1051,6 @@ async fn check_ledger(
             item.state = ItemState::Final {
                 outcome: Outcome::Failed,
                 step_id: None,
-                output: Some(std::mem::take(output)),
                 error: Some(HELD_MESSAGE.to_string()),
             };
             ready.push(item);
@@ -1044,7 +1071,6 @@ async fn check_ledger(
                 item.state = ItemState::Final {
                     outcome: Outcome::SkippedUnchanged,
                     step_id: None,
-                    output: Some(std::mem::take(output)),
                     error: None,
                 };
             }
@@ -1068,7 +1094,8 @@ async fn send_batch(scope: &RunScope, mut batch: Vec<Item>) {
     // Keys of this batch are in flight until their outcomes are committed; a task that never
     // logs them must say so, or a later record of one of them would wait for ever.
     let finished = scope.in_flight.abandon_unless_finished(SEND_STOPPED);
-    // Payloads move into the write request; the item keeps their JSON text for the log.
+    // Payloads and their JSON text move into the write request (the log has the text in the
+    // page's outputs).
     let records: Vec<WriteRecord> = batch
         .iter_mut()
         .filter_map(|item| match &mut item.state {
@@ -1081,7 +1108,7 @@ async fn send_batch(scope: &RunScope, mut batch: Vec<Item>) {
                 key: item.key.clone().unwrap_or_default(),
                 action: action.clone(),
                 payload: std::mem::take(payload),
-                text: Some(output.clone()),
+                text: Some(std::mem::take(output)),
             }),
             ItemState::Final { .. } => None,
         })
@@ -1096,13 +1123,7 @@ async fn send_batch(scope: &RunScope, mut batch: Vec<Item>) {
             scope.in_flight.abandon("stopped: the fence closed");
             continue;
         };
-        let ItemState::Send {
-            output,
-            hash,
-            action,
-            ..
-        } = item.state
-        else {
+        let ItemState::Send { hash, action, .. } = item.state else {
             continue;
         };
         let key = item.key.clone().unwrap_or_default();
@@ -1138,7 +1159,6 @@ async fn send_batch(scope: &RunScope, mut batch: Vec<Item>) {
             attempt: scope.attempt,
         };
         let entry = RecordEntry {
-            output: Some(output),
             error,
             response_status: status.map(i64::from),
             response_body: body.map(|b| excerpt(b, BODY_EXCERPT)),
@@ -1147,7 +1167,7 @@ async fn send_batch(scope: &RunScope, mut batch: Vec<Item>) {
             retry_at: sent
                 .retry_in
                 .map(|d| crate::runtime::stamp(chrono::Utc::now() + d)),
-            ..scope.entry(item.seq, item.key, Some(item.input), outcome)
+            ..scope.entry(item.seq, item.key, Some(item.in_page), outcome)
         };
         if scope.log(entry, Some(ledger)).await.is_err() {
             warn!(

@@ -248,10 +248,11 @@ pub struct RecordEntry {
     /// The record as read (JSON text). Read back from the store, this holds the input wherever
     /// it was kept (in the row, or in its page).
     pub input: Option<String>,
-    /// Written by a run: where the input sits in its page's text, the page being written with
-    /// the row ([`Store::record_page_outcomes`]) instead of the input itself.
-    pub input_at: Option<InputSlice>,
-    /// What was sent, or the partial mapping of a failed record (JSON text).
+    /// Written by a run: where the input (and output) sit in the texts of the record's page,
+    /// the page being written with the row ([`Store::record_page_outcomes`]) instead of them.
+    pub in_page: Option<PageSlice>,
+    /// What was sent, or the partial mapping of a failed record (JSON text). Read back from the
+    /// store, this holds the output wherever it was kept (in the row, or in its page).
     pub output: Option<String>,
     /// The target's status code.
     pub response_status: Option<i64>,
@@ -268,19 +269,40 @@ pub struct RecordEntry {
     pub retry_at: Option<String>,
 }
 
-/// Where a record's input sits in the text of the page it was read in.
+/// Where a record's texts sit in the page it was read in ([`RunPage`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct InputSlice {
+pub struct PageSlice {
     /// The page: the `seq` of its first record.
     pub page: i64,
-    /// Byte offset of the record's JSON text in the page's text.
+    /// The record as read, in the page's text ([`RunPage::body`]).
+    pub input: TextRange,
+    /// What the record mapped to, in the page's outputs ([`RunPage::outputs`]); `None` for a
+    /// record without output (filtered, or failed before a mapping produced anything).
+    pub output: Option<TextRange>,
+}
+
+/// Bytes `start .. start + len` of a text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TextRange {
+    /// Byte offset.
     pub start: i64,
-    /// Length of that text in bytes.
+    /// Length in bytes.
     pub len: i64,
 }
 
-/// The records of one source page as read: a JSON array's text, LZ4-compressed. Stored once;
-/// activity rows point into it ([`InputSlice`]).
+impl From<std::ops::Range<usize>> for TextRange {
+    fn from(range: std::ops::Range<usize>) -> Self {
+        // A page's text is far below 2^63 bytes.
+        TextRange {
+            start: range.start as i64,
+            len: range.len() as i64,
+        }
+    }
+}
+
+/// One source page of a run: the records as read (a JSON array's text) and what they mapped to
+/// (a JSON array of the outputs there are), each LZ4-compressed. Stored once; activity rows
+/// point into them ([`PageSlice`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunPage {
     /// Run it belongs to.
@@ -289,9 +311,12 @@ pub struct RunPage {
     pub first_seq: i64,
     /// The page's text, compressed ([`compress_page`]).
     pub body: Vec<u8>,
+    /// The outputs' text, compressed ([`compress_page`]); `None` when no record has one.
+    pub outputs: Option<Vec<u8>>,
 }
 
-/// Compresses a page's text for [`RunPage::body`] (done on the mapping thread, not the writer's).
+/// Compresses a page's text for [`RunPage::body`] and [`RunPage::outputs`] (done on the
+/// mapping thread, not the writer's).
 pub fn compress_page(text: &[u8]) -> Vec<u8> {
     sql::compress(text)
 }
@@ -398,7 +423,7 @@ pub trait Store: PauseStore + Send + Sync {
         self.record_page_outcomes(&[], records, ledger).await
     }
     /// [`Store::record_outcomes`], writing in the same transaction the source pages that the
-    /// rows' [`RecordEntry::input_at`] point into. A page may be written in an earlier call
+    /// rows' [`RecordEntry::in_page`] point into. A page may be written in an earlier call
     /// than its rows, never in a later one.
     async fn record_page_outcomes(
         &self,
@@ -475,6 +500,21 @@ pub enum Database {
 }
 
 impl Database {
+    /// The store as [`Store`] and as [`ConnectionStore`], sharing one pool: a command that
+    /// needs both opens (and migrates) the database once.
+    pub fn into_stores(self) -> (Arc<dyn Store>, Arc<dyn ConnectionStore>) {
+        match self {
+            Database::Sqlite(store) => {
+                let store = Arc::new(store);
+                (store.clone(), store)
+            }
+            Database::Postgres(store) => {
+                let store = Arc::new(store);
+                (store.clone(), store)
+            }
+        }
+    }
+
     /// Opens `sqlite://FILE` (or a bare path) or `postgres://…`, applying migrations.
     pub async fn open(url: &str) -> Result<Database> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {

@@ -342,11 +342,12 @@ macro_rules! impl_runtime_store {
                     .iter()
                     .filter_map(|(_, run_id, input, page, _, _)| super::sql::page_of(*run_id, input.as_deref(), *page))
                     .collect();
-                let pages = self.page_texts(&wanted).await?;
+                let pages = self.page_texts(wanted).await?;
                 let mut inputs = Vec::with_capacity(rows.len());
                 for (key, run_id, input, page, start, len) in rows {
                     // A page pruned by retention takes its records' inputs with it.
-                    if let Some(input) = super::sql::row_input(run_id, input.as_deref(), (page, start, len), &pages)? {
+                    let slice = (page, start, len);
+                    if let Some(input) = super::sql::row_text(run_id, super::sql::PageText::Input, input.as_deref(), slice, &pages)? {
                         inputs.push((key, input));
                     }
                 }
@@ -365,7 +366,7 @@ macro_rules! impl_runtime_store {
                 };
                 let records_sql = format!(
                     "update run_record set input = null, output = null, response_body = null, \
-                     input_page = null, input_start = null, input_len = null \
+                     input_page = null, input_start = null, input_len = null, output_start = null, output_len = null \
                      where created_at < $1 and (input is not null or output is not null or response_body is not null \
                      or input_page is not null) and run_id in ({runs})"
                 );

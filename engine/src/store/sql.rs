@@ -177,38 +177,61 @@ struct RecordDbRow {
     input_page: Option<i64>,
     input_start: Option<i64>,
     input_len: Option<i64>,
+    output_start: Option<i64>,
+    output_len: Option<i64>,
 }
 
-/// Texts of stored pages by (run, first seq).
-pub(super) type PageTexts = HashMap<(RunId, i64), String>;
+/// A stored page's texts, decompressed.
+pub(super) struct PageTexts {
+    /// The records as read.
+    pub(super) input: String,
+    /// What they mapped to, if the page keeps outputs.
+    pub(super) outputs: Option<String>,
+}
 
-/// The page a row without its own input points into, if any.
+/// Stored pages by (run, first seq).
+pub(super) type Pages = HashMap<(RunId, i64), PageTexts>;
+
+/// Which of a record's texts: where it sits in its page, and what an error calls it.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum PageText {
+    Input,
+    Output,
+}
+
+/// The page a row points into for a text it does not keep itself, if any.
 pub(super) fn page_of(
     run_id: RunId,
-    input: Option<&[u8]>,
+    own: Option<&[u8]>,
     input_page: Option<i64>,
 ) -> Option<(RunId, i64)> {
-    input
-        .is_none()
+    own.is_none()
         .then_some(input_page)
         .flatten()
         .map(|page| (run_id, page))
 }
 
-/// A row's input: its own, or its slice of its page's text (`None` once the page is pruned).
-pub(super) fn row_input(
+/// A row's input or output: its own, or its range of its page's text (`None` once the page is
+/// pruned, or when the row has none).
+pub(super) fn row_text(
     run_id: RunId,
-    input: Option<&[u8]>,
+    which: PageText,
+    own: Option<&[u8]>,
     slice: (Option<i64>, Option<i64>, Option<i64>),
-    pages: &PageTexts,
+    pages: &Pages,
 ) -> Result<Option<String>> {
-    if let Some(bytes) = input {
+    if let Some(bytes) = own {
         return decompress(bytes).map(Some);
     }
     let (Some(page), Some(start), Some(len)) = slice else {
         return Ok(None);
     };
-    let Some(text) = pages.get(&(run_id, page)) else {
+    let texts = pages.get(&(run_id, page));
+    let (name, text) = match which {
+        PageText::Input => ("input", texts.map(|t| &t.input)),
+        PageText::Output => ("output", texts.and_then(|t| t.outputs.as_ref())),
+    };
+    let Some(text) = text else {
         return Ok(None);
     };
     let range = usize::try_from(start)
@@ -216,29 +239,50 @@ pub(super) fn row_input(
         .zip(usize::try_from(start + len).ok());
     range
         .and_then(|(from, to)| text.get(from..to))
-        .map(|input| Some(input.to_string()))
+        .map(|found| Some(found.to_string()))
         .ok_or_else(|| {
             StoreError::Corrupt(format!(
-                "run {run_id}: input at {start}+{len} is outside page {page} ({} bytes)",
+                "run {run_id}: {name} at {start}+{len} is outside page {page} ({} bytes)",
                 text.len()
             ))
         })
 }
 
 impl RecordDbRow {
-    fn into_entry(self, pages: &PageTexts) -> Result<RecordEntry> {
+    /// The pages this row's texts are in.
+    fn pages(&self) -> impl Iterator<Item = (RunId, i64)> {
+        let input = page_of(self.run_id, self.input.as_deref(), self.input_page);
+        let output = page_of(self.run_id, self.output.as_deref(), self.input_page)
+            .filter(|_| self.output_start.is_some());
+        input.into_iter().chain(output)
+    }
+
+    fn into_entry(self, pages: &Pages) -> Result<RecordEntry> {
         let r = self;
-        let slice = (r.input_page, r.input_start, r.input_len);
+        let input_at = (r.input_page, r.input_start, r.input_len);
+        let output_at = (r.input_page, r.output_start, r.output_len);
         Ok(RecordEntry {
-            input: row_input(r.run_id, r.input.as_deref(), slice, pages)?,
-            input_at: None,
+            input: row_text(
+                r.run_id,
+                PageText::Input,
+                r.input.as_deref(),
+                input_at,
+                pages,
+            )?,
+            output: row_text(
+                r.run_id,
+                PageText::Output,
+                r.output.as_deref(),
+                output_at,
+                pages,
+            )?,
+            in_page: None,
             run_id: r.run_id,
             seq: r.seq,
             flow_id: r.flow_id,
             source_key: r.source_key,
             outcome: Outcome::from_str(&r.outcome)?,
             step_id: r.step_id,
-            output: r.output.as_deref().map(decompress).transpose()?,
             response_status: r.response_status,
             response_body: r.response_body,
             target_id: r.target_id,
@@ -268,7 +312,7 @@ macro_rules! run_columns {
 macro_rules! record_columns {
     () => {
         "run_id, seq, flow_id, source_key, outcome, step_id, input, output, response_status, \
-         response_body, target_id, error, attempts, input_page, input_start, input_len"
+         response_body, target_id, error, attempts, input_page, input_start, input_len, output_start, output_len"
     };
 }
 
@@ -447,23 +491,27 @@ macro_rules! impl_store {
     ($store:ty, $db:ty) => {
         impl $store {
             /// The texts of the stored pages among `wanted` (run, first seq), each read once.
-            pub(super) async fn page_texts(&self, wanted: &[(RunId, i64)]) -> Result<PageTexts> {
-                let mut texts = PageTexts::new();
-                for &(run_id, first_seq) in wanted {
-                    if texts.contains_key(&(run_id, first_seq)) {
+            pub(super) async fn page_texts(&self, wanted: impl IntoIterator<Item = (RunId, i64)>) -> Result<Pages> {
+                let mut pages = Pages::new();
+                for (run_id, first_seq) in wanted {
+                    if pages.contains_key(&(run_id, first_seq)) {
                         continue;
                     }
-                    let body: Option<Vec<u8>> =
-                        sqlx::query_scalar("select body from run_page where run_id = $1 and first_seq = $2")
+                    let stored: Option<(Vec<u8>, Option<Vec<u8>>)> =
+                        sqlx::query_as("select body, outputs from run_page where run_id = $1 and first_seq = $2")
                             .bind(run_id)
                             .bind(first_seq)
                             .fetch_optional(&self.pool)
                             .await?;
-                    if let Some(body) = body {
-                        texts.insert((run_id, first_seq), decompress(&body)?);
+                    if let Some((body, outputs)) = stored {
+                        let texts = PageTexts {
+                            input: decompress(&body)?,
+                            outputs: outputs.as_deref().map(decompress).transpose()?,
+                        };
+                        pages.insert((run_id, first_seq), texts);
                     }
                 }
-                Ok(texts)
+                Ok(pages)
             }
         }
 
@@ -510,12 +558,14 @@ macro_rules! impl_store {
                     // A resumed run may read a page again from the same seq; no row points into
                     // the earlier one (rows after it would have moved the seq on).
                     sqlx::query(
-                        "insert into run_page (run_id, first_seq, body, created_at) values ($1, $2, $3, $4) \
-                         on conflict (run_id, first_seq) do update set body = excluded.body, created_at = excluded.created_at",
+                        "insert into run_page (run_id, first_seq, body, outputs, created_at) values ($1, $2, $3, $4, $5) \
+                         on conflict (run_id, first_seq) do update set body = excluded.body, outputs = excluded.outputs, \
+                         created_at = excluded.created_at",
                     )
                     .bind(page.run_id)
                     .bind(page.first_seq)
                     .bind(&page.body)
+                    .bind(&page.outputs)
                     .bind(&at)
                     .execute(&mut *tx)
                     .await?;
@@ -536,9 +586,11 @@ macro_rules! impl_store {
                             .push_bind(&r.target_id)
                             .push_bind(&r.error)
                             .push_bind(r.attempts)
-                            .push_bind(r.input_at.map(|i| i.page))
-                            .push_bind(r.input_at.map(|i| i.start))
-                            .push_bind(r.input_at.map(|i| i.len))
+                            .push_bind(r.in_page.map(|p| p.page))
+                            .push_bind(r.in_page.map(|p| p.input.start))
+                            .push_bind(r.in_page.map(|p| p.input.len))
+                            .push_bind(r.in_page.and_then(|p| p.output).map(|o| o.start))
+                            .push_bind(r.in_page.and_then(|p| p.output).map(|o| o.len))
                             .push_bind(&at)
                             .push_bind(&at);
                     });
@@ -661,7 +713,7 @@ macro_rules! impl_store {
                     "select run_id, seq, flow_id, source_key, outcome, step_id, \
                      case when $7 then input end as input, case when $7 then output end as output, \
                      response_status, response_body, target_id, error, attempts, \
-                     case when $7 then input_page end as input_page, input_start, input_len \
+                     case when $7 then input_page end as input_page, input_start, input_len, output_start, output_len \
                      from run_record where run_id = $1 \
                      and ($2 is null or outcome = $2) and ($3 is null or source_key = $3) \
                      and ($6 is null or seq = $6) \
@@ -676,8 +728,8 @@ macro_rules! impl_store {
                 .bind(filter.payloads)
                 .fetch_all(&self.pool)
                 .await?;
-                let wanted: Vec<_> = rows.iter().filter_map(|r| page_of(r.run_id, r.input.as_deref(), r.input_page)).collect();
-                let pages = self.page_texts(&wanted).await?;
+                let wanted: Vec<_> = rows.iter().flat_map(RecordDbRow::pages).collect();
+                let pages = self.page_texts(wanted).await?;
                 rows.into_iter().map(|r| r.into_entry(&pages)).collect()
             }
 
