@@ -202,10 +202,13 @@ impl RunScope {
             .map_err(|_| WRITER_STOPPED.to_string())
     }
 
-    /// Hands an outcome to the log writer.
-    async fn log(&self, entry: RecordEntry, ledger: Option<LedgerUpdate>) -> Result<(), String> {
+    /// Hands outcomes to the log writer, in one message (one wake-up of the writer).
+    async fn log(&self, outcomes: Vec<Logged>) -> Result<(), String> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
         self.log_tx
-            .send(LogMessage::Outcome(entry, ledger))
+            .send(LogMessage::Outcomes(outcomes))
             .await
             .map_err(|_| WRITER_STOPPED.to_string())
     }
@@ -234,11 +237,9 @@ impl RunScope {
 /// What the log writer commits. Intents go through the writer too: one task writing keeps a
 /// run's transactions from waiting on each other's SQLite lock (whose busy handler sleeps
 /// whole milliseconds).
-// Outcomes are nearly every message: boxing them would cost an allocation per record.
-#[allow(clippy::large_enum_variant)]
 enum LogMessage {
-    /// A record's outcome, and the ledger change it makes.
-    Outcome(RecordEntry, Option<LedgerUpdate>),
+    /// Records' outcomes (a batch's, or a page's records not sent).
+    Outcomes(Vec<Logged>),
     /// A page's records as read, which its outcomes point into: committed with the next
     /// outcomes (it comes before all of its own).
     Page(RunPage),
@@ -249,6 +250,9 @@ enum LogMessage {
         done: oneshot::Sender<Result<(), String>>,
     },
 }
+
+/// A record's outcome, and the ledger change it makes.
+type Logged = (RecordEntry, Option<LedgerUpdate>);
 
 /// Executes a run to its end. Record failures do not stop it; a source or store failure does,
 /// after everything already read has been logged.
@@ -512,6 +516,7 @@ async fn dispatch_pages(
         // The page's send intents are already committed (by the stage).
         let items = prepared?;
         let mut to_send = Vec::new();
+        let mut not_sent = Vec::new();
         for item in items {
             match item.state {
                 ItemState::Final {
@@ -524,11 +529,12 @@ async fn dispatch_pages(
                         error,
                         ..scope.entry(item.seq, item.key, Some(item.in_page), outcome)
                     };
-                    scope.log(entry, None).await?;
+                    not_sent.push((entry, None));
                 }
                 ItemState::Send { .. } => to_send.push(item),
             }
         }
+        scope.log(not_sent).await?;
         let mut to_send = to_send.into_iter().peekable();
         while to_send.peek().is_some() {
             let batch: Vec<Item> = to_send.by_ref().take(batch_size).collect();
@@ -1114,6 +1120,7 @@ async fn send_batch(scope: &RunScope, mut batch: Vec<Item>) {
         })
         .collect();
     let results = scope.sender.send(&records).await;
+    let mut outcomes = Vec::with_capacity(batch.len());
     for (item, sent) in batch.into_iter().zip(results) {
         // Withheld (the fence closed): nothing is logged, the send intent stays open.
         let Some(sent) = sent else {
@@ -1169,12 +1176,13 @@ async fn send_batch(scope: &RunScope, mut batch: Vec<Item>) {
                 .map(|d| crate::runtime::stamp(chrono::Utc::now() + d)),
             ..scope.entry(item.seq, item.key, Some(item.in_page), outcome)
         };
-        if scope.log(entry, Some(ledger)).await.is_err() {
-            warn!(
-                run_id = scope.run_id,
-                "Activity log writer stopped; outcome not recorded."
-            );
-        }
+        outcomes.push((entry, Some(ledger)));
+    }
+    if scope.log(outcomes).await.is_err() {
+        warn!(
+            run_id = scope.run_id,
+            "Activity log writer stopped; outcomes not recorded."
+        );
     }
     finished.disarm();
 }
@@ -1222,9 +1230,11 @@ async fn write_log(log: &OutcomeLog, mut rx: mpsc::Receiver<LogMessage>) -> Resu
         let deadline = tokio::time::Instant::now() + LOG_INTERVAL;
         while records.len() < LOG_BATCH {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(LogMessage::Outcome(entry, update))) => {
-                    records.push(entry);
-                    ledger.extend(update);
+                Ok(Some(LogMessage::Outcomes(outcomes))) => {
+                    for (entry, update) in outcomes {
+                        records.push(entry);
+                        ledger.extend(update);
+                    }
                 }
                 Ok(Some(LogMessage::Page(page))) => pages.push(page),
                 Ok(Some(LogMessage::Intents {
