@@ -96,22 +96,27 @@ fn describe(status: StatusCode, excerpt: &str) -> String {
     }
 }
 
+/// Longest wait a `Retry-After` is taken for: a wait of years is the target's mistake, and
+/// adding it to a date must not overflow.
+const LONGEST_RETRY_AFTER: Duration = Duration::from_secs(366 * 24 * 3600);
+
 /// The wait a `Retry-After` header asks for: delay-seconds or an HTTP date (a past date is no
-/// wait). Fractional seconds (`2.0`, as Shopify sends them) are accepted. `None` when the
-/// header is absent or unreadable.
+/// wait), at most [`LONGEST_RETRY_AFTER`]. Fractional seconds (`2.0`, as Shopify sends them)
+/// are accepted. `None` when the header is absent or unreadable.
 pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    if let Ok(seconds) = value.parse::<f64>()
+    let wait = if let Ok(seconds) = value.parse::<u64>() {
+        Duration::from_secs(seconds)
+    } else if let Ok(seconds) = value.parse::<f64>()
         && seconds.is_finite()
         && seconds >= 0.0
     {
-        return Some(Duration::from_secs_f64(seconds.min(86_400.0)));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+        Duration::from_secs_f64(seconds.min(LONGEST_RETRY_AFTER.as_secs_f64()))
+    } else {
+        let at = httpdate::parse_http_date(value).ok()?;
+        at.duration_since(now).unwrap_or(Duration::ZERO)
+    };
+    Some(wait.min(LONGEST_RETRY_AFTER))
 }
 
 /// The first [`BODY_EXCERPT_BYTES`] of a body as text, never splitting a character.
@@ -177,6 +182,11 @@ mod tests {
         assert_eq!(err.retry_after(), Some(Duration::ZERO));
         let err = run(429, Some("2.5"), "").unwrap_err();
         assert_eq!(err.retry_after(), Some(Duration::from_millis(2500)));
+        // A wait of millennia, in any form, is taken as the longest wait.
+        for absurd in ["10000000000000", "1e300", "Fri, 31 Dec 9999 23:59:59 GMT"] {
+            let err = run(429, Some(absurd), "").unwrap_err();
+            assert_eq!(err.retry_after(), Some(LONGEST_RETRY_AFTER), "{absurd}");
+        }
         let err = run(429, None, "").unwrap_err();
         assert!(matches!(
             err,

@@ -54,6 +54,8 @@ pub async fn first_errors(
     let filter = RecordFilter {
         outcome: Some(Outcome::Failed),
         limit: limit as i64,
+        // Errors only: no input or output to read.
+        payloads: false,
         ..RecordFilter::default()
     };
     Ok(store

@@ -1171,9 +1171,7 @@ async fn send_batch(scope: &RunScope, mut batch: Vec<Item>) {
             response_body: body.map(|b| excerpt(b, BODY_EXCERPT)),
             target_id,
             attempts: i64::from(sent.attempts),
-            retry_at: sent
-                .retry_in
-                .map(|d| crate::runtime::stamp(chrono::Utc::now() + d)),
+            retry_at: sent.retry_in.map(retry_stamp),
             ..scope.entry(item.seq, item.key, Some(item.in_page), outcome)
         };
         outcomes.push((entry, Some(ledger)));
@@ -1186,6 +1184,17 @@ async fn send_batch(scope: &RunScope, mut batch: Vec<Item>) {
     }
     finished.disarm();
 }
+
+/// When a record parked for `wait` is retried, as stored. A longer wait than [`LONGEST_PARK`]
+/// (a target's absurd `Retry-After`) is cut to it: the date must stay a four-digit year (stored
+/// times compare as text), and adding it must not panic, which would lose the batch's outcomes.
+fn retry_stamp(wait: Duration) -> String {
+    let wait = chrono::TimeDelta::from_std(wait.min(LONGEST_PARK)).unwrap_or_default();
+    crate::runtime::stamp(chrono::Utc::now() + wait)
+}
+
+/// Longest a parked record waits for its automatic retry.
+const LONGEST_PARK: Duration = Duration::from_secs(366 * 24 * 3600);
 
 fn excerpt(mut body: String, max: usize) -> String {
     if body.len() > max {
@@ -1304,4 +1313,33 @@ async fn commit_outcomes(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_absurd_wait_is_stored_as_the_longest_park_not_a_panic() {
+        let absurd = retry_stamp(Duration::from_secs(u64::MAX));
+        let longest = retry_stamp(LONGEST_PARK);
+        assert_eq!(absurd[..10], longest[..10], "{absurd} {longest}");
+        assert_eq!(absurd.len(), "2026-11-24T21:00:00.000Z".len(), "{absurd}");
+    }
+
+    #[test]
+    fn a_serialized_page_is_one_json_array_and_each_range_is_its_record() {
+        let records = vec![json!({"name": "Chloé"}), json!([1, 2]), json!(null)];
+        let (text, ranges) = serialize_page(&records);
+        let page: Value = serde_json::from_slice(&text).unwrap();
+        assert_eq!(page, Value::Array(records.clone()));
+        for (record, range) in records.iter().zip(ranges) {
+            assert_eq!(
+                serde_json::from_slice::<Value>(&text[range]).unwrap(),
+                *record
+            );
+        }
+        assert_eq!(serialize_page(&[]), (b"[]".to_vec(), Vec::new()));
+    }
 }

@@ -342,7 +342,7 @@ macro_rules! impl_runtime_store {
                     .iter()
                     .filter_map(|(_, run_id, input, page, _, _)| super::sql::page_of(*run_id, input.as_deref(), *page))
                     .collect();
-                let pages = self.page_texts(wanted).await?;
+                let pages = self.page_texts(wanted, false).await?;
                 let mut inputs = Vec::with_capacity(rows.len());
                 for (key, run_id, input, page, start, len) in rows {
                     // A page pruned by retention takes its records' inputs with it.

@@ -490,17 +490,19 @@ fn error_queue_changes(records: &[RecordEntry]) -> (Vec<&RecordEntry>, HashMap<&
 macro_rules! impl_store {
     ($store:ty, $db:ty) => {
         impl $store {
-            /// The texts of the stored pages among `wanted` (run, first seq), each read once.
-            pub(super) async fn page_texts(&self, wanted: impl IntoIterator<Item = (RunId, i64)>) -> Result<Pages> {
+            /// The texts of the stored pages among `wanted` (run, first seq), each read once;
+            /// their outputs too if `with_outputs`.
+            pub(super) async fn page_texts(&self, wanted: impl IntoIterator<Item = (RunId, i64)>, with_outputs: bool) -> Result<Pages> {
                 let mut pages = Pages::new();
                 for (run_id, first_seq) in wanted {
                     if pages.contains_key(&(run_id, first_seq)) {
                         continue;
                     }
                     let stored: Option<(Vec<u8>, Option<Vec<u8>>)> =
-                        sqlx::query_as("select body, outputs from run_page where run_id = $1 and first_seq = $2")
+                        sqlx::query_as("select body, case when $3 then outputs end from run_page where run_id = $1 and first_seq = $2")
                             .bind(run_id)
                             .bind(first_seq)
+                            .bind(with_outputs)
                             .fetch_optional(&self.pool)
                             .await?;
                     if let Some((body, outputs)) = stored {
@@ -729,7 +731,7 @@ macro_rules! impl_store {
                 .fetch_all(&self.pool)
                 .await?;
                 let wanted: Vec<_> = rows.iter().flat_map(RecordDbRow::pages).collect();
-                let pages = self.page_texts(wanted).await?;
+                let pages = self.page_texts(wanted, true).await?;
                 rows.into_iter().map(|r| r.into_entry(&pages)).collect()
             }
 
