@@ -252,11 +252,12 @@ both_databases! {
         let outputs = r#"[{"name":"Chloé","sku":"A"}]"#;
         let range = |whole: &str, part: &str| TextRange { start: whole.find(part).unwrap() as i64, len: part.len() as i64 };
         let at = |input: &str, output: Option<&str>| {
-            Some(PageSlice { page: 0, input: range(text, input), output: output.map(|o| range(outputs, o)) })
+            Some(PageSlice { page: 0, attempt: 0, input: range(text, input), output: output.map(|o| range(outputs, o)) })
         };
         let in_page = |seq, key, outcome, slice| RecordEntry { input: None, output: None, in_page: slice, ..entry(run, seq, key, outcome) };
         let page = RunPage {
             run_id: run,
+            attempt: 0,
             first_seq: 0,
             body: compress_page(text.as_bytes()),
             outputs: Some(compress_page(outputs.as_bytes())),
@@ -276,11 +277,23 @@ both_databases! {
             (Some(r#"{"id":"k2","name":"Chloé"}"#.to_string()), None),
         ]);
         assert_eq!(store.failed_inputs("orders", None).await.unwrap(), vec![("k2".to_string(), r#"{"id":"k2","name":"Chloé"}"#.to_string())]);
-        // A resumed run may write a page from the same seq again: it replaces the first.
+        // The same claim writing its page again replaces it.
         store.record_page_outcomes(&[page], &[], &[]).await.unwrap();
+        // Another claim of the run (a fenced-off execution's late outcomes, or the next owner)
+        // reading a page from the same seq keeps its own: each claim's rows read its texts.
+        let other_text = r#"[{"id":"k1","again":true}]"#;
+        let other = RunPage { run_id: run, attempt: 1, first_seq: 0, body: compress_page(other_text.as_bytes()), outputs: None };
+        let in_other = PageSlice { page: 0, attempt: 1, input: range(other_text, r#"{"id":"k1","again":true}"#), output: None };
+        store.record_page_outcomes(&[other], &[in_page(3, "k1", Outcome::Created, Some(in_other))], &[]).await.unwrap();
+        let inputs: Vec<Option<String>> = store.run_records(run, &Default::default()).await.unwrap().into_iter().map(|r| r.input).collect();
+        assert_eq!(inputs, vec![
+            Some(r#"{"id":"k1"}"#.to_string()),
+            Some(r#"{"id":"k2","name":"Chloé"}"#.to_string()),
+            Some(r#"{"id":"k1","again":true}"#.to_string()),
+        ]);
         // A row pointing outside its page is reported, naming the run and which text.
         let outside = |start| TextRange { start, len: 40 };
-        let bad_output = PageSlice { page: 0, input: range(text, r#"{"id":"k1"}"#), output: Some(outside(30)) };
+        let bad_output = PageSlice { page: 0, attempt: 0, input: range(text, r#"{"id":"k1"}"#), output: Some(outside(30)) };
         store.record_page_outcomes(&[], &[in_page(2, "k3", Outcome::Created, Some(bad_output))], &[]).await.unwrap();
         match store.run_records(run, &Default::default()).await {
             Err(StoreError::Corrupt(message)) => assert!(message.contains(&format!("run {run}: output at 30+40")), "{message}"),
@@ -290,7 +303,7 @@ both_databases! {
         let listed = store.run_records(run, &RecordFilter { payloads: false, ..Default::default() }).await.unwrap();
         assert_eq!(
             listed.iter().map(|r| (r.seq, r.input.is_none() && r.output.is_none())).collect::<Vec<_>>(),
-            vec![(0, true), (1, true), (2, true)]
+            vec![(0, true), (1, true), (2, true), (3, true)]
         );
         // One record by its number reads its page.
         let one = store.run_records(run, &RecordFilter { seq: Some(0), ..Default::default() }).await.unwrap();
@@ -300,7 +313,7 @@ both_databases! {
         );
         // Pruning takes the page with it: the rows stay, without texts, and nothing is replayable.
         let pruned = store.prune_payloads("2100-01-01T00:00:00.000Z", &PruneScope::DefaultRetention).await.unwrap();
-        assert_eq!(pruned.records, 3);
+        assert_eq!(pruned.records, 4);
         let records = store.run_records(run, &Default::default()).await.unwrap();
         assert!(records.iter().all(|r| r.input.is_none() && r.output.is_none()), "{records:?}");
         assert!(store.failed_inputs("orders", None).await.unwrap().is_empty());

@@ -628,10 +628,12 @@ impl PageStage {
             lock(cursor).add_page(first_seq, count, max);
         }
         let compiled = self.flow.clone();
-        let run_id = self.scope.run_id;
-        tokio::task::spawn_blocking(move || process_page(&compiled, page, run_id, first_seq))
-            .await
-            .map_err(|e| format!("mapping thread stopped: {e}"))
+        let (run_id, attempt) = (self.scope.run_id, self.scope.attempt);
+        tokio::task::spawn_blocking(move || {
+            process_page(&compiled, page, run_id, attempt, first_seq)
+        })
+        .await
+        .map_err(|e| format!("mapping thread stopped: {e}"))
     }
 
     /// Checks a mapped page against the ledger and hands it on: at once what is ready, then,
@@ -847,11 +849,12 @@ fn lock(cursor: &Mutex<CursorTracker>) -> std::sync::MutexGuard<'_, CursorTracke
 /// Runs the steps on a page of records, and keeps the page's texts for the log: the records
 /// as read (one JSON array; each record's input is its slice of it) and what they mapped to
 /// (one JSON array of the outputs there are). The source's own text is kept when it sent one;
-/// otherwise the records are serialized.
+/// otherwise the records are serialized. `attempt` is the run's claim reading the page.
 fn process_page(
     flow: &CompiledFlow,
     page: Page,
     run_id: RunId,
+    attempt: i64,
     first_seq: i64,
 ) -> (Vec<Item>, RunPage) {
     let Page { records, text, .. } = page;
@@ -913,6 +916,7 @@ fn process_page(
                 key,
                 in_page: PageSlice {
                     page: first_seq,
+                    attempt,
                     input: range.into(),
                     output: output_at,
                 },
@@ -923,6 +927,7 @@ fn process_page(
     drop(records);
     let page = RunPage {
         run_id,
+        attempt,
         first_seq,
         body: compress_page(&text),
         outputs: (!outputs.is_empty()).then(|| compress_page(&outputs.finish())),

@@ -274,6 +274,8 @@ pub struct RecordEntry {
 pub struct PageSlice {
     /// The page: the `seq` of its first record.
     pub page: i64,
+    /// The claim of the run that read the page ([`RunPage::attempt`]).
+    pub attempt: i64,
     /// The record as read, in the page's text ([`RunPage::body`]).
     pub input: TextRange,
     /// What the record mapped to, in the page's outputs ([`RunPage::outputs`]); `None` for a
@@ -307,6 +309,9 @@ impl From<std::ops::Range<usize>> for TextRange {
 pub struct RunPage {
     /// Run it belongs to.
     pub run_id: RunId,
+    /// Which claim of the run read it (0 in the foreground). A fenced-off execution and the
+    /// run's next owner may read pages from the same `seq`; each keeps its own.
+    pub attempt: i64,
     /// `seq` of the page's first record.
     pub first_seq: i64,
     /// The page's text, compressed ([`compress_page`]).

@@ -319,7 +319,7 @@ macro_rules! impl_runtime_store {
 
             async fn failed_inputs(&self, flow_id: &str, keys: Option<&[String]>) -> Result<Vec<(String, String)>> {
                 let mut q = QueryBuilder::<$db>::new(
-                    "select f.business_key, r.run_id, r.input, r.input_page, r.input_start, r.input_len \
+                    "select f.business_key, r.run_id, r.input, r.input_page, r.input_start, r.input_len, r.page_attempt \
                      from failed_record f join run_record r on r.run_id = f.run_id and r.seq = f.seq \
                      where f.tenant_id = 'default' and (r.input is not null or r.input_page is not null) and f.flow_id = ",
                 );
@@ -336,19 +336,18 @@ macro_rules! impl_runtime_store {
                     q.push(")");
                 }
                 q.push(" order by f.run_id, f.seq");
-                type Row = (String, RunId, Option<Vec<u8>>, Option<i64>, Option<i64>, Option<i64>);
+                type Row = (String, RunId, Option<Vec<u8>>, Option<i64>, Option<i64>, Option<i64>, Option<i64>);
                 let rows: Vec<Row> = q.build_query_as().fetch_all(&self.pool).await?;
-                let wanted: Vec<_> = rows
-                    .iter()
-                    .filter_map(|(_, run_id, input, page, _, _)| super::sql::page_of(*run_id, input.as_deref(), *page))
-                    .collect();
+                let page_of = |(_, run_id, input, page, _, _, attempt): &Row| super::sql::page_of(*run_id, input.as_deref(), *page, *attempt);
+                let wanted: Vec<_> = rows.iter().filter_map(page_of).collect();
                 let pages = self.page_texts(wanted, false).await?;
                 let mut inputs = Vec::with_capacity(rows.len());
-                for (key, run_id, input, page, start, len) in rows {
+                for row in &rows {
+                    let (key, _, input, _, start, len, _) = row;
                     // A page pruned by retention takes its records' inputs with it.
-                    let slice = (page, start, len);
-                    if let Some(input) = super::sql::row_text(run_id, super::sql::PageText::Input, input.as_deref(), slice, &pages)? {
-                        inputs.push((key, input));
+                    let text = super::sql::row_text(super::sql::PageText::Input, input.as_deref(), page_of(row), (*start, *len), &pages)?;
+                    if let Some(input) = text {
+                        inputs.push((key.clone(), input));
                     }
                 }
                 Ok(inputs)
@@ -366,7 +365,8 @@ macro_rules! impl_runtime_store {
                 };
                 let records_sql = format!(
                     "update run_record set input = null, output = null, response_body = null, \
-                     input_page = null, input_start = null, input_len = null, output_start = null, output_len = null \
+                     input_page = null, input_start = null, input_len = null, output_start = null, output_len = null, \
+                     page_attempt = null \
                      where created_at < $1 and (input is not null or output is not null or response_body is not null \
                      or input_page is not null) and run_id in ({runs})"
                 );

@@ -179,6 +179,7 @@ struct RecordDbRow {
     input_len: Option<i64>,
     output_start: Option<i64>,
     output_len: Option<i64>,
+    page_attempt: Option<i64>,
 }
 
 /// A stored page's texts, decompressed.
@@ -189,8 +190,11 @@ pub(super) struct PageTexts {
     pub(super) outputs: Option<String>,
 }
 
-/// Stored pages by (run, first seq).
-pub(super) type Pages = HashMap<(RunId, i64), PageTexts>;
+/// A stored page: run, claim, first seq.
+pub(super) type PageKey = (RunId, i64, i64);
+
+/// Stored pages by key.
+pub(super) type Pages = HashMap<PageKey, PageTexts>;
 
 /// Which of a record's texts: where it sits in its page, and what an error calls it.
 #[derive(Debug, Clone, Copy)]
@@ -199,34 +203,37 @@ pub(super) enum PageText {
     Output,
 }
 
-/// The page a row points into for a text it does not keep itself, if any.
+/// The page a row points into for a text it does not keep itself, if any. Rows written before
+/// pages were keyed by claim have no `page_attempt`: their pages are claim 0's.
 pub(super) fn page_of(
     run_id: RunId,
     own: Option<&[u8]>,
     input_page: Option<i64>,
-) -> Option<(RunId, i64)> {
+    page_attempt: Option<i64>,
+) -> Option<PageKey> {
     own.is_none()
         .then_some(input_page)
         .flatten()
-        .map(|page| (run_id, page))
+        .map(|page| (run_id, page_attempt.unwrap_or(0), page))
 }
 
 /// A row's input or output: its own, or its range of its page's text (`None` once the page is
 /// pruned, or when the row has none).
 pub(super) fn row_text(
-    run_id: RunId,
     which: PageText,
     own: Option<&[u8]>,
-    slice: (Option<i64>, Option<i64>, Option<i64>),
+    page: Option<PageKey>,
+    range: (Option<i64>, Option<i64>),
     pages: &Pages,
 ) -> Result<Option<String>> {
     if let Some(bytes) = own {
         return decompress(bytes).map(Some);
     }
-    let (Some(page), Some(start), Some(len)) = slice else {
+    let (Some(key), (Some(start), Some(len))) = (page, range) else {
         return Ok(None);
     };
-    let texts = pages.get(&(run_id, page));
+    let (run_id, _, page) = key;
+    let texts = pages.get(&key);
     let (name, text) = match which {
         PageText::Input => ("input", texts.map(|t| &t.input)),
         PageText::Output => ("output", texts.and_then(|t| t.outputs.as_ref())),
@@ -250,29 +257,36 @@ pub(super) fn row_text(
 
 impl RecordDbRow {
     /// The pages this row's texts are in.
-    fn pages(&self) -> impl Iterator<Item = (RunId, i64)> {
-        let input = page_of(self.run_id, self.input.as_deref(), self.input_page);
-        let output = page_of(self.run_id, self.output.as_deref(), self.input_page)
+    fn pages(&self) -> impl Iterator<Item = PageKey> {
+        let input = self.page(self.input.as_deref());
+        let output = self
+            .page(self.output.as_deref())
             .filter(|_| self.output_start.is_some());
         input.into_iter().chain(output)
     }
 
+    /// The page of a text the row does not keep itself (`own`).
+    fn page(&self, own: Option<&[u8]>) -> Option<PageKey> {
+        page_of(self.run_id, own, self.input_page, self.page_attempt)
+    }
+
     fn into_entry(self, pages: &Pages) -> Result<RecordEntry> {
         let r = self;
-        let input_at = (r.input_page, r.input_start, r.input_len);
-        let output_at = (r.input_page, r.output_start, r.output_len);
+        let (input_page, output_page) = (r.page(r.input.as_deref()), r.page(r.output.as_deref()));
+        let input_at = (r.input_start, r.input_len);
+        let output_at = (r.output_start, r.output_len);
         Ok(RecordEntry {
             input: row_text(
-                r.run_id,
                 PageText::Input,
                 r.input.as_deref(),
+                input_page,
                 input_at,
                 pages,
             )?,
             output: row_text(
-                r.run_id,
                 PageText::Output,
                 r.output.as_deref(),
+                output_page,
                 output_at,
                 pages,
             )?,
@@ -312,7 +326,8 @@ macro_rules! run_columns {
 macro_rules! record_columns {
     () => {
         "run_id, seq, flow_id, source_key, outcome, step_id, input, output, response_status, \
-         response_body, target_id, error, attempts, input_page, input_start, input_len, output_start, output_len"
+         response_body, target_id, error, attempts, input_page, input_start, input_len, output_start, output_len, \
+         page_attempt"
     };
 }
 
@@ -492,17 +507,19 @@ macro_rules! impl_store {
         impl $store {
             /// The texts of the stored pages among `wanted` (run, first seq), each read once;
             /// their outputs too if `with_outputs`.
-            pub(super) async fn page_texts(&self, wanted: impl IntoIterator<Item = (RunId, i64)>, with_outputs: bool) -> Result<Pages> {
+            pub(super) async fn page_texts(&self, wanted: impl IntoIterator<Item = PageKey>, with_outputs: bool) -> Result<Pages> {
                 let mut pages = Pages::new();
-                for (run_id, first_seq) in wanted {
-                    if pages.contains_key(&(run_id, first_seq)) {
+                for key in wanted {
+                    if pages.contains_key(&key) {
                         continue;
                     }
+                    let (run_id, attempt, first_seq) = key;
                     let stored: Option<(Vec<u8>, Option<Vec<u8>>)> =
-                        sqlx::query_as("select body, case when $3 then outputs end from run_page where run_id = $1 and first_seq = $2")
+                        sqlx::query_as("select body, case when $3 then outputs end from run_page where run_id = $1 and first_seq = $2 and attempt = $4")
                             .bind(run_id)
                             .bind(first_seq)
                             .bind(with_outputs)
+                            .bind(attempt)
                             .fetch_optional(&self.pool)
                             .await?;
                     if let Some((body, outputs)) = stored {
@@ -510,7 +527,7 @@ macro_rules! impl_store {
                             input: decompress(&body)?,
                             outputs: outputs.as_deref().map(decompress).transpose()?,
                         };
-                        pages.insert((run_id, first_seq), texts);
+                        pages.insert(key, texts);
                     }
                 }
                 Ok(pages)
@@ -560,11 +577,12 @@ macro_rules! impl_store {
                     // A resumed run may read a page again from the same seq; no row points into
                     // the earlier one (rows after it would have moved the seq on).
                     sqlx::query(
-                        "insert into run_page (run_id, first_seq, body, outputs, created_at) values ($1, $2, $3, $4, $5) \
-                         on conflict (run_id, first_seq) do update set body = excluded.body, outputs = excluded.outputs, \
+                        "insert into run_page (run_id, attempt, first_seq, body, outputs, created_at) values ($1, $2, $3, $4, $5, $6) \
+                         on conflict (run_id, attempt, first_seq) do update set body = excluded.body, outputs = excluded.outputs, \
                          created_at = excluded.created_at",
                     )
                     .bind(page.run_id)
+                    .bind(page.attempt)
                     .bind(page.first_seq)
                     .bind(&page.body)
                     .bind(&page.outputs)
@@ -593,6 +611,7 @@ macro_rules! impl_store {
                             .push_bind(r.in_page.map(|p| p.input.len))
                             .push_bind(r.in_page.and_then(|p| p.output).map(|o| o.start))
                             .push_bind(r.in_page.and_then(|p| p.output).map(|o| o.len))
+                            .push_bind(r.in_page.map(|p| p.attempt))
                             .push_bind(&at)
                             .push_bind(&at);
                     });
@@ -715,7 +734,7 @@ macro_rules! impl_store {
                     "select run_id, seq, flow_id, source_key, outcome, step_id, \
                      case when $7 then input end as input, case when $7 then output end as output, \
                      response_status, response_body, target_id, error, attempts, \
-                     case when $7 then input_page end as input_page, input_start, input_len, output_start, output_len \
+                     case when $7 then input_page end as input_page, input_start, input_len, output_start, output_len, page_attempt \
                      from run_record where run_id = $1 \
                      and ($2 is null or outcome = $2) and ($3 is null or source_key = $3) \
                      and ($6 is null or seq = $6) \
