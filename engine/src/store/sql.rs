@@ -505,7 +505,7 @@ fn error_queue_changes(records: &[RecordEntry]) -> (Vec<&RecordEntry>, HashMap<&
 macro_rules! impl_store {
     ($store:ty, $db:ty) => {
         impl $store {
-            /// The texts of the stored pages among `wanted` (run, first seq), each read once;
+            /// The texts of the stored pages among `wanted` (run, claim, first seq), each read once;
             /// their outputs too if `with_outputs`.
             pub(super) async fn page_texts(&self, wanted: impl IntoIterator<Item = PageKey>, with_outputs: bool) -> Result<Pages> {
                 let mut pages = Pages::new();
