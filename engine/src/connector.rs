@@ -20,6 +20,11 @@ use serde_json::Value;
 use crate::credential::Redactor;
 use crate::projection::Projection;
 
+/// Longest wait a target can impose (a `Retry-After`, a stored pause, a parked record's retry):
+/// a wait of years is the target's mistake, stored times must keep their four-digit year (they
+/// compare as text), and adding the wait to a date must not overflow.
+pub const LONGEST_TARGET_WAIT: Duration = Duration::from_secs(366 * 24 * 3600);
+
 /// Whether an operation reads records from the system or sends records to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -137,7 +142,8 @@ pub enum ConnectorError {
     /// The system could not be reached (DNS, refused connection); retryable.
     #[error("not connected: {0}")]
     NotConnected(String),
-    /// The system asked us to slow down; retry after the given wait.
+    /// The system asked us to slow down; retry after the given wait (at most
+    /// [`LONGEST_TARGET_WAIT`]).
     #[error("rate limited{}: {message}", retry_after.map(|d| format!(" (retry after {} s)", d.as_secs_f64())).unwrap_or_default())]
     RateLimited {
         /// How long the system asked us to wait (`Retry-After`).

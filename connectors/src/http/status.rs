@@ -14,7 +14,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use ferry_engine::connector::{ConnectorError, WriteAck};
+use ferry_engine::connector::{ConnectorError, LONGEST_TARGET_WAIT, WriteAck};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 
@@ -96,12 +96,8 @@ fn describe(status: StatusCode, excerpt: &str) -> String {
     }
 }
 
-/// Longest wait a `Retry-After` is taken for: a wait of years is the target's mistake, and
-/// adding it to a date must not overflow.
-const LONGEST_RETRY_AFTER: Duration = Duration::from_secs(366 * 24 * 3600);
-
 /// The wait a `Retry-After` header asks for: delay-seconds or an HTTP date (a past date is no
-/// wait), at most [`LONGEST_RETRY_AFTER`]. Fractional seconds (`2.0`, as Shopify sends them)
+/// wait), at most [`LONGEST_TARGET_WAIT`]. Fractional seconds (`2.0`, as Shopify sends them)
 /// are accepted. `None` when the header is absent or unreadable.
 pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
@@ -111,12 +107,12 @@ pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Durati
         && seconds.is_finite()
         && seconds >= 0.0
     {
-        Duration::from_secs_f64(seconds.min(LONGEST_RETRY_AFTER.as_secs_f64()))
+        Duration::from_secs_f64(seconds.min(LONGEST_TARGET_WAIT.as_secs_f64()))
     } else {
         let at = httpdate::parse_http_date(value).ok()?;
         at.duration_since(now).unwrap_or(Duration::ZERO)
     };
-    Some(wait.min(LONGEST_RETRY_AFTER))
+    Some(wait.min(LONGEST_TARGET_WAIT))
 }
 
 /// The first [`BODY_EXCERPT_BYTES`] of a body as text, never splitting a character.
@@ -185,7 +181,7 @@ mod tests {
         // A wait of millennia, in any form, is taken as the longest wait.
         for absurd in ["10000000000000", "1e300", "Fri, 31 Dec 9999 23:59:59 GMT"] {
             let err = run(429, Some(absurd), "").unwrap_err();
-            assert_eq!(err.retry_after(), Some(LONGEST_RETRY_AFTER), "{absurd}");
+            assert_eq!(err.retry_after(), Some(LONGEST_TARGET_WAIT), "{absurd}");
         }
         let err = run(429, None, "").unwrap_err();
         assert!(matches!(

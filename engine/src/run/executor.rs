@@ -26,7 +26,8 @@ use super::pause::{SharedPause, TargetKey};
 use super::progress::Progress;
 use super::send::{RateGate, Sender};
 use crate::connector::{
-    ConnectorError, ConnectorInstance, Lookup, Page, ReadRequest, WriteAction, WriteRecord,
+    ConnectorError, ConnectorInstance, LONGEST_TARGET_WAIT, Lookup, Page, ReadRequest, WriteAction,
+    WriteRecord,
 };
 use crate::flow::OnExisting;
 use crate::plan::{CompiledFlow, Processed};
@@ -1190,16 +1191,12 @@ async fn send_batch(scope: &RunScope, mut batch: Vec<Item>) {
     finished.disarm();
 }
 
-/// When a record parked for `wait` is retried, as stored. A longer wait than [`LONGEST_PARK`]
-/// (a target's absurd `Retry-After`) is cut to it: the date must stay a four-digit year (stored
-/// times compare as text), and adding it must not panic, which would lose the batch's outcomes.
+/// When a record parked for `wait` is retried, as stored. A longer wait (a backoff set to
+/// years) is cut to [`LONGEST_TARGET_WAIT`]: a panic here would lose the batch's outcomes.
 fn retry_stamp(wait: Duration) -> String {
-    let wait = chrono::TimeDelta::from_std(wait.min(LONGEST_PARK)).unwrap_or_default();
+    let wait = chrono::TimeDelta::from_std(wait.min(LONGEST_TARGET_WAIT)).unwrap_or_default();
     crate::runtime::stamp(chrono::Utc::now() + wait)
 }
-
-/// Longest a parked record waits for its automatic retry.
-const LONGEST_PARK: Duration = Duration::from_secs(366 * 24 * 3600);
 
 fn excerpt(mut body: String, max: usize) -> String {
     if body.len() > max {
@@ -1328,7 +1325,7 @@ mod tests {
     #[test]
     fn an_absurd_wait_is_stored_as_the_longest_park_not_a_panic() {
         let absurd = retry_stamp(Duration::from_secs(u64::MAX));
-        let longest = retry_stamp(LONGEST_PARK);
+        let longest = retry_stamp(LONGEST_TARGET_WAIT);
         assert_eq!(absurd[..10], longest[..10], "{absurd} {longest}");
         assert_eq!(absurd.len(), "2026-11-24T21:00:00.000Z".len(), "{absurd}");
     }

@@ -17,16 +17,13 @@ use tokio::time::Instant;
 use tracing::warn;
 
 use super::send::RateGate;
+use crate::connector::LONGEST_TARGET_WAIT;
 use crate::flow::Flow;
 use crate::store::{Store, TargetPause, stamp};
 
 /// Longest a send trusts its last read of the stored pause: another process's pause reaches
 /// this one within it (plus the time of one query).
 pub(crate) const READ_EVERY: Duration = Duration::from_millis(250);
-
-/// Longer waits are stored as this long: a date years ahead is a target's mistake, and stored
-/// times must keep their fixed width.
-const LONGEST_PAUSE: Duration = Duration::from_secs(366 * 24 * 3600);
 
 /// The remote system a flow's target connection talks to, within its tenant. Every flow of the
 /// tenant that reaches the same system gets the same key, so they share its pause.
@@ -137,7 +134,7 @@ impl SharedPause {
         status: Option<u16>,
         reason: &str,
     ) {
-        let wait = wait.min(LONGEST_PAUSE);
+        let wait = wait.min(LONGEST_TARGET_WAIT);
         let until = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
         let pause = TargetPause {
             tenant_id: self.key.tenant.clone(),
