@@ -436,25 +436,19 @@ async fn offset_pagination_advances_by_page_size() {
     );
 }
 
-#[tokio::test]
-async fn cursor_pagination_follows_the_body_cursor_until_null() {
-    let pool = woo_orders(3, 500);
+/// Reads `/orders` (records at `orders`) by cursor: the stub answers the cursor it is sent in
+/// `after` (none on the first request) with `answer`, and the next cursor is read at
+/// `next_path`. Returns the pages and the cursors the stub was sent.
+async fn read_by_cursor(
+    next_path: &str,
+    answer: impl Fn(Option<&str>) -> Value + Clone + Send + Sync + 'static,
+) -> (Vec<Page>, Vec<Option<String>>) {
     let stub = Stub::start(Router::new().route(
         "/orders",
-        get(
-            move |Query(query): Query<HashMap<String, String>>| async move {
-                // The middle page is empty but still points on; it must not end the read.
-                let body = match query.get("after").map(String::as_str) {
-                    None => {
-                        json!({ "orders": [pool[0], pool[1]], "meta": { "next_cursor": "c2" } })
-                    }
-                    Some("c2") => json!({ "orders": [], "meta": { "next_cursor": "c3" } }),
-                    Some("c3") => json!({ "orders": [pool[2]], "meta": { "next_cursor": null } }),
-                    Some(other) => panic!("unexpected cursor {other}"),
-                };
-                axum::Json(body)
-            },
-        ),
+        get(move |Query(query): Query<HashMap<String, String>>| {
+            let answer = answer.clone();
+            async move { axum::Json(answer(query.get("after").map(String::as_str))) }
+        }),
     ))
     .await;
     let pages = read_all(
@@ -462,14 +456,28 @@ async fn cursor_pagination_follows_the_body_cursor_until_null() {
         json!({
             "path": "/orders",
             "records_path": "orders",
-            "pagination": { "type": "cursor", "param": "after", "next_path": "meta.next_cursor" }
+            "pagination": { "type": "cursor", "param": "after", "next_path": next_path }
         }),
     )
     .await
     .unwrap();
+    let cursors = stub.seen().iter().map(|s| q(&s.query, "after")).collect();
+    (pages, cursors)
+}
+
+#[tokio::test]
+async fn cursor_pagination_follows_the_body_cursor_until_null() {
+    let pool = woo_orders(3, 500);
+    // The middle page is empty but still points on; it must not end the read.
+    let (pages, cursors) = read_by_cursor("meta.next_cursor", move |after| match after {
+        None => json!({ "orders": [pool[0], pool[1]], "meta": { "next_cursor": "c2" } }),
+        Some("c2") => json!({ "orders": [], "meta": { "next_cursor": "c3" } }),
+        Some("c3") => json!({ "orders": [pool[2]], "meta": { "next_cursor": null } }),
+        Some(other) => panic!("unexpected cursor {other}"),
+    })
+    .await;
     assert_eq!(sizes(&pages), [2, 1]);
     assert_eq!(ids(&pages), [500, 501, 502]);
-    let cursors: Vec<_> = stub.seen().iter().map(|s| q(&s.query, "after")).collect();
     assert_eq!(cursors, [None, Some("c2".into()), Some("c3".into())]);
 }
 
@@ -477,33 +485,14 @@ async fn cursor_pagination_follows_the_body_cursor_until_null() {
 async fn a_cursor_read_from_inside_the_list_is_followed() {
     // `next_path` points into the records: the list is parsed whole for it.
     let pool = woo_orders(3, 700);
-    let stub = Stub::start(Router::new().route(
-        "/orders",
-        get(
-            move |Query(query): Query<HashMap<String, String>>| async move {
-                let body = match query.get("after").map(String::as_str) {
-                    None => json!({ "orders": [pool[0], pool[1]] }),
-                    Some("701") => json!({ "orders": [pool[2]] }),
-                    Some(other) => panic!("unexpected cursor {other}"),
-                };
-                axum::Json(body)
-            },
-        ),
-    ))
-    .await;
-    let pages = read_all(
-        stub.connect(json!({})).await.as_ref(),
-        json!({
-            "path": "/orders",
-            "records_path": "orders",
-            "pagination": { "type": "cursor", "param": "after", "next_path": "orders.1.id" }
-        }),
-    )
+    let (pages, cursors) = read_by_cursor("orders.1.id", move |after| match after {
+        None => json!({ "orders": [pool[0], pool[1]] }),
+        Some("701") => json!({ "orders": [pool[2]] }),
+        Some(other) => panic!("unexpected cursor {other}"),
+    })
     .await;
     // The second page has no element 1: its cursor is missing and the read ends there.
-    let pages = pages.unwrap();
     assert_eq!(ids(&pages), [700, 701, 702]);
-    let cursors: Vec<_> = stub.seen().iter().map(|s| q(&s.query, "after")).collect();
     assert_eq!(cursors, [None, Some("701".into())]);
 }
 
