@@ -56,8 +56,40 @@ fn ledger(key: &str, run_id: i64) -> LedgerUpdate {
         payload_hash: "h".into(),
         outcome: Outcome::Created,
         run_id,
-        attempt: 0,
     }
+}
+
+/// `entry`, logged by claim `attempt` of its run (a page it read).
+fn in_claim(attempt: i64, entry: RecordEntry) -> RecordEntry {
+    let nowhere = TextRange { start: 0, len: 0 };
+    RecordEntry {
+        in_page: Some(PageSlice {
+            page: 0,
+            attempt,
+            input: nowhere,
+            output: None,
+        }),
+        ..entry
+    }
+}
+
+fn intents(list: &[(i64, &str, &str)]) -> Vec<(i64, String, String)> {
+    list.iter()
+        .map(|&(seq, key, hash)| (seq, key.to_string(), hash.to_string()))
+        .collect()
+}
+
+fn open_keys(open: &[SendIntent]) -> Vec<(&str, i64, i64, &str)> {
+    open.iter()
+        .map(|i| {
+            (
+                i.business_key.as_str(),
+                i.attempt,
+                i.seq,
+                i.payload_hash.as_str(),
+            )
+        })
+        .collect()
 }
 
 both_databases! {
@@ -130,15 +162,14 @@ both_databases! {
 
     answered_sends_clear_intents_and_a_later_success_resolves_the_error_queue => |store: Arc<dyn ServiceStore>| async move {
         let run = store.create_run(&new_run()).await.unwrap();
-        let intents = vec![("k1".to_string(), "h".to_string()), ("k2".to_string(), "h".to_string()), ("k3".to_string(), "h".to_string())];
-        store.record_intents("orders", "erp/write", run, 0, &intents).await.unwrap();
+        store.record_intents("orders", "erp/write", run, 0, &intents(&[(0, "k1", "h"), (1, "k2", "h"), (2, "k3", "h")]), &[]).await.unwrap();
         assert_eq!(store.pending_intents("orders", "erp/write").await.unwrap().len(), 3);
         store.record_outcomes(
             &[entry(run, 0, "k1", Outcome::Created), entry(run, 1, "k2", Outcome::Failed)],
             &[ledger("k1", run), LedgerUpdate { outcome: Outcome::Failed, target_id: None, ..ledger("k2", run) }],
         ).await.unwrap();
-        let open: Vec<String> = store.pending_intents("orders", "erp/write").await.unwrap().into_iter().map(|i| i.business_key).collect();
-        assert_eq!(open, vec!["k3"], "k3 was sent but never answered; k2 was refused");
+        let open = store.pending_intents("orders", "erp/write").await.unwrap();
+        assert_eq!(open_keys(&open), [("k3", 0, 2, "h")], "k3 was sent but never answered; k2 was refused");
         let failed = store.failed_records("orders", 10).await.unwrap();
         assert_eq!(failed.len(), 1);
         assert_eq!((failed[0].business_key.as_str(), failed[0].error.as_deref()), ("k2", Some("rejected: HTTP 422")));
@@ -148,43 +179,44 @@ both_databases! {
         let replay = store.create_run(&new_run()).await.unwrap();
         store.record_outcomes(&[entry(replay, 0, "k2", Outcome::Created)], &[ledger("k2", replay)]).await.unwrap();
         assert!(store.failed_records("orders", 10).await.unwrap().is_empty());
-        let k3 = SendIntent { business_key: "k3".into(), payload_hash: "h".into(), run_id: run, attempt: 0 };
+        let k3 = SendIntent { business_key: "k3".into(), payload_hash: "h".into(), run_id: run, attempt: 0, seq: 2 };
         store.clear_intents("orders", "erp/write", &[k3]).await.unwrap();
+        assert!(store.pending_intents("orders", "erp/write").await.unwrap().is_empty());
+        // The log writer deletes a batch once all of its records are answered, with the next
+        // batch it writes or on its own.
+        store.record_intents("orders", "erp/write", replay, 0, &intents(&[(5, "k5", "h"), (6, "k6", "h")]), &[]).await.unwrap();
+        store.record_intents("orders", "erp/write", replay, 0, &intents(&[(7, "k7", "h")]), &[5]).await.unwrap();
+        assert_eq!(open_keys(&store.pending_intents("orders", "erp/write").await.unwrap()), [("k7", 0, 7, "h")]);
+        store.record_intents("orders", "erp/write", replay, 0, &[], &[7]).await.unwrap();
         assert!(store.pending_intents("orders", "erp/write").await.unwrap().is_empty());
     };
 
-    a_late_answer_clears_only_the_intent_of_its_own_execution_and_payload => |store: Arc<dyn ServiceStore>| async move {
+    an_answer_counts_only_for_the_intent_of_its_own_claim_and_record => |store: Arc<dyn ServiceStore>| async move {
         let other = store.create_run(&new_run()).await.unwrap();
         let run = store.create_run(&new_run()).await.unwrap();
-        let intent = |key: &str, hash: &str| (key.to_string(), hash.to_string());
-        let sent = |key: &str, run_id, attempt| LedgerUpdate { attempt, ..ledger(key, run_id) };
-        let refused = |key: &str, run_id, attempt| LedgerUpdate { outcome: Outcome::Failed, target_id: None, ..sent(key, run_id, attempt) };
-        // Claim 2 of `run` (the next owner) sends k1, k2 and k3, replacing any intent written
-        // before, and k4 with another payload than the one it sent before.
-        let intents = [intent("k1", "h"), intent("k2", "h"), intent("k3", "h"), intent("k4", "h4")];
-        store.record_intents("orders", "erp/write", run, 2, &intents).await.unwrap();
-        // Answers land afterwards: claim 1's (a stalled worker's) for k1 created and k2 refused,
-        // another run's for k3, and claim 2's own for the earlier payload of k4.
-        store.record_outcomes(
-            &[entry(run, 0, "k1", Outcome::Created), entry(run, 1, "k2", Outcome::Failed), entry(other, 0, "k3", Outcome::Created), entry(run, 2, "k4", Outcome::Created)],
-            &[sent("k1", run, 1), refused("k2", run, 1), sent("k3", other, 0), sent("k4", run, 2)],
-        ).await.unwrap();
+        let sent = |claim, seq, key: &str, run_id| (in_claim(claim, entry(run_id, seq, key, Outcome::Created)), ledger(key, run_id));
+        // Claim 2 of `run` (the next owner) sends k1, k2 and k3 as records 10-12, and k4 as
+        // record 13 with another payload than the one it sent as record 3.
+        store.record_intents("orders", "erp/write", run, 2, &intents(&[(10, "k1", "h"), (11, "k2", "h"), (12, "k3", "h"), (13, "k4", "h4")]), &[]).await.unwrap();
+        // Answers land afterwards: claim 1's (a stalled worker's, whose records share numbers
+        // with the next owner's) for k1 and k2, another run's for k3, and claim 2's own for record 3.
+        let (entries, updates): (Vec<_>, Vec<_>) = [sent(1, 10, "k1", run), sent(1, 11, "k2", run), sent(2, 12, "k3", other), sent(2, 3, "k4", run)].into_iter().unzip();
+        store.record_outcomes(&entries, &updates).await.unwrap();
         let open = store.pending_intents("orders", "erp/write").await.unwrap();
         let keys = |open: &[SendIntent]| open.iter().map(|i| i.business_key.clone()).collect::<Vec<_>>();
         assert_eq!(keys(&open), vec!["k1", "k2", "k3", "k4"], "claim 2 has not been answered yet");
-        // Claim 2's own answers clear its intents.
-        store.record_outcomes(
-            &[entry(run, 3, "k1", Outcome::Created), entry(run, 4, "k2", Outcome::Failed), entry(run, 5, "k3", Outcome::Created)],
-            &[sent("k1", run, 2), refused("k2", run, 2), sent("k3", run, 2)],
-        ).await.unwrap();
+        // Claim 2's own answers count.
+        let (entries, updates): (Vec<_>, Vec<_>) = [sent(2, 10, "k1", run), sent(2, 11, "k2", run), sent(2, 12, "k3", run)].into_iter().unzip();
+        store.record_outcomes(&entries, &updates).await.unwrap();
         let open = store.pending_intents("orders", "erp/write").await.unwrap();
-        assert_eq!(keys(&open), vec!["k4"]);
-        // Clearing names the intent exactly: another run's, claim's or payload's stays.
+        assert_eq!(open_keys(&open), [("k4", 2, 13, "h4")]);
+        // Clearing names the intent exactly: another run's, claim's, record's or payload's stays.
         let k4 = open[0].clone();
-        assert_eq!((k4.run_id, k4.attempt, k4.payload_hash.as_str()), (run, 2, "h4"));
+        assert_eq!(k4.run_id, run);
         let others = [
             SendIntent { run_id: other, ..k4.clone() },
             SendIntent { attempt: 1, ..k4.clone() },
+            SendIntent { seq: 3, ..k4.clone() },
             SendIntent { payload_hash: "h".into(), ..k4.clone() },
         ];
         store.clear_intents("orders", "erp/write", &others).await.unwrap();
@@ -196,16 +228,19 @@ both_databases! {
     a_late_intent_of_an_earlier_claim_does_not_replace_the_next_owners => |store: Arc<dyn ServiceStore>| async move {
         let run = store.create_run(&new_run()).await.unwrap();
         let later = store.create_run(&new_run()).await.unwrap();
-        let intents = |hash: &str| [("k1".to_string(), hash.to_string())];
-        store.record_intents("orders", "erp/write", run, 2, &intents("next-owner")).await.unwrap();
+        let k1 = |hash: &str| intents(&[(0, "k1", hash)]);
+        store.record_intents("orders", "erp/write", run, 2, &k1("next-owner"), &[]).await.unwrap();
         // The stalled worker (claim 1 of the same run) writes its intent after thawing: ignored.
-        store.record_intents("orders", "erp/write", run, 1, &intents("stale")).await.unwrap();
+        store.record_intents("orders", "erp/write", run, 1, &k1("stale"), &[]).await.unwrap();
         let open = store.pending_intents("orders", "erp/write").await.unwrap();
-        assert_eq!((open[0].attempt, open[0].payload_hash.as_str()), (2, "next-owner"));
+        assert_eq!(open_keys(&open), [("k1", 2, 0, "next-owner")]);
         // A later run's intent for the key replaces it, whatever its claim number.
-        store.record_intents("orders", "erp/write", later, 1, &intents("later-run")).await.unwrap();
+        store.record_intents("orders", "erp/write", later, 1, &k1("later-run"), &[]).await.unwrap();
         let open = store.pending_intents("orders", "erp/write").await.unwrap();
         assert_eq!((open.len(), open[0].run_id, open[0].payload_hash.as_str()), (1, later, "later-run"));
+        // Once that one is cleared, the ones it replaced do not come back.
+        store.clear_intents("orders", "erp/write", &open).await.unwrap();
+        assert!(store.pending_intents("orders", "erp/write").await.unwrap().is_empty());
     };
 
     parked_records_are_handed_out_once_when_due_and_only_a_few_times => |store: Arc<dyn ServiceStore>| async move {

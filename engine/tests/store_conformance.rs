@@ -87,7 +87,6 @@ fn update(
         payload_hash: hash.into(),
         outcome,
         run_id,
-        attempt: 0,
     }
 }
 

@@ -151,7 +151,7 @@ enum ItemState {
 struct RunScope {
     run_id: RunId,
     /// Which claim of the run this execution is (0 in the foreground): its send intents and
-    /// ledger updates carry it, so its answers clear its own intents only.
+    /// its pages carry it, so its activity rows answer its own intents only.
     attempt: i64,
     flow_id: String,
     /// Ledger name of the target: `connection/operation`.
@@ -216,16 +216,13 @@ impl RunScope {
 
     /// Commits the send intents of records about to be sent, through the log writer, and waits
     /// until they are durable.
-    async fn commit_intents(&self, keys_and_hashes: Vec<(String, String)>) -> Result<(), String> {
-        if keys_and_hashes.is_empty() {
+    async fn commit_intents(&self, intents: Vec<(i64, String, String)>) -> Result<(), String> {
+        if intents.is_empty() {
             return Ok(());
         }
         let (done, committed) = oneshot::channel();
         self.log_tx
-            .send(LogMessage::Intents {
-                keys_and_hashes,
-                done,
-            })
+            .send(LogMessage::Intents { intents, done })
             .await
             .map_err(|_| WRITER_STOPPED.to_string())?;
         match committed.await {
@@ -244,10 +241,10 @@ enum LogMessage {
     /// A page's records as read, which its outcomes point into: committed with the next
     /// outcomes (it comes before all of its own).
     Page(RunPage),
-    /// Send intents, committed at once (before the outcomes gathered so far); `done` answers
-    /// when they are durable.
+    /// Send intents (`seq`, key, payload hash) of one batch, committed at once (before the
+    /// outcomes gathered so far); `done` answers when they are durable.
     Intents {
-        keys_and_hashes: Vec<(String, String)>,
+        intents: Vec<(i64, String, String)>,
         done: oneshot::Sender<Result<(), String>>,
     },
 }
@@ -688,12 +685,15 @@ async fn forget_unsent_intents(
         unsent.extend(
             send_intents(&items)
                 .into_iter()
-                .map(|(business_key, payload_hash)| crate::store::SendIntent {
-                    business_key,
-                    payload_hash,
-                    run_id: scope.run_id,
-                    attempt: scope.attempt,
-                }),
+                .map(
+                    |(seq, business_key, payload_hash)| crate::store::SendIntent {
+                        business_key,
+                        payload_hash,
+                        run_id: scope.run_id,
+                        attempt: scope.attempt,
+                        seq,
+                    },
+                ),
         );
     }
     if unsent.is_empty() {
@@ -708,13 +708,13 @@ async fn forget_unsent_intents(
     }
 }
 
-/// Keys and payload hashes of a page's records to send: committed before the first request,
-/// so a crash after the target answered is noticed.
-fn send_intents(items: &[Item]) -> Vec<(String, String)> {
+/// Numbers, keys and payload hashes of a page's records to send: committed before the first
+/// request, so a crash after the target answered is noticed.
+fn send_intents(items: &[Item]) -> Vec<(i64, String, String)> {
     items
         .iter()
         .filter_map(|i| match (&i.state, &i.key) {
-            (ItemState::Send { hash, .. }, Some(key)) => Some((key.clone(), hash.clone())),
+            (ItemState::Send { hash, .. }, Some(key)) => Some((i.seq, key.clone(), hash.clone())),
             _ => None,
         })
         .collect()
@@ -789,7 +789,6 @@ async fn resolve_intents(
                     payload_hash: intent.payload_hash.clone(),
                     outcome: Outcome::Created,
                     run_id: scope.run_id,
-                    attempt: scope.attempt,
                 };
                 let entry = RecordEntry {
                     input: None,
@@ -820,8 +819,7 @@ async fn resolve_intents(
             params.progress.add_outcome(entry.outcome);
         }
     }
-    // Recording a found one cleared its intent when this run wrote it; an intent of another
-    // run (a crashed `ferry run`) is cleared here.
+    // Cleared once the found ones are recorded: a crash in between asks the target again.
     if !resolved.is_empty() {
         params
             .store
@@ -1169,7 +1167,6 @@ async fn send_batch(scope: &RunScope, mut batch: Vec<Item>) {
             payload_hash: hash,
             outcome,
             run_id: scope.run_id,
-            attempt: scope.attempt,
         };
         let entry = RecordEntry {
             error,
@@ -1224,18 +1221,19 @@ struct OutcomeLog {
     cursor: Option<Arc<Mutex<CursorTracker>>>,
     in_flight: Arc<InFlight>,
     /// Send intents are written only while the run is still this execution's: a stale one
-    /// would replace the next owner's intent for the same key.
+    /// would be taken for a send of the run's next owner.
     fence: Fence,
 }
 
 /// Commits outcomes in batches; counts each record once it is durable. Send intents are
 /// committed as soon as they come, ahead of the outcomes gathered so far: the next page's sends
-/// wait for them, and nothing waits for the outcomes. (Outcomes clear only their own intents,
+/// wait for them, and nothing waits for the outcomes. (An outcome answers only its own intent,
 /// and a key is not sent again while its earlier send is unanswered.)
 async fn write_log(log: &OutcomeLog, mut rx: mpsc::Receiver<LogMessage>) -> Result<(), StoreError> {
     let mut records = Vec::with_capacity(LOG_BATCH);
     let mut ledger = Vec::with_capacity(LOG_BATCH);
     let mut pages = Vec::new();
+    let mut batches = IntentBatches::default();
     let mut open = true;
     while open {
         let deadline = tokio::time::Instant::now() + LOG_INTERVAL;
@@ -1248,10 +1246,7 @@ async fn write_log(log: &OutcomeLog, mut rx: mpsc::Receiver<LogMessage>) -> Resu
                     }
                 }
                 Ok(Some(LogMessage::Page(page))) => pages.push(page),
-                Ok(Some(LogMessage::Intents {
-                    keys_and_hashes,
-                    done,
-                })) => {
+                Ok(Some(LogMessage::Intents { intents, done })) => {
                     let result = match log.fence.check() {
                         Ok(_) => log
                             .store
@@ -1260,12 +1255,17 @@ async fn write_log(log: &OutcomeLog, mut rx: mpsc::Receiver<LogMessage>) -> Resu
                                 &log.target,
                                 log.run_id,
                                 log.attempt,
-                                &keys_and_hashes,
+                                &intents,
+                                &batches.answered,
                             )
                             .await
                             .map_err(|e| e.to_string()),
                         Err(fenced) => Err(format!("stopped: {fenced}")),
                     };
+                    if result.is_ok() {
+                        batches.answered.clear();
+                        batches.opened(&intents);
+                    }
                     // The page's stage reports a failure; nothing waits for the answer otherwise.
                     let _ = done.send(result);
                 }
@@ -1280,12 +1280,71 @@ async fn write_log(log: &OutcomeLog, mut rx: mpsc::Receiver<LogMessage>) -> Resu
         // logging any of its records) is never written.
         if !records.is_empty() {
             commit_outcomes(log, &pages, &records, &ledger).await?;
+            batches.answer(records.iter().map(|r| r.seq));
             records.clear();
             ledger.clear();
             pages.clear();
         }
     }
+    if !batches.answered.is_empty() {
+        let forgotten = log
+            .store
+            .record_intents(
+                &log.flow_id,
+                &log.target,
+                log.run_id,
+                log.attempt,
+                &[],
+                &batches.answered,
+            )
+            .await;
+        if let Err(e) = forgotten {
+            warn!(run_id = log.run_id, error = %e, "Could not delete answered send intents; the next run forgets them.");
+        }
+    }
     Ok(())
+}
+
+/// The log writer's account of this execution's send-intent batches: which still wait for
+/// answers, and which have all of theirs committed (deleted with the next intents written, or
+/// when the writer ends).
+#[derive(Default)]
+struct IntentBatches {
+    /// Each unanswered record's batch (its first `seq`).
+    batch_of: HashMap<i64, i64>,
+    /// Unanswered records per batch.
+    waiting: HashMap<i64, usize>,
+    /// Batches whose records are all answered, not yet deleted.
+    answered: Vec<i64>,
+}
+
+impl IntentBatches {
+    fn opened(&mut self, intents: &[(i64, String, String)]) {
+        let Some(&(first_seq, _, _)) = intents.first() else {
+            return;
+        };
+        for (seq, _, _) in intents {
+            self.batch_of.insert(*seq, first_seq);
+        }
+        self.waiting.insert(first_seq, intents.len());
+    }
+
+    /// Notes committed outcomes; records that were never in a batch (filtered, unchanged) are
+    /// ignored.
+    fn answer(&mut self, seqs: impl Iterator<Item = i64>) {
+        for seq in seqs {
+            let Some(first_seq) = self.batch_of.remove(&seq) else {
+                continue;
+            };
+            if let Some(waiting) = self.waiting.get_mut(&first_seq) {
+                *waiting -= 1;
+                if *waiting == 0 {
+                    self.waiting.remove(&first_seq);
+                    self.answered.push(first_seq);
+                }
+            }
+        }
+    }
 }
 
 /// Commits a batch of outcomes and their ledger changes, then moves the cursor past them.

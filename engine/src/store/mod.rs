@@ -9,6 +9,7 @@
 mod sql;
 mod runtime;
 mod runtime_sql;
+mod send_intents;
 mod target_pause_sql;
 
 use std::collections::HashMap;
@@ -356,9 +357,6 @@ pub struct LedgerUpdate {
     pub outcome: Outcome,
     /// Run that sent it.
     pub run_id: RunId,
-    /// Which claim of the run sent it ([`Claim::attempt`], 0 in the foreground): with the run,
-    /// key and hash, it names the one send intent this update answers.
-    pub attempt: i64,
 }
 
 /// Which records of a run to list.
@@ -417,7 +415,7 @@ pub trait Store: PauseStore + Send + Sync {
         error: Option<&str>,
     ) -> Result<bool>;
     /// Writes activity rows and ledger changes in one transaction: they are durable together.
-    /// Each ledger update clears the send intent it answers, and that one only.
+    /// A send's activity row answers its send intent (same run, claim and `seq`).
     /// A failed send never erases the hash and target id of an earlier success, so the record
     /// is sent again next time.
     async fn record_outcomes(
@@ -450,23 +448,28 @@ pub trait Store: PauseStore + Send + Sync {
     /// A run's records, in source order.
     async fn run_records(&self, run_id: RunId, filter: &RecordFilter) -> Result<Vec<RecordEntry>>;
 
-    /// Notes that these records (business key, payload hash) are about to be sent by `run_id`
-    /// in its claim `attempt` (0 in the foreground). Committed before the first request, and
-    /// cleared with each record's outcome, so a crash between a target's answer and its commit
-    /// leaves a trace the next run resolves. A key has one intent: the newest replaces it.
+    /// Notes that these records (`seq`, business key, payload hash) are about to be sent by
+    /// `run_id` in its claim `attempt` (0 in the foreground): one batch, named by its first
+    /// `seq`. Committed before the first request; a send's activity row answers its intent, so
+    /// a crash between a target's answer and its commit leaves a trace the next run resolves.
+    /// In the same transaction, deletes this claim's batches `answered` (first `seq`s), whose
+    /// intents all have their answer: `intents` may be empty to delete only.
     async fn record_intents(
         &self,
         flow_id: &str,
         target: &str,
         run_id: RunId,
         attempt: i64,
-        intents: &[(String, String)],
+        intents: &[(i64, String, String)],
+        answered: &[i64],
     ) -> Result<()>;
-    /// Sends whose outcome was never committed.
+    /// Sends whose outcome was never committed: per key, its newest intent (by run, claim and
+    /// `seq`), if no activity row answers it. Forgets the stored intents that are answered or
+    /// replaced by a newer one, so only open ones are kept.
     async fn pending_intents(&self, flow_id: &str, target: &str) -> Result<Vec<SendIntent>>;
-    /// Forgets exactly these intents (key, run, attempt and payload hash): an intent another
-    /// run or execution wrote for the same key since is kept. [`Store::record_outcomes`] clears
-    /// the intent of each ledger update the same way.
+    /// Forgets exactly these intents (key, run, claim, `seq` and payload hash), and the older
+    /// intents of the same key they replaced. An intent another run or execution wrote for the
+    /// key since is kept.
     async fn clear_intents(
         &self,
         flow_id: &str,

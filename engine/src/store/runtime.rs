@@ -79,6 +79,8 @@ pub struct SendIntent {
     pub run_id: RunId,
     /// Which claim of the run sent it (0 for a run in the foreground).
     pub attempt: i64,
+    /// The record's number in its run (-1 for an intent written before numbers were kept).
+    pub seq: i64,
 }
 
 /// What payload pruning removed.

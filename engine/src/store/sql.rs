@@ -19,6 +19,7 @@ use sqlx::{FromRow, QueryBuilder};
 use super::{
     Claim, LedgerEntry, LedgerUpdate, NewRun, Outcome, RecordEntry, RecordFilter, Result,
     RunCounts, RunId, RunPage, RunRow, RunStatus, SendIntent, Store, StoreError, now,
+    send_intents::{self, IntentBatch, Rewrite},
 };
 
 /// Rows per multi-row insert; keeps bind parameters well under SQLite's 32,766.
@@ -417,65 +418,6 @@ fn last_per_key(ledger: &[LedgerUpdate]) -> Vec<&LedgerUpdate> {
     out
 }
 
-/// One send intent exactly: business key, run, attempt, payload hash.
-type IntentRef<'a> = (&'a str, RunId, i64, &'a str);
-
-/// The intents ledger updates answer, grouped by flow and target: each update clears the intent
-/// of its own key, run, claim and payload only, never one that another run, another execution
-/// of the run (a stalled worker's answer landing late) or a later send with another payload
-/// wrote since.
-fn intents_by_target<'a>(
-    updates: &[&'a LedgerUpdate],
-) -> HashMap<(&'a str, &'a str), Vec<IntentRef<'a>>> {
-    let mut by_target: HashMap<(&str, &str), Vec<IntentRef<'a>>> = HashMap::new();
-    for u in updates {
-        by_target
-            .entry((u.flow_id.as_str(), u.target.as_str()))
-            .or_default()
-            .push((
-                u.business_key.as_str(),
-                u.run_id,
-                u.attempt,
-                u.payload_hash.as_str(),
-            ));
-    }
-    by_target
-}
-
-/// `delete from send_intent` of exactly `intents` (not empty) of one flow and target.
-fn delete_intents<'a, DB>(
-    flow_id: &'a str,
-    target: &'a str,
-    intents: &[IntentRef<'a>],
-) -> QueryBuilder<DB>
-where
-    DB: sqlx::Database,
-    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-    RunId: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-{
-    let mut q = QueryBuilder::<DB>::new(
-        "delete from send_intent where tenant_id = 'default' and flow_id = ",
-    );
-    q.push_bind(flow_id)
-        .push(" and target = ")
-        .push_bind(target)
-        .push(" and (business_key, run_id, attempt, payload_hash) in (values ");
-    let mut rows = q.separated(", ");
-    for &(key, run_id, attempt, hash) in intents {
-        rows.push("(");
-        rows.push_bind_unseparated(key)
-            .push_unseparated(", ")
-            .push_bind_unseparated(run_id)
-            .push_unseparated(", ")
-            .push_bind_unseparated(attempt)
-            .push_unseparated(", ")
-            .push_bind_unseparated(hash)
-            .push_unseparated(")");
-    }
-    q.push(")");
-    q
-}
-
 /// How many times one record is parked and retried automatically before it waits for a person.
 pub(super) const MAX_PARKED: i64 = 5;
 
@@ -500,6 +442,14 @@ fn error_queue_changes(records: &[RecordEntry]) -> (Vec<&RecordEntry>, HashMap<&
         }
     }
     (failed.into_values().collect(), resolved)
+}
+
+/// One send-intent batch row, as long as its intents are the text read (`$6`).
+macro_rules! unchanged_intent_batch {
+    () => {
+        " where tenant_id = 'default' and flow_id = $1 and target = $2 and run_id = $3 \
+         and attempt = $4 and first_seq = $5 and intents = $6"
+    };
 }
 
 macro_rules! impl_store {
@@ -531,6 +481,43 @@ macro_rules! impl_store {
                     }
                 }
                 Ok(pages)
+            }
+
+            /// The stored send-intent batches of one flow and target.
+            async fn intent_batches(&self, flow_id: &str, target: &str) -> Result<Vec<IntentBatch>> {
+                let rows: Vec<(RunId, i64, i64, String)> = sqlx::query_as(
+                    "select run_id, attempt, first_seq, intents from send_intent_batch \
+                     where tenant_id = 'default' and flow_id = $1 and target = $2 order by run_id, attempt, first_seq",
+                )
+                .bind(flow_id)
+                .bind(target)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter().map(|(run_id, attempt, first_seq, text)| IntentBatch::parse(run_id, attempt, first_seq, text)).collect()
+            }
+
+            /// Applies `rewrites` to `batches` as read, each only if its row is still unchanged: a
+            /// batch another writer changed since is left for the next look.
+            async fn rewrite_intent_batches(&self, flow_id: &str, target: &str, batches: &[IntentBatch], rewrites: &[Rewrite]) -> Result<()> {
+                for rewrite in rewrites {
+                    let batch = &batches[rewrite.batch];
+                    let statement = match &rewrite.keep {
+                        Some(_) => concat!("update send_intent_batch set intents = $7", unchanged_intent_batch!()),
+                        None => concat!("delete from send_intent_batch", unchanged_intent_batch!()),
+                    };
+                    let mut query = sqlx::query(statement)
+                        .bind(flow_id)
+                        .bind(target)
+                        .bind(batch.run_id)
+                        .bind(batch.attempt)
+                        .bind(batch.first_seq)
+                        .bind(&batch.text);
+                    if let Some(keep) = &rewrite.keep {
+                        query = query.bind(keep);
+                    }
+                    query.persistent(false).execute(&self.pool).await?;
+                }
+                Ok(())
             }
         }
 
@@ -635,12 +622,6 @@ macro_rules! impl_store {
                     });
                     q.push(LEDGER_CONFLICT);
                     q.build().persistent(worth_caching(chunk.len())).execute(&mut *tx).await?;
-                }
-                // The target answered these: their intents are resolved.
-                for ((flow_id, target), intents) in intents_by_target(&updates) {
-                    for chunk in intents.chunks(INSERT_CHUNK) {
-                        delete_intents::<$db>(flow_id, target, chunk).build().persistent(worth_caching(chunk.len())).execute(&mut *tx).await?;
-                    }
                 }
                 // The error queue: a failure enters it, a later success of the key resolves it.
                 let (failed, resolved) = error_queue_changes(records);
@@ -754,49 +735,65 @@ macro_rules! impl_store {
                 rows.into_iter().map(|r| r.into_entry(&pages)).collect()
             }
 
-            async fn record_intents(&self, flow_id: &str, target: &str, run_id: RunId, attempt: i64, intents: &[(String, String)]) -> Result<()> {
-                let at = now();
+            async fn record_intents(&self, flow_id: &str, target: &str, run_id: RunId, attempt: i64, intents: &[(i64, String, String)], answered: &[i64]) -> Result<()> {
                 let mut tx = self.pool.begin().await?;
-                for chunk in intents.chunks(INSERT_CHUNK) {
-                    let mut q = QueryBuilder::<$db>::new(
-                        "insert into send_intent (flow_id, target, business_key, payload_hash, run_id, attempt, created_at, updated_at) ",
-                    );
-                    q.push_values(chunk, |mut b, (key, hash)| {
-                        b.push_bind(flow_id).push_bind(target).push_bind(key).push_bind(hash).push_bind(run_id).push_bind(attempt).push_bind(&at).push_bind(&at);
-                    });
-                    // An intent of an earlier claim of the same run (a stalled worker's, late) does not
-                    // replace the one its next owner wrote.
-                    q.push(" on conflict (tenant_id, flow_id, target, business_key) do update set \
-                            payload_hash = excluded.payload_hash, run_id = excluded.run_id, attempt = excluded.attempt, updated_at = excluded.updated_at \
-                            where send_intent.run_id <> excluded.run_id or send_intent.attempt <= excluded.attempt");
-                    q.build().persistent(worth_caching(chunk.len())).execute(&mut *tx).await?;
+                if let Some(&(first_seq, _, _)) = intents.first() {
+                    sqlx::query(
+                        "insert into send_intent_batch (flow_id, target, run_id, attempt, first_seq, intents, created_at) \
+                         values ($1, $2, $3, $4, $5, $6, $7) \
+                         on conflict (tenant_id, flow_id, target, run_id, attempt, first_seq) do update set intents = excluded.intents",
+                    )
+                    .bind(flow_id)
+                    .bind(target)
+                    .bind(run_id)
+                    .bind(attempt)
+                    .bind(first_seq)
+                    .bind(send_intents::encode(intents))
+                    .bind(now())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                for chunk in answered.chunks(INSERT_CHUNK) {
+                    let mut q = QueryBuilder::<$db>::new("delete from send_intent_batch where tenant_id = 'default' and flow_id = ");
+                    q.push_bind(flow_id).push(" and target = ").push_bind(target);
+                    q.push(" and run_id = ").push_bind(run_id).push(" and attempt = ").push_bind(attempt).push(" and first_seq in (");
+                    let mut list = q.separated(", ");
+                    for first_seq in chunk {
+                        list.push_bind(*first_seq);
+                    }
+                    q.push(")");
+                    q.build().persistent(false).execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 Ok(())
             }
 
             async fn pending_intents(&self, flow_id: &str, target: &str) -> Result<Vec<SendIntent>> {
-                let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
-                    "select business_key, payload_hash, run_id, cast(attempt as bigint) from send_intent \
-                     where tenant_id = 'default' and flow_id = $1 and target = $2 order by business_key",
-                )
-                .bind(flow_id)
-                .bind(target)
-                .fetch_all(&self.pool)
-                .await?;
-                Ok(rows
-                    .into_iter()
-                    .map(|(business_key, payload_hash, run_id, attempt)| SendIntent { business_key, payload_hash, run_id, attempt })
-                    .collect())
+                let batches = self.intent_batches(flow_id, target).await?;
+                let mut answered = Vec::with_capacity(batches.len());
+                for batch in &batches {
+                    let (first, last) = batch.intents.iter().fold((i64::MAX, i64::MIN), |(lo, hi), i| (lo.min(i.0), hi.max(i.0)));
+                    // Rows written before claims were kept have no page claim: theirs was 0.
+                    let seqs: Vec<i64> = sqlx::query_scalar(
+                        "select seq from run_record where run_id = $1 and coalesce(page_attempt, 0) = $2 and seq between $3 and $4",
+                    )
+                    .bind(batch.run_id)
+                    .bind(batch.attempt)
+                    .bind(first)
+                    .bind(last)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    answered.push(seqs.into_iter().collect());
+                }
+                let (open, rewrites) = send_intents::open_intents(&batches, &answered);
+                self.rewrite_intent_batches(flow_id, target, &batches, &rewrites).await?;
+                Ok(open)
             }
 
             async fn clear_intents(&self, flow_id: &str, target: &str, intents: &[SendIntent]) -> Result<()> {
-                let intents: Vec<IntentRef<'_>> =
-                    intents.iter().map(|i| (i.business_key.as_str(), i.run_id, i.attempt, i.payload_hash.as_str())).collect();
-                for chunk in intents.chunks(INSERT_CHUNK) {
-                    delete_intents::<$db>(flow_id, target, chunk).build().persistent(false).execute(&self.pool).await?;
-                }
-                Ok(())
+                let batches = self.intent_batches(flow_id, target).await?;
+                let rewrites = send_intents::clear(&batches, intents);
+                self.rewrite_intent_batches(flow_id, target, &batches, &rewrites).await
             }
 
             async fn load_cursor(&self, flow_id: &str) -> Result<Option<String>> {
