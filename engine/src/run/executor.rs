@@ -214,23 +214,26 @@ impl RunScope {
             .map_err(|_| WRITER_STOPPED.to_string())
     }
 
-    /// Commits the send intents of records about to be sent, through the log writer, and waits
-    /// until they are durable.
-    async fn commit_intents(&self, intents: Vec<(i64, String, String)>) -> Result<(), String> {
+    /// Hands the send intents of records about to be sent to the log writer, which commits
+    /// them next; the answer says when they are durable ([`ReadyPage::intents_committed`]).
+    async fn commit_intents(
+        &self,
+        intents: Vec<(i64, String, String)>,
+    ) -> Result<Option<IntentsCommitted>, String> {
         if intents.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let (done, committed) = oneshot::channel();
         self.log_tx
             .send(LogMessage::Intents { intents, done })
             .await
             .map_err(|_| WRITER_STOPPED.to_string())?;
-        match committed.await {
-            Ok(result) => result.map_err(|e| format!("send intents: {e}")),
-            Err(_) => Err(WRITER_STOPPED.to_string()),
-        }
+        Ok(Some(committed))
     }
 }
+
+/// The log writer's answer to a commit of send intents.
+type IntentsCommitted = oneshot::Receiver<Result<(), String>>;
 
 /// What the log writer commits. Intents go through the writer too: one task writing keeps a
 /// run's transactions from waiting on each other's SQLite lock (whose busy handler sleeps
@@ -511,8 +514,9 @@ async fn dispatch_pages(
         if let Err(fenced) = params.fence.check() {
             return Err(format!("stopped: {fenced}"));
         }
-        // The page's send intents are already committed (by the stage).
-        let items = prepared?;
+        let mut page = prepared?;
+        page.intents_committed().await?;
+        let items = page.items;
         let mut to_send = Vec::new();
         let mut not_sent = Vec::new();
         for item in items {
@@ -555,9 +559,30 @@ async fn dispatch_pages(
     Ok(())
 }
 
-/// A page (or the part of one that is ready) to send: its records mapped and checked against
-/// the ledger; or why no more pages come.
-type PreparedPage = Result<Vec<Item>, String>;
+/// A page (or the part of one that is ready) to send; or why no more pages come.
+type PreparedPage = Result<ReadyPage, String>;
+
+/// Records mapped and checked against the ledger, and the commit of their send intents. The
+/// dispatch loop waits for that commit before the first request, while the stage maps the
+/// next page: the stage waiting for it was a third of a batch-100 run (the commit queues
+/// behind the log writer's transaction of outcomes).
+struct ReadyPage {
+    items: Vec<Item>,
+    intents: Option<IntentsCommitted>,
+}
+
+impl ReadyPage {
+    /// Waits until the page's send intents are durable.
+    async fn intents_committed(&mut self) -> Result<(), String> {
+        let Some(committed) = self.intents.take() else {
+            return Ok(());
+        };
+        match committed.await {
+            Ok(result) => result.map_err(|e| format!("send intents: {e}")),
+            Err(_) => Err(WRITER_STOPPED.to_string()),
+        }
+    }
+}
 
 /// Turns source pages into prepared pages, in order.
 struct PageStage {
@@ -654,8 +679,11 @@ impl PageStage {
                 let Ok(slot) = out.reserve().await else {
                     return Ok(false);
                 };
-                self.scope.commit_intents(send_intents(&ready)).await?;
-                slot.send(Ok(ready));
+                let intents = self.scope.commit_intents(send_intents(&ready)).await?;
+                slot.send(Ok(ReadyPage {
+                    items: ready,
+                    intents,
+                }));
             }
             if waiting.is_empty() {
                 return Ok(true);
@@ -681,20 +709,18 @@ async fn forget_unsent_intents(
         return;
     }
     let mut unsent = Vec::new();
-    while let Ok(Ok(items)) = prepared_rx.try_recv() {
-        unsent.extend(
-            send_intents(&items)
-                .into_iter()
-                .map(
-                    |(seq, business_key, payload_hash)| crate::store::SendIntent {
-                        business_key,
-                        payload_hash,
-                        run_id: scope.run_id,
-                        attempt: scope.attempt,
-                        seq,
-                    },
-                ),
-        );
+    while let Ok(Ok(mut page)) = prepared_rx.try_recv() {
+        // Cleared after their commit, or the commit would write them again.
+        let _ = page.intents_committed().await;
+        unsent.extend(send_intents(&page.items).into_iter().map(
+            |(seq, business_key, payload_hash)| crate::store::SendIntent {
+                business_key,
+                payload_hash,
+                run_id: scope.run_id,
+                attempt: scope.attempt,
+                seq,
+            },
+        ));
     }
     if unsent.is_empty() {
         return;
