@@ -221,6 +221,12 @@ both_databases! {
         ];
         store.clear_intents("orders", "erp/write", &others).await.unwrap();
         assert_eq!(store.pending_intents("orders", "erp/write").await.unwrap(), vec![k4.clone()]);
+        // Pruning the rows' payloads keeps what they answer: claim 2's answers still count.
+        store.record_intents("orders", "erp/write", run, 2, &intents(&[(20, "k5", "h")]), &[]).await.unwrap();
+        let (entry, update) = sent(2, 20, "k5", run);
+        store.record_outcomes(&[entry], &[update]).await.unwrap();
+        store.prune_payloads("2100-01-01T00:00:00.000Z", &PruneScope::DefaultRetention).await.unwrap();
+        assert_eq!(store.pending_intents("orders", "erp/write").await.unwrap(), vec![k4.clone()]);
         store.clear_intents("orders", "erp/write", &[k4]).await.unwrap();
         assert!(store.pending_intents("orders", "erp/write").await.unwrap().is_empty());
     };

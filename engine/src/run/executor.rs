@@ -2,8 +2,9 @@
 //!
 //! Shape of a run (each arrow a bounded channel, so memory does not grow with the source):
 //! the reader fetches pages; a stage task maps each page on a blocking thread (scripts cannot
-//! stall the async executor), checks it against the ledger with one query and commits its send
-//! intents once it is next in line; batches are sent by tasks limited by a semaphore to the
+//! stall the async executor), checks it against the ledger with one query and hands its send
+//! intents to the writer once it is next in line (the dispatch loop waits for their commit before
+//! sending the page); batches are sent by tasks limited by a semaphore to the
 //! target's concurrency; one writer task commits intents, outcomes and ledger updates (outcomes
 //! in transactions of up to [`LOG_BATCH`] records). Each step works one page ahead of the
 //! next. A record whose key is still in flight (sent, outcome not committed) waits for that
@@ -675,7 +676,8 @@ impl PageStage {
             if !ready.is_empty() {
                 // Room in the channel means the dispatch loop has taken the page before: this
                 // one is sent next. Its intents are committed only now, so at most the page
-                // being sent and the one waiting hold intents, and the commit overlaps the sends.
+                // being sent and the one waiting hold intents, and the commit overlaps the sends;
+                // the dispatch loop waits for it, while this stage maps the next page.
                 let Ok(slot) = out.reserve().await else {
                     return Ok(false);
                 };
@@ -1292,7 +1294,8 @@ async fn write_log(log: &OutcomeLog, mut rx: mpsc::Receiver<LogMessage>) -> Resu
                         batches.answered.clear();
                         batches.opened(&intents);
                     }
-                    // The page's stage reports a failure; nothing waits for the answer otherwise.
+                    // The dispatch loop waits for the answer before sending the page (and a run
+                    // that stops early before clearing the intents of a page it did not send).
                     let _ = done.send(result);
                 }
                 Ok(None) => {

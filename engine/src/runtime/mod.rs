@@ -8,7 +8,7 @@
 //! - a worker claims the run with a lease it renews; a killed worker's lease expires and the
 //!   reaper queues the run again, so any worker resumes it;
 //! - before a record is sent, a send intent is committed; the answer and the ledger are committed
-//!   together and clear it. A resumed run asks the target about each open intent (lookup by
+//!   together, and the answer's activity row answers the intent. A resumed run asks the target about each open intent (lookup by
 //!   key), so a record sent just before the kill is recorded, not sent twice;
 //! - the ledger makes everything else a re-run reads again `skipped_unchanged`.
 

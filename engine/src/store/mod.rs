@@ -415,7 +415,8 @@ pub trait Store: PauseStore + Send + Sync {
         error: Option<&str>,
     ) -> Result<bool>;
     /// Writes activity rows and ledger changes in one transaction: they are durable together.
-    /// A send's activity row answers its send intent (same run, claim and `seq`).
+    /// A send's activity row answers its send intent (same run, claim and `seq`; a row without
+    /// a page counts as claim 0).
     /// A failed send never erases the hash and target id of an earlier success, so the record
     /// is sent again next time.
     async fn record_outcomes(
@@ -463,13 +464,14 @@ pub trait Store: PauseStore + Send + Sync {
         intents: &[(i64, String, String)],
         answered: &[i64],
     ) -> Result<()>;
-    /// Sends whose outcome was never committed: per key, its newest intent (by run, claim and
-    /// `seq`), if no activity row answers it. Forgets the stored intents that are answered or
-    /// replaced by a newer one, so only open ones are kept.
+    /// Sends whose outcome was never committed: per key, the intent that counts (the one written
+    /// last, unless it is an earlier claim's of the same run as one written before), if no
+    /// activity row answers it. Forgets the stored intents that are answered or replaced, so
+    /// only open ones are kept.
     async fn pending_intents(&self, flow_id: &str, target: &str) -> Result<Vec<SendIntent>>;
-    /// Forgets exactly these intents (key, run, claim, `seq` and payload hash), and the older
-    /// intents of the same key they replaced. An intent another run or execution wrote for the
-    /// key since is kept.
+    /// Forgets exactly these intents (key, run, claim, `seq` and payload hash), and the intents
+    /// of the same key they replaced. An intent another run or execution wrote for the key
+    /// since is kept.
     async fn clear_intents(
         &self,
         flow_id: &str,

@@ -365,8 +365,7 @@ macro_rules! impl_runtime_store {
                 };
                 let records_sql = format!(
                     "update run_record set input = null, output = null, response_body = null, \
-                     input_page = null, input_start = null, input_len = null, output_start = null, output_len = null, \
-                     page_attempt = null \
+                     input_page = null, input_start = null, input_len = null, output_start = null, output_len = null \
                      where created_at < $1 and (input is not null or output is not null or response_body is not null \
                      or input_page is not null) and run_id in ({runs})"
                 );

@@ -444,6 +444,9 @@ fn error_queue_changes(records: &[RecordEntry]) -> (Vec<&RecordEntry>, HashMap<&
     (failed.into_values().collect(), resolved)
 }
 
+/// How many times clearing send intents reads their batches again after another run changed one.
+const CLEAR_TRIES: usize = 3;
+
 /// One send-intent batch row, as long as its intents are the text read (`$6`).
 macro_rules! unchanged_intent_batch {
     () => {
@@ -485,20 +488,23 @@ macro_rules! impl_store {
 
             /// The stored send-intent batches of one flow and target.
             async fn intent_batches(&self, flow_id: &str, target: &str) -> Result<Vec<IntentBatch>> {
-                let rows: Vec<(RunId, i64, i64, String)> = sqlx::query_as(
-                    "select run_id, attempt, first_seq, intents from send_intent_batch \
+                let rows: Vec<(RunId, i64, i64, String, String)> = sqlx::query_as(
+                    "select run_id, attempt, first_seq, created_at, intents from send_intent_batch \
                      where tenant_id = 'default' and flow_id = $1 and target = $2 order by run_id, attempt, first_seq",
                 )
                 .bind(flow_id)
                 .bind(target)
                 .fetch_all(&self.pool)
                 .await?;
-                rows.into_iter().map(|(run_id, attempt, first_seq, text)| IntentBatch::parse(run_id, attempt, first_seq, text)).collect()
+                rows.into_iter()
+                    .map(|(run_id, attempt, first_seq, created_at, text)| IntentBatch::parse(run_id, attempt, first_seq, created_at, text))
+                    .collect()
             }
 
-            /// Applies `rewrites` to `batches` as read, each only if its row is still unchanged: a
-            /// batch another writer changed since is left for the next look.
-            async fn rewrite_intent_batches(&self, flow_id: &str, target: &str, batches: &[IntentBatch], rewrites: &[Rewrite]) -> Result<()> {
+            /// Applies `rewrites` to `batches` as read, each only if its row is still unchanged.
+            /// `false`: another run changed one since, and it was left as it is.
+            async fn rewrite_intent_batches(&self, flow_id: &str, target: &str, batches: &[IntentBatch], rewrites: &[Rewrite]) -> Result<bool> {
+                let mut all = true;
                 for rewrite in rewrites {
                     let batch = &batches[rewrite.batch];
                     let statement = match &rewrite.keep {
@@ -515,9 +521,9 @@ macro_rules! impl_store {
                     if let Some(keep) = &rewrite.keep {
                         query = query.bind(keep);
                     }
-                    query.persistent(false).execute(&self.pool).await?;
+                    all &= query.persistent(false).execute(&self.pool).await?.rows_affected() == 1;
                 }
-                Ok(())
+                Ok(all)
             }
         }
 
@@ -786,14 +792,25 @@ macro_rules! impl_store {
                     answered.push(seqs.into_iter().collect());
                 }
                 let (open, rewrites) = send_intents::open_intents(&batches, &answered);
+                // A batch changed meanwhile is compacted by the next look.
                 self.rewrite_intent_batches(flow_id, target, &batches, &rewrites).await?;
                 Ok(open)
             }
 
             async fn clear_intents(&self, flow_id: &str, target: &str, intents: &[SendIntent]) -> Result<()> {
-                let batches = self.intent_batches(flow_id, target).await?;
-                let rewrites = send_intents::clear(&batches, intents);
-                self.rewrite_intent_batches(flow_id, target, &batches, &rewrites).await
+                // A batch another run changed meanwhile (its look at open intents compacts them) is
+                // read again: what is cleared stays cleared, so the rewrites can be worked out anew.
+                for _ in 0..CLEAR_TRIES {
+                    let batches = self.intent_batches(flow_id, target).await?;
+                    let rewrites = send_intents::clear(&batches, intents);
+                    if self.rewrite_intent_batches(flow_id, target, &batches, &rewrites).await? {
+                        return Ok(());
+                    }
+                }
+                Err(StoreError::Conflict(format!(
+                    "the send intents of flow `{flow_id}` kept changing while {} of them were cleared",
+                    intents.len()
+                )))
             }
 
             async fn load_cursor(&self, flow_id: &str) -> Result<Option<String>> {
