@@ -1253,6 +1253,26 @@ struct OutcomeLog {
     fence: Fence,
 }
 
+impl OutcomeLog {
+    /// Writes a batch of this execution's send intents, and deletes its batches `answered`.
+    async fn write_intents(
+        &self,
+        intents: &[(i64, String, String)],
+        answered: &[i64],
+    ) -> Result<(), StoreError> {
+        self.store
+            .record_intents(
+                &self.flow_id,
+                &self.target,
+                self.run_id,
+                self.attempt,
+                intents,
+                answered,
+            )
+            .await
+    }
+}
+
 /// Commits outcomes in batches; counts each record once it is durable. Send intents are
 /// committed as soon as they come, ahead of the outcomes gathered so far: the next page's sends
 /// wait for them, and nothing waits for the outcomes. (An outcome answers only its own intent,
@@ -1277,15 +1297,7 @@ async fn write_log(log: &OutcomeLog, mut rx: mpsc::Receiver<LogMessage>) -> Resu
                 Ok(Some(LogMessage::Intents { intents, done })) => {
                     let result = match log.fence.check() {
                         Ok(_) => log
-                            .store
-                            .record_intents(
-                                &log.flow_id,
-                                &log.target,
-                                log.run_id,
-                                log.attempt,
-                                &intents,
-                                &batches.answered,
-                            )
+                            .write_intents(&intents, &batches.answered)
                             .await
                             .map_err(|e| e.to_string()),
                         Err(fenced) => Err(format!("stopped: {fenced}")),
@@ -1316,17 +1328,7 @@ async fn write_log(log: &OutcomeLog, mut rx: mpsc::Receiver<LogMessage>) -> Resu
         }
     }
     if !batches.answered.is_empty() {
-        let forgotten = log
-            .store
-            .record_intents(
-                &log.flow_id,
-                &log.target,
-                log.run_id,
-                log.attempt,
-                &[],
-                &batches.answered,
-            )
-            .await;
+        let forgotten = log.write_intents(&[], &batches.answered).await;
         if let Err(e) = forgotten {
             warn!(run_id = log.run_id, error = %e, "Could not delete answered send intents; the next run forgets them.");
         }
