@@ -118,8 +118,8 @@ pub(super) struct Rewrite {
     pub(super) keep: Option<String>,
 }
 
-/// The open intents (per key, the newest, when no activity row answers it; sorted by key), and
-/// the rewrites that keep only those. `answered[i]` holds the `seq`s of batch `i` that have
+/// The open intents (per key, the one that counts, when no activity row answers it; sorted by
+/// key), and the rewrites that keep only those. `answered[i]` holds the `seq`s of batch `i` that have
 /// their activity row.
 pub(super) fn open_intents(
     batches: &[IntentBatch],
